@@ -1,0 +1,37 @@
+"""The ``assay`` command line: ``assay <group> <command>``. Thin: parse, call, format."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from assay.cli import demo as _demo
+from assay.cli import ingest as _ingest
+from assay.cli import metrics as _metrics
+from assay.cli import synth as _synth
+from assay.cli import workspace as _workspace
+
+app = typer.Typer(
+    name="assay",
+    help="assay: private telemetry, product metrics and model health for AI assistants.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("init")(_workspace.init)
+app.command("forget")(_workspace.forget)
+app.command("ingest")(_ingest.ingest)
+app.command("synth")(_synth.synth)
+app.command("demo")(_demo.demo)
+app.add_typer(_metrics.app, name="metrics")
+
+
+def main() -> None:
+    """Entry point of the ``assay`` script."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,47 @@
+"""`assay init` and `assay forget`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from assay.cli import _output
+from assay.cli._common import FormatOpt, WorkspaceOpt, handle_errors
+from assay.store import Workspace
+
+
+def init(workspace: WorkspaceOpt = None) -> None:
+    """Create a workspace (idempotent): Delta tables, settings, and a pseudonymisation key."""
+    with handle_errors(), Workspace.init(workspace) as ws:
+        verb = "created" if ws.created else "already exists:"
+        _output.message(f"workspace {verb} {ws.path}")
+
+
+def forget(
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant whose data to erase.")],
+    user: Annotated[
+        str | None,
+        typer.Option("--user", help="Erase only this user's data (the raw user id)."),
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Erase a tenant's or a user's events, content and quarantine rows, and vacuum at once."""
+    with handle_errors(), Workspace.open(workspace) as ws:
+        result = ws.forget(tenant, user)
+        who = "the user" if user is not None else "the tenant"
+        if fmt == "json":
+            _output.print_json(
+                {
+                    "events": result.events,
+                    "content": result.content,
+                    "quarantine": result.quarantine,
+                }
+            )
+        _output.message(
+            f"erased {result.events} events, {result.content} content rows and "
+            f"{result.quarantine} quarantine rows of {who}; old files vacuumed"
+            if result.total
+            else f"nothing stored for {who}; nothing to erase"
+        )

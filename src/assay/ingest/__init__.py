@@ -1,0 +1,25 @@
+"""Ingestion: readers per format, the batch pipeline (validate, redact, pseudonymise, dedupe,
+store) and the quarantine of rejected rows."""
+
+from assay.ingest._pipeline import (
+    BatchOutcome,
+    FileSummary,
+    Ingestor,
+    IngestSummary,
+    ingest_paths,
+    iter_files,
+)
+from assay.ingest._readers import ParseFailure, RawBatch, detect_format, read_batches
+
+__all__ = [
+    "BatchOutcome",
+    "FileSummary",
+    "IngestSummary",
+    "Ingestor",
+    "ParseFailure",
+    "RawBatch",
+    "detect_format",
+    "ingest_paths",
+    "iter_files",
+    "read_batches",
+]

@@ -1,0 +1,356 @@
+"""The product metrics as Ibis expressions, written once for every engine.
+
+Inside the engine a day is an integer: days since 1970-01-01, taken from the stored
+``event_date`` (the UTC day computed at ingest). Integer arithmetic means the same thing on
+DuckDB and on Spark, involves no time zone, and converts to Arrow ``date32`` without loss; the
+caller does that conversion. Every expression here returns integer days.
+
+Shapes that one engine accepts and another rejects are avoided on purpose: a trailing distinct
+count is never a distinct count over a range window (Spark rejects it). It is a running sum of
+per-user spans opening and closing (see ``_trailing_counts``), which reads each (user, active
+day) once whatever the window. Rolling sums are row windows over a dense day grid, so a row
+window is a calendar window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+#: Days from 1970-01-01 (a Thursday) back to the Monday that starts its ISO week.
+_THURSDAY_TO_MONDAY = 3
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one metric call covers.
+
+    Attributes
+    ----------
+    by : the slice field, or None.
+    since : first day of the output, in days since 1970-01-01, or None for no lower bound.
+    until : last day of the output (and of the events read), in days since 1970-01-01.
+    active_event_types : the event types that make a user active on a day.
+    """
+
+    by: str | None
+    since: int | None
+    until: int
+    active_event_types: tuple[str, ...]
+
+    @property
+    def keys(self) -> list[str]:
+        """The grouping keys: the tenant, then the slice if any."""
+        return ["tenant_id"] if self.by is None else ["tenant_id", self.by]
+
+
+def prepare(
+    events: ir.Table, *, tenant: str | None, by: str | None, until_date: dt.date
+) -> ir.Table:
+    """Narrow the stored events to what the metrics read, one row per (event, slice value).
+
+    Events after ``until_date`` are dropped: no metric row for a day reads a later day. For
+    ``by="flight"`` each event appears once per distinct non-null flight it carries; an event
+    in no flight is in no flight slice. For the other slices the field's value (null
+    included, as its own slice) is carried along.
+    """
+    t = events
+    if tenant is not None:
+        t = t.filter(t.tenant_id == tenant)
+    # Filtering on the partition column itself lets both engines prune partitions.
+    t = t.filter(t.event_date <= ibis.literal(until_date, type="date"))
+    columns: dict[str, ir.Value] = {
+        "tenant_id": t.tenant_id,
+        "user_id": t.user_id,
+        "session_id": t.session_id,
+        "event_type": t.event_type,
+        "day": t.event_date.epoch_days().cast("int64"),
+        "latency_ms": t.latency_ms,
+        "tokens_in": t.tokens_in,
+        "tokens_out": t.tokens_out,
+        "cost_usd": t.cost_usd,
+        "feedback": t.feedback,
+        "handoff": t.handoff,
+    }
+    if by is None:
+        return t.select(**columns)
+    if by == "flight":
+        exploded = t.select(event_id=t.event_id, **columns, flight=t.flights.unnest())
+        exploded = exploded.filter(exploded.flight.notnull())
+        # A flight listed twice on one event still counts the event once in that flight.
+        return exploded.distinct().drop("event_id")
+    return t.select(**columns, **{by: t[by]})
+
+
+def _join(
+    left: ir.Table,
+    right: ir.Table,
+    on: Sequence[str],
+    *,
+    null_safe: str | None,
+    how: str = "left",
+) -> ir.Table:
+    """Join on the columns ``on``, keeping the left copy of each; the slice matches nulls."""
+    renamed = right.rename({f"_r_{name}": name for name in on})
+    predicates = [
+        left[name].identical_to(renamed[f"_r_{name}"])
+        if name == null_safe
+        else left[name] == renamed[f"_r_{name}"]
+        for name in on
+    ]
+    joined = left.join(renamed, predicates, how=how)
+    return joined.drop(*[f"_r_{name}" for name in on])
+
+
+def active_user_days(ev: ir.Table, scope: Scope) -> ir.Table:
+    """Distinct (keys, user_id, day) where the user had an active event that day."""
+    active = ev.filter(ev.event_type.isin(scope.active_event_types))
+    return active.select(*scope.keys, "user_id", "day").distinct()
+
+
+def _starts(user_days: ir.Table, scope: Scope) -> ir.Table:
+    """Per group: its first active day and the first day of its output grid."""
+    firsts = user_days.group_by(scope.keys).agg(first_day=user_days.day.min())
+    start = firsts.first_day
+    if scope.since is not None:
+        start = ibis.greatest(firsts.first_day, ibis.literal(scope.since, type="int64"))
+    firsts = firsts.mutate(start=start)
+    return firsts.filter(firsts.start <= scope.until)
+
+
+def _days_from(starts: ir.Table, scope: Scope, *, begin: str) -> ir.Table:
+    """One row per group and day from its ``begin`` column to ``until``.
+
+    A group whose first day falls after ``until`` gets no rows.
+    """
+    first = starts[begin]
+    return starts.select(
+        *scope.keys,
+        "first_day",
+        "start",
+        day=ibis.range(first, scope.until + 1).unnest(),
+    )
+
+
+def _daily_counts(user_days: ir.Table, scope: Scope) -> ir.Table:
+    return user_days.group_by([*scope.keys, "day"]).agg(dau=user_days.count())
+
+
+def _trailing_counts(user_days: ir.Table, scope: Scope, window: int) -> ir.Table:
+    """Distinct users active in the ``window`` days ending on each day of the full grid.
+
+    Returns ``keys, first_day, start, day, active_users`` for every day from the group's
+    first active day to ``until``.
+    """
+    # A user is counted on day e exactly when their latest active day a <= e has
+    # e - a < window. So each active (user, a) covers the days [a, min(a + window, next a))
+    # and a user's spans never overlap: the trailing distinct count is the number of spans
+    # covering e, a running sum of (spans opening) - (spans closing) over the dense grid.
+    # No distinct count over a window (which Spark rejects) and no per-offset expansion.
+    by_user = ibis.window(group_by=[*scope.keys, "user_id"], order_by="day")
+    spans = user_days.mutate(next_day=user_days.day.lead().over(by_user))
+    reach = spans.day + window
+    stop = ibis.ifelse(spans.next_day.notnull() & (spans.next_day < reach), spans.next_day, reach)
+    closing = spans.select(*scope.keys, day=stop)
+    closing = closing.group_by([*scope.keys, "day"]).agg(closed=closing.count())
+
+    day_keys = [*scope.keys, "day"]
+    grid = _days_from(_starts(user_days, scope), scope, begin="first_day")
+    series = _join(grid, _daily_counts(user_days, scope), day_keys, null_safe=scope.by)
+    series = _join(series, closing, day_keys, null_safe=scope.by)
+    series = series.mutate(change=series.dau.fill_null(0) - series.closed.fill_null(0))
+    running = ibis.window(group_by=scope.keys, order_by="day", rows=(None, 0))
+    return series.select(
+        *scope.keys,
+        "first_day",
+        "start",
+        "day",
+        active_users=series.change.sum().over(running).cast("int64"),
+    )
+
+
+def dau(ev: ir.Table, scope: Scope) -> ir.Table:
+    """``keys, day, dau`` over the day grid."""
+    user_days = active_user_days(ev, scope)
+    grid = _days_from(_starts(user_days, scope), scope, begin="start")
+    out = _join(grid, _daily_counts(user_days, scope), [*scope.keys, "day"], null_safe=scope.by)
+    return out.select(*scope.keys, "day", dau=out.dau.fill_null(0))
+
+
+def active_users(ev: ir.Table, scope: Scope, window: int) -> ir.Table:
+    """``keys, day, window, active_users`` over the day grid."""
+    counts = _trailing_counts(active_user_days(ev, scope), scope, window)
+    counts = counts.filter(counts.day >= counts.start)
+    return counts.select(
+        *scope.keys,
+        "day",
+        window=ibis.literal(window, type="int64"),
+        active_users="active_users",
+    )
+
+
+def dau_rolling(ev: ir.Table, scope: Scope, window: int, threshold: float) -> ir.Table:
+    """``keys, day, dau, dau_avg, dau_prev_avg, drop`` over the day grid."""
+    user_days = active_user_days(ev, scope)
+    # The series runs from each group's first active day whatever `since` is, so that
+    # `since` only trims rows and never changes a value.
+    grid = _days_from(_starts(user_days, scope), scope, begin="first_day")
+    series = _join(grid, _daily_counts(user_days, scope), [*scope.keys, "day"], null_safe=scope.by)
+    series = series.mutate(dau=series.dau.fill_null(0))
+    # The grid is dense (one row per calendar day), so row frames are calendar windows;
+    # days before the first active day are absent and add 0 to the sums, as they should.
+    current = ibis.window(group_by=scope.keys, order_by="day", rows=(-(window - 1), 0))
+    prior = ibis.window(group_by=scope.keys, order_by="day", rows=(-(2 * window - 1), -window))
+    series = series.mutate(
+        current_sum=series.dau.sum().over(current),
+        prior_sum=series.dau.sum().over(prior),
+    )
+    dau_avg = series.current_sum.cast("float64") / window
+    full_prior = (series.day - series.first_day) >= (2 * window - 1)
+    dau_prev_avg = ibis.ifelse(
+        full_prior, series.prior_sum.cast("float64") / window, ibis.null("float64")
+    )
+    series = series.mutate(dau_avg=dau_avg, dau_prev_avg=dau_prev_avg)
+    factor = ibis.literal(1.0 - threshold, type="float64")
+    dropped = (
+        series.dau_prev_avg.notnull()
+        & (series.dau_prev_avg > 0)
+        & (series.dau_avg <= factor * series.dau_prev_avg)
+    )
+    series = series.mutate(drop=dropped.fill_null(False))
+    series = series.filter(series.day >= series.start)
+    return series.select(*scope.keys, "day", "dau", "dau_avg", "dau_prev_avg", "drop")
+
+
+def max_active(ev: ir.Table, scope: Scope, window: int) -> ir.Table:
+    """``keys, window, max_active, window_start``: one row per group with a non-empty grid."""
+    user_days = active_user_days(ev, scope)
+    starts = _starts(user_days, scope)
+    # A window lies inside the grid when it starts on or after the grid's first day, so its
+    # last day runs from start + window - 1 to until; a shorter grid has no window at all.
+    ends = _trailing_counts(user_days, scope, window)
+    ends = ends.filter(ends.day >= ends.start + (window - 1))
+    rank = ibis.row_number().over(
+        group_by=scope.keys, order_by=[ibis.desc("active_users"), ibis.asc("day")]
+    )
+    best = ends.mutate(rank=rank)
+    best = best.filter(best.rank == 0).select(
+        *scope.keys, best_count="active_users", best_end="day"
+    )
+    out = _join(starts.select(*scope.keys), best, scope.keys, null_safe=scope.by)
+    return out.select(
+        *scope.keys,
+        window=ibis.literal(window, type="int64"),
+        max_active=out.best_count,
+        window_start=out.best_end - (window - 1),
+    )
+
+
+def _monday(day: ir.IntegerValue) -> ir.IntegerValue:
+    """The Monday (as days since 1970-01-01) of the ISO week holding ``day``."""
+    # 1970-01-01 is a Thursday: shifting by 3 makes every Monday a multiple of 7. Floor
+    # division keeps that true for days before 1970 too.
+    week = (day + _THURSDAY_TO_MONDAY) // 7
+    return (week * 7 - _THURSDAY_TO_MONDAY).cast("int64")
+
+
+def retention(ev: ir.Table, scope: Scope) -> ir.Table:
+    """``keys, cohort_week, week, users, retained, rate`` for cohorts in [since, until]."""
+    user_days = active_user_days(ev, scope)
+    user_weeks = user_days.select(*scope.keys, "user_id", monday=_monday(user_days.day))
+    user_weeks = user_weeks.distinct()
+    cohorts = user_weeks.group_by([*scope.keys, "user_id"]).agg(cohort_week=user_weeks.monday.min())
+    last_monday = _monday(ibis.literal(scope.until, type="int64"))
+    if scope.since is not None:
+        first_monday = _monday(ibis.literal(scope.since, type="int64"))
+        cohorts = cohorts.filter(cohorts.cohort_week >= first_monday)
+    sizes = cohorts.group_by([*scope.keys, "cohort_week"]).agg(users=cohorts.count())
+    grid = sizes.select(
+        *scope.keys,
+        "cohort_week",
+        "users",
+        week=ibis.range(0, (last_monday - sizes.cohort_week) // 7 + 1).unnest(),
+    )
+    seen = _join(user_weeks, cohorts, [*scope.keys, "user_id"], null_safe=scope.by, how="inner")
+    seen = seen.select(
+        *scope.keys,
+        "cohort_week",
+        week=((seen.monday - seen.cohort_week) // 7).cast("int64"),
+    )
+    retained = seen.group_by([*scope.keys, "cohort_week", "week"]).agg(retained=seen.count())
+    out = _join(grid, retained, [*scope.keys, "cohort_week", "week"], null_safe=scope.by)
+    out = out.mutate(retained=out.retained.fill_null(0))
+    return out.select(
+        *scope.keys,
+        "cohort_week",
+        "week",
+        "users",
+        "retained",
+        rate=out.retained.cast("float64") / out.users.cast("float64"),
+    )
+
+
+def _ratio(numerator: ir.NumericValue, denominator: ir.NumericValue) -> ir.FloatingValue:
+    """numerator / denominator as a double; null when the denominator is 0."""
+    return ibis.ifelse(
+        denominator > 0,
+        numerator.cast("float64") / denominator.cast("float64"),
+        ibis.null("float64"),
+    )
+
+
+def sessions(ev: ir.Table, scope: Scope) -> ir.Table:
+    """Per-day session health over the day grid; see ``Metrics.sessions`` for definitions."""
+    user_days = active_user_days(ev, scope)
+    grid = _days_from(_starts(user_days, scope), scope, begin="start")
+    day_keys = [*scope.keys, "day"]
+
+    handed_off = (ev.event_type == "handoff") | ev.handoff.fill_null(False)
+    per_session = ev.group_by([*scope.keys, "session_id"]).agg(
+        day=ev.day.min(),
+        handed_off=ibis.ifelse(handed_off, 1, 0).max(),
+    )
+    per_start_day = per_session.group_by(day_keys).agg(
+        sessions=per_session.count(),
+        handed_off=per_session.handed_off.sum(),
+    )
+
+    in_range = ev if scope.since is None else ev.filter(ev.day >= scope.since)
+    is_turn = in_range.event_type == "turn"
+    per_event_day = in_range.group_by(day_keys).agg(
+        turns=in_range.count(where=is_turn),
+        errors=in_range.count(where=in_range.event_type == "error"),
+        thumbs_down=in_range.count(where=in_range.feedback == -1),
+        feedback=in_range.feedback.count(),
+        latency_p50=in_range.latency_ms.quantile(0.5, where=is_turn),
+        latency_p95=in_range.latency_ms.quantile(0.95, where=is_turn),
+        latency_p99=in_range.latency_ms.quantile(0.99, where=is_turn),
+        tokens_in=in_range.tokens_in.sum(),
+        tokens_out=in_range.tokens_out.sum(),
+        cost_usd=in_range.cost_usd.sum(),
+    )
+
+    out = _join(grid, per_start_day, day_keys, null_safe=scope.by)
+    out = _join(out, per_event_day, day_keys, null_safe=scope.by)
+    n_sessions = out.sessions.fill_null(0)
+    turns = out.turns.fill_null(0)
+    return out.select(
+        *scope.keys,
+        "day",
+        sessions=n_sessions,
+        turns=turns,
+        turns_per_session=_ratio(turns, n_sessions),
+        handoff_rate=_ratio(out.handed_off.fill_null(0), n_sessions),
+        thumbs_down_rate=_ratio(out.thumbs_down.fill_null(0), out.feedback.fill_null(0)),
+        error_rate=_ratio(out.errors.fill_null(0), turns),
+        latency_p50=out.latency_p50.cast("float64"),
+        latency_p95=out.latency_p95.cast("float64"),
+        latency_p99=out.latency_p99.cast("float64"),
+        tokens_in=out.tokens_in.fill_null(0),
+        tokens_out=out.tokens_out.fill_null(0),
+        cost_usd=out.cost_usd.fill_null(0.0),
+    )

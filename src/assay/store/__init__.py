@@ -1,0 +1,30 @@
+"""Storage: the workspace (Delta tables, write lock, settings, metadata) and query engines."""
+
+from assay.store._keyindex import KeyDigests, KeyIndex, file_key_digests, key_digests
+from assay.store._lock import WriteLock
+from assay.store._settings import Settings
+from assay.store._workspace import (
+    DEFAULT_WORKSPACE,
+    SCHEMAS,
+    TABLES,
+    ForgetResult,
+    TableName,
+    Workspace,
+    resolve_path,
+)
+
+__all__ = [
+    "DEFAULT_WORKSPACE",
+    "SCHEMAS",
+    "TABLES",
+    "ForgetResult",
+    "KeyDigests",
+    "KeyIndex",
+    "Settings",
+    "TableName",
+    "Workspace",
+    "WriteLock",
+    "file_key_digests",
+    "key_digests",
+    "resolve_path",
+]

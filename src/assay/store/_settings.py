@@ -1,0 +1,134 @@
+"""Workspace settings: one dataclass whose names, defaults and help feed ``assay.toml``, the
+environment (``ASSAY_<NAME>``) and the docs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assay._errors import WorkspaceError
+
+SETTINGS_FILE = "assay.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Settings of one workspace.
+
+    Every field can be set in ``assay.toml`` (``[assay]`` table) or overridden by the environment
+    variable ``ASSAY_<FIELD NAME IN CAPITALS>``.
+    """
+
+    store_text: bool = field(
+        default=True,
+        metadata={"help": "Keep redacted text in the content table (false: text is dropped)."},
+    )
+    max_future_seconds: int = field(
+        default=86_400,
+        metadata={"help": "Reject events whose time is more than this far ahead of now."},
+    )
+    http_max_lateness_days: int = field(
+        default=30,
+        metadata={"help": "Over HTTP, reject events older than this many days."},
+    )
+    active_event_types: tuple[str, ...] = field(
+        default=("turn",),
+        metadata={"help": "Event types that make a user active on a day."},
+    )
+    engine: str = field(
+        default="duckdb",
+        metadata={"help": "Query engine for metrics: duckdb or pyspark."},
+    )
+    batch_rows: int = field(
+        default=65_536,
+        metadata={"help": "Rows per ingest batch (memory is bounded by this, not the file)."},
+    )
+    lock_timeout_seconds: float = field(
+        default=120.0,
+        metadata={"help": "How long a writer waits for the workspace write lock."},
+    )
+
+    @classmethod
+    def load(cls, workspace: Path) -> Settings:
+        """Read ``assay.toml`` of ``workspace`` (missing file: defaults), then the environment."""
+        values: dict[str, Any] = {}
+        path = workspace / SETTINGS_FILE
+        if path.exists():
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise WorkspaceError(
+                    f"{path} is not valid TOML ({exc}); fix the file or delete it to use defaults"
+                ) from None
+            values.update(data.get("assay", {}))
+        for f in dataclasses.fields(cls):
+            env = os.environ.get(f"ASSAY_{f.name.upper()}")
+            if env is not None:
+                values[f.name] = env
+        return cls.from_mapping(values, origin=str(path))
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any], *, origin: str = "settings") -> Settings:
+        """Build settings from plain values, converting strings from the environment."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise WorkspaceError(
+                f"unknown setting(s) {', '.join(unknown)} in {origin}; "
+                f"known settings are {', '.join(sorted(known))}"
+            )
+        kwargs: dict[str, Any] = {}
+        for name, raw in values.items():
+            default = known[name].default
+            kwargs[name] = _convert(name, raw, default, origin)
+        return cls(**kwargs)
+
+    def to_toml(self) -> str:
+        """Render as an ``assay.toml`` document with each setting's help as a comment."""
+        lines = ["# assay workspace settings; see docs/cli.md", "[assay]"]
+        for f in dataclasses.fields(self):
+            lines.append(f"# {f.metadata.get('help', '')}")
+            lines.append(f"{f.name} = {_toml_value(getattr(self, f.name))}")
+        return "\n".join(lines) + "\n"
+
+
+def _convert(name: str, raw: Any, default: Any, origin: str) -> Any:
+    expected = type(default).__name__
+    try:
+        if isinstance(default, bool):
+            if isinstance(raw, bool):
+                return raw
+            if isinstance(raw, str) and raw.lower() in {"true", "1", "yes", "false", "0", "no"}:
+                return raw.lower() in {"true", "1", "yes"}
+            raise ValueError
+        if isinstance(default, tuple):
+            items = raw.split(",") if isinstance(raw, str) else list(raw)
+            return tuple(str(i).strip() for i in items if str(i).strip())
+        if isinstance(default, int):
+            if isinstance(raw, bool):
+                raise ValueError
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise WorkspaceError(
+            f"setting {name} in {origin} must be a {expected} (got {type(raw).__name__} "
+            f"{str(raw)[:40]!r}); fix the value or remove it to use the default {default!r}"
+        ) from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

@@ -1,0 +1,208 @@
+"""File ingestion end to end on real Delta tables: exactly once, quarantine, edge times."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from assay import Workspace
+from assay.ingest import FileSummary, ingest_paths
+
+
+def ev(i: int, **kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "event_id": f"e{i}",
+        "event_time": "2026-01-05T10:00:00Z",
+        "tenant_id": "acme",
+        "user_id": f"user-{i % 3}",
+        "session_id": f"s{i // 4}",
+        "event_type": "turn",
+        "turn_index": i % 4,
+        "text": "what is my balance",
+    }
+    base.update(kw)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    with Workspace.open(tmp_path / "ws", create=True) as w:
+        yield w
+
+
+def test_event_dates_are_utc_days_whatever_the_offset(ws: Workspace, tmp_path: Path) -> None:
+    rows = [
+        ev(1, event_time="2026-01-05T23:59:59.999Z"),
+        ev(2, event_time="2026-01-06T03:00:00+05:30"),  # 2026-01-05 21:30 UTC
+        ev(3, event_time="2026-01-05T20:00:00-05:00"),  # 2026-01-06 01:00 UTC
+        ev(4, event_time=1767657600000),  # 2026-01-06T00:00:00Z as epoch ms
+    ]
+    summary = ingest_paths(ws, [write_jsonl(tmp_path / "a.jsonl", rows)])
+    assert summary.total("accepted") == 4
+    got = {r["event_id"]: (r["event_date"], r["event_time"]) for r in ws.read("events").to_pylist()}
+    utc = dt.UTC
+    assert got["e1"] == (
+        dt.date(2026, 1, 5),
+        dt.datetime(2026, 1, 5, 23, 59, 59, 999000, tzinfo=utc),
+    )
+    assert got["e2"] == (dt.date(2026, 1, 5), dt.datetime(2026, 1, 5, 21, 30, tzinfo=utc))
+    assert got["e3"] == (dt.date(2026, 1, 6), dt.datetime(2026, 1, 6, 1, 0, tzinfo=utc))
+    assert got["e4"] == (dt.date(2026, 1, 6), dt.datetime(2026, 1, 6, 0, 0, tzinfo=utc))
+
+
+def test_replay_is_all_duplicates_and_changes_no_metric(ws: Workspace, tmp_path: Path) -> None:
+    rows = [ev(i, event_time=f"2026-01-0{1 + i % 5}T10:00:00Z") for i in range(40)]
+    path = write_jsonl(tmp_path / "a.jsonl", rows)
+    first = ingest_paths(ws, [path])
+    assert (first.total("accepted"), first.total("duplicate")) == (40, 0)
+    before = [ws.metrics.dau(), ws.metrics.sessions(), ws.metrics.retention()]
+    again = ingest_paths(ws, [path, path])
+    assert (again.total("accepted"), again.total("duplicate")) == (0, 80)
+    assert again.total("conflicting") == 0
+    after = [ws.metrics.dau(), ws.metrics.sessions(), ws.metrics.retention()]
+    assert [t.to_pylist() for t in after] == [t.to_pylist() for t in before]
+    assert ws.read("events").num_rows == 40
+    assert ws.read("content").num_rows == 40
+
+
+def test_first_write_wins_and_changed_repeats_count_as_conflicting(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    a = write_jsonl(tmp_path / "a.jsonl", [ev(1, latency_ms=10.0), ev(2)])
+    b = write_jsonl(
+        tmp_path / "b.jsonl",
+        [ev(1, latency_ms=99.0), ev(2), ev(3), ev(3, latency_ms=5.0), ev(1, tenant_id="other")],
+    )
+    ingest_paths(ws, [a])
+    s = ingest_paths(ws, [b]).files[0]
+    assert (s.accepted, s.duplicate, s.conflicting) == (2, 3, 2)
+    stored = {(r["tenant_id"], r["event_id"]): r for r in ws.read("events").to_pylist()}
+    assert stored[("acme", "e1")]["latency_ms"] == 10.0
+    assert ("other", "e1") in stored
+    assert stored[("acme", "e3")]["latency_ms"] is None
+
+
+def test_duplicates_are_checked_before_time_rules(ws: Workspace, tmp_path: Path) -> None:
+    old = write_jsonl(tmp_path / "old.jsonl", [ev(1, event_time="2020-01-01T00:00:00Z")])
+    assert ingest_paths(ws, [old]).total("accepted") == 1  # files accept any lateness
+    again = ingest_paths(ws, [old], max_lateness=dt.timedelta(days=30))
+    assert (again.total("duplicate"), again.total("rejected")) == (1, 0)
+    late = write_jsonl(tmp_path / "late.jsonl", [ev(2, event_time="2020-01-01T00:00:00Z")])
+    s = ingest_paths(ws, [late], max_lateness=dt.timedelta(days=30)).files[0]
+    assert (s.rejected, dict(s.rules)) == (1, {"event_time:late": 1})
+
+
+BAD_LINES: list[tuple[Any, str, str | None]] = [
+    ('{"event_id": "x1", "tenant_id": ', "json", None),
+    (ev(101, event_time="2026-01-05 10:00:00"), "timezone", "event_time"),
+    (ev(102, event_time="yesterday"), "time_format", "event_time"),
+    (ev(103, event_time="2099-01-01T00:00:00Z"), "future", "event_time"),
+    (ev(104, tenant_id=None), "required", "tenant_id"),
+    (ev(105, event_type="click"), "choice", "event_type"),
+    (ev(106, turn_index=-1), "minimum", "turn_index"),
+    (ev(107, tokens_in="many"), "type", "tokens_in"),
+    (ev(108, colour="blue"), "unknown_field", "colour"),
+    (ev(109, text="x" * (33 * 1024)), "size", "text"),
+    (ev(110, feedback=0), "choice", "feedback"),
+    (ev(111, intent_confidence=1.5), "maximum", "intent_confidence"),
+    ("[1, 2, 3]", "not_object", None),
+]
+
+
+def test_each_bad_row_is_quarantined_with_its_reason_and_neighbours_kept(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    lines: list[Any] = []
+    for bad, _, _ in BAD_LINES:
+        lines.extend([ev(len(lines) + 1), bad])
+    path = write_jsonl(tmp_path / "mixed.jsonl", lines)
+    s = ingest_paths(ws, [path]).files[0]
+    assert s.accepted == len(BAD_LINES)
+    assert s.rejected == len(BAD_LINES)
+    q = sorted(ws.read("quarantine").to_pylist(), key=lambda r: r["line"])
+    assert [(r["line"], r["rule"], r["field"]) for r in q] == [
+        (2 * k + 2, rule, field) for k, (_, rule, field) in enumerate(BAD_LINES)
+    ]
+    assert all(r["source"] == str(path) and r["message"] for r in q)
+
+
+def test_non_utf8_line_is_rejected_alone(ws: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "bytes.jsonl"
+    good = json.dumps(ev(1)).encode()
+    bad = b'{"event_id": "e2", "text": "caf\xe9"}'
+    path.write_bytes(good + b"\n" + bad + b"\n" + json.dumps(ev(3)).encode() + b"\n")
+    s = ingest_paths(ws, [path]).files[0]
+    assert (s.accepted, s.rejected) == (2, 1)
+    assert ws.read("quarantine").column("rule").to_pylist() == ["utf8"]
+
+
+def test_folder_of_mixed_formats_gzip_and_empty_files(ws: Workspace, tmp_path: Path) -> None:
+    d = tmp_path / "in"
+    d.mkdir()
+    write_jsonl(d / "a.jsonl", [ev(1), ev(2)])
+    with gzip.open(d / "b.jsonl.gz", "wt") as fh:
+        fh.write(json.dumps(ev(3)) + "\n")
+    (d / "empty.jsonl").write_text("")
+    pq.write_table(pa.Table.from_pylist([ev(4), ev(5)]), d / "c.parquet")
+    (d / "d.csv").write_text(
+        "event_id,event_time,tenant_id,user_id,session_id,event_type,text,flights\n"
+        'e6,2026-01-05T10:00:00Z,acme,u1,s1,turn,"two\nlines",\n'
+        'e7,2026-01-05T11:00:00Z,acme,u1,s1,turn,plain,"[""f1"",""f2""]"\n'
+    )
+    summary = ingest_paths(ws, [d])
+    by_name = {Path(f.source).name: f for f in summary.files}
+    assert {n: (f.read, f.accepted) for n, f in by_name.items()} == {
+        "a.jsonl": (2, 2),
+        "b.jsonl.gz": (1, 1),
+        "c.parquet": (2, 2),
+        "d.csv": (2, 2),
+        "empty.jsonl": (0, 0),
+    }
+    stored = {r["event_id"]: r for r in ws.read("events").to_pylist()}
+    assert stored["e7"]["flights"] == ["f1", "f2"]
+    texts = {r["event_id"]: r["text"] for r in ws.read("content").to_pylist()}
+    assert texts["e6"] == "two\nlines"
+
+
+def test_a_file_that_vanishes_is_reported_and_the_run_goes_on(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    d = tmp_path / "in"
+    d.mkdir()
+    write_jsonl(d / "1.jsonl", [ev(1)])
+    write_jsonl(d / "2.jsonl", [ev(2)])
+    write_jsonl(d / "3.jsonl", [ev(3)])
+
+    def on_file(fs: FileSummary) -> None:
+        if fs.source.endswith("1.jsonl"):
+            os.remove(d / "2.jsonl")
+
+    summary = ingest_paths(ws, [d], on_file=on_file)
+    errors = {Path(f.source).name: f.error for f in summary.files}
+    assert errors["1.jsonl"] is None
+    assert errors["3.jsonl"] is None
+    assert errors["2.jsonl"] is not None
+    assert "2.jsonl" in errors["2.jsonl"]
+    assert summary.total("accepted") == 2
+
+
+def test_same_user_id_in_two_tenants_is_two_users(ws: Workspace, tmp_path: Path) -> None:
+    rows = [ev(1, tenant_id="a", user_id="bob"), ev(2, tenant_id="b", user_id="bob")]
+    ingest_paths(ws, [write_jsonl(tmp_path / "a.jsonl", rows)])
+    users = {r["tenant_id"]: r["user_id"] for r in ws.read("events").to_pylist()}
+    assert users["a"] != users["b"]
+    assert "bob" not in users.values()
+    assert users["a"] == ws.pseudonym("a", "bob")

@@ -1,0 +1,97 @@
+"""The key index against a plain Python set of (tenant_id, event_id) pairs."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assay.store import KeyIndex, key_digests
+
+
+@pytest.fixture(scope="module")
+def con() -> duckdb.DuckDBPyConnection:
+    c = duckdb.connect()
+    yield c
+    c.close()
+
+
+def _keys(pairs: list[tuple[str, str]], fps: list[int] | None = None) -> pa.Table:
+    cols = {
+        "tenant_id": pa.array([p[0] for p in pairs], pa.string()),
+        "event_id": pa.array([p[1] for p in pairs], pa.string()),
+    }
+    if fps is not None:
+        cols["fingerprint"] = pa.array(fps, pa.int64())
+    return pa.table(cols)
+
+
+def test_same_event_id_in_two_tenants_is_two_keys(con: duckdb.DuckDBPyConnection) -> None:
+    index = KeyIndex()
+    d = key_digests(con, _keys([("a", "e1"), ("b", "e1"), ("a", "e1")]))
+    new, conflicting = index.classify(d)
+    assert new.tolist() == [True, True, False]
+    assert conflicting.tolist() == [False, False, False]
+
+
+def test_separator_makes_keys_unambiguous(con: duckdb.DuckDBPyConnection) -> None:
+    d = key_digests(con, _keys([("ab", "c"), ("a", "bc")]))
+    assert KeyIndex().classify(d)[0].tolist() == [True, True]
+
+
+def test_conflicting_repeat_is_counted_against_the_first_copy(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    index = KeyIndex()
+    first = key_digests(con, _keys([("t", "1"), ("t", "2")], [10, 20]))
+    index.add(first.take(index.classify(first)[0]))
+    batch = key_digests(
+        con, _keys([("t", "1"), ("t", "2"), ("t", "3"), ("t", "3")], [10, 99, 5, 6])
+    )
+    new, conflicting = index.classify(batch)
+    assert new.tolist() == [False, False, True, False]
+    assert conflicting.tolist() == [False, True, False, True]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(
+            st.tuples(st.sampled_from(["t1", "t2", "t\x1f"]), st.text(min_size=1, max_size=4)),
+            max_size=40,
+        ),
+        max_size=20,
+    )
+)
+def test_classify_matches_a_python_set(batches: list[list[tuple[str, str]]]) -> None:
+    con = duckdb.connect()
+    index = KeyIndex()
+    seen: set[tuple[str, str]] = set()
+    for batch in batches:
+        d = key_digests(con, _keys(batch))
+        new, _ = index.classify(d)
+        expected = []
+        local: set[tuple[str, str]] = set()
+        for pair in batch:
+            expected.append(pair not in seen and pair not in local)
+            local.add(pair)
+        assert new.tolist() == expected
+        index.add(d.take(new))
+        seen |= local
+    assert len(index) == len(seen)
+    con.close()
+
+
+def test_many_runs_are_merged_without_losing_keys(con: duckdb.DuckDBPyConnection) -> None:
+    index = KeyIndex()
+    for b in range(30):
+        d = key_digests(con, _keys([("t", f"{b}-{i}") for i in range(50)]))
+        index.add(d)
+    probe = key_digests(con, _keys([("t", "0-0"), ("t", "29-49"), ("t", "30-0")]))
+    found, _ = index.lookup(probe)
+    assert found.tolist() == [True, True, False]
+    assert len(index) == 1500
+    assert np.all(index.classify(probe)[0] == [False, False, True])
