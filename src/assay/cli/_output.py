@@ -36,11 +36,11 @@ err = Console(stderr=True, highlight=False)
 
 def message(text: str, *, style: str | None = None) -> None:
     """A message for the person at the terminal (stderr)."""
-    err.print(text, style=style, markup=False)
+    err.print(text, style=style, markup=False, soft_wrap=True)
 
 
 def error(text: str) -> None:
-    err.print(f"error: {text}", style="bold red", markup=False)
+    err.print(f"error: {text}", style="bold red", markup=False, soft_wrap=True)
 
 
 def _jsonable(value: Any) -> Any:

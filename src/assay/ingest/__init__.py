@@ -9,11 +9,12 @@ from assay.ingest._pipeline import (
     ingest_paths,
     iter_files,
 )
-from assay.ingest._readers import ParseFailure, RawBatch, detect_format, read_batches
+from assay.ingest._readers import Format, ParseFailure, RawBatch, detect_format, read_batches
 
 __all__ = [
     "BatchOutcome",
     "FileSummary",
+    "Format",
     "IngestSummary",
     "Ingestor",
     "ParseFailure",

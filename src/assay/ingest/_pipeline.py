@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +32,7 @@ import pyarrow.compute as pc
 from assay._errors import AssayError, NotFoundError, PrivacyError
 from assay.ingest._readers import ParseFailure, RawBatch, detect_format, read_batches
 from assay.privacy import pseudonymise, redact_array
-from assay.schema import EVENTS_SCHEMA, QUARANTINE_SCHEMA
-from assay.schema._validate import Rejection, check_time_window, validate
+from assay.schema import EVENTS_SCHEMA, QUARANTINE_SCHEMA, Rejection, check_time_window, validate
 from assay.store import KeyIndex, Workspace, file_key_digests, key_digests
 
 log = logging.getLogger("assay.ingest")
@@ -255,13 +256,8 @@ class Ingestor:
         now = pa.scalar(datetime.now(UTC), type=pa.timestamp("us", tz="UTC"))
         cols = {name: valid.column(name) for name in valid.column_names}
         cols["user_id"] = pseudonymise(self.ws.secret, cols["tenant_id"], cols["user_id"])
-        for name in _REDACTED_STRINGS:
-            cols[name] = _redact_distinct(cols[name])
-        for name in _REDACTED_LISTS:
-            cols[name] = _redact_list(cols[name])
-        cols["attributes"] = _redact_map(cols["attributes"])
+        redacted_text, redactions = _protect_strings(cols)
         text = cols.pop("text")
-        redacted_text, redactions = redact_array(text)
         cols["has_text"] = pc.is_valid(text)
         cols["ingested_at"] = pa.array(np.full(valid.num_rows, now.value), pa.int64()).cast(
             pa.timestamp("us", tz="UTC")
@@ -340,7 +336,8 @@ class Ingestor:
         try:
             fmt = detect_format(path) if format == "auto" else format
             summary.format = fmt
-            for batch in read_batches(path, format=fmt, batch_rows=self.ws.settings.batch_rows):
+            batches = read_batches(path, format=fmt, batch_rows=self.ws.settings.batch_rows)
+            for batch in _prefetch(batches):
                 outcome = self.ingest_batch(batch, source=str(path), lenient_strings=fmt == "csv")
                 summary.add(outcome)
                 summary.read += len(batch.failures)
@@ -362,6 +359,51 @@ class Ingestor:
                 f"cannot read {path}: {exc.strerror or exc}; check the file and permissions"
             )
         return summary
+
+
+_DONE = object()
+
+
+def _prefetch(items: Iterator[RawBatch], depth: int = 1) -> Iterator[RawBatch]:
+    """Read the next batch on a thread while this one is processed.
+
+    Parsing (pyarrow.json) and storing (delta-rs, DuckDB) release the GIL, so the two overlap
+    on two cores. Memory stays bounded: at most ``depth`` batches wait.
+    """
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+
+    thread = threading.Thread(target=produce, name="assay-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        close = getattr(items, "close", None)
+        thread.join(timeout=5)
+        if close is not None and not thread.is_alive():
+            close()
 
 
 def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
@@ -419,31 +461,83 @@ def ingest_paths(
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def _redact_distinct(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """Redact a low-cardinality string column once per distinct value."""
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if arr.null_count == len(arr):
-        return arr
-    enc = pc.dictionary_encode(arr)
-    red, _ = redact_array(enc.dictionary)
-    return pc.take(red, enc.indices)
+class _Redactions:
+    """Redact the strings of many columns in one call.
+
+    Each call of the redaction kernels has a fixed cost (its patterns are compiled per call),
+    so a batch's low-cardinality columns (their distinct values only), list items, attribute
+    keys and values, and texts are concatenated, redacted together, and split back.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[pa.Array] = []
+        self._done: list[tuple[pa.Array, pa.Array]] = []
+
+    def add(self, values: pa.Array) -> int:
+        self._parts.append(values.cast(pa.string()))
+        return len(self._parts) - 1
+
+    def run(self) -> None:
+        if not self._parts:
+            return
+        red, counts = redact_array(pa.chunked_array(self._parts, pa.string()))
+        start = 0
+        for part in self._parts:
+            self._done.append((red.slice(start, len(part)), counts.slice(start, len(part))))
+            start += len(part)
+
+    def __getitem__(self, i: int) -> tuple[pa.Array, pa.Array]:
+        return self._done[i]
 
 
-def _redact_list(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if arr.null_count == len(arr) or len(arr.values) == 0:
-        return arr
-    values = _redact_distinct(arr.values)
-    return pa.ListArray.from_arrays(arr.offsets, values, mask=arr.is_null())
+def _combined(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
-def _redact_map(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if arr.null_count == len(arr) or len(arr.keys) == 0:
-        return arr
-    keys = _redact_distinct(arr.keys)
-    items, _ = redact_array(arr.items)
-    return pa.MapArray.from_arrays(arr.offsets, keys, items, mask=arr.is_null())
+def _protect_strings(cols: dict[str, Any]) -> tuple[pa.Array, pa.Array]:
+    """Redact, in place in ``cols``, every free string; return the redacted text and counts."""
+    plan = _Redactions()
+    pending: list[Callable[[], None]] = []
+
+    def distinct(arr: pa.Array, put: Callable[[pa.Array], None]) -> None:
+        enc = pc.dictionary_encode(arr)
+        i = plan.add(enc.dictionary)
+        pending.append(lambda: put(pc.take(plan[i][0], enc.indices)))
+
+    for name in _REDACTED_STRINGS:
+        arr = _combined(cols[name])
+        if arr.null_count < len(arr):
+
+            def put(red: pa.Array, name: str = name) -> None:
+                cols[name] = red
+
+            distinct(arr, put)
+    for name in _REDACTED_LISTS:
+        arr = _combined(cols[name])
+        if arr.null_count < len(arr) and len(arr.values):
+
+            def put_list(red: pa.Array, name: str = name, arr: pa.Array = arr) -> None:
+                cols[name] = pa.ListArray.from_arrays(arr.offsets, red, mask=arr.is_null())
+
+            distinct(arr.values, put_list)
+    attrs = _combined(cols["attributes"])
+    if attrs.null_count < len(attrs) and len(attrs.keys):
+        keys_enc = pc.dictionary_encode(attrs.keys)
+        k = plan.add(keys_enc.dictionary)
+        v = plan.add(attrs.items)
+
+        def put_map() -> None:
+            keys = pc.take(plan[k][0], keys_enc.indices)
+            cols["attributes"] = pa.MapArray.from_arrays(
+                attrs.offsets, keys, plan[v][0], mask=attrs.is_null()
+            )
+
+        pending.append(put_map)
+    t = plan.add(_combined(cols["text"]))
+    plan.run()
+    for fn in pending:
+        fn()
+    return plan[t]
 
 
 def _is_in_keys(content: pa.Table, keys: pa.Table) -> pa.Array:

@@ -13,8 +13,17 @@ from assay.schema._fields import (
     SCHEMA_VERSION,
     Field,
 )
+from assay.schema._validate import (
+    CANONICAL_SCHEMA,
+    RULES,
+    Rejection,
+    ValidationResult,
+    check_time_window,
+    validate,
+)
 
 __all__ = [
+    "CANONICAL_SCHEMA",
     "CONTENT_SCHEMA",
     "EVENTS_SCHEMA",
     "EVENT_TYPES",
@@ -24,6 +33,11 @@ __all__ = [
     "MAX_TEXT_BYTES",
     "PARTITION_BY",
     "QUARANTINE_SCHEMA",
+    "RULES",
     "SCHEMA_VERSION",
     "Field",
+    "Rejection",
+    "ValidationResult",
+    "check_time_window",
+    "validate",
 ]

@@ -1,5 +1,6 @@
 """Storage: the workspace (Delta tables, write lock, settings, metadata) and query engines."""
 
+from assay.store._engines import Engine, EngineName, connect
 from assay.store._keyindex import KeyDigests, KeyIndex, file_key_digests, key_digests
 from assay.store._lock import WriteLock
 from assay.store._settings import Settings
@@ -17,6 +18,8 @@ __all__ = [
     "DEFAULT_WORKSPACE",
     "SCHEMAS",
     "TABLES",
+    "Engine",
+    "EngineName",
     "ForgetResult",
     "KeyDigests",
     "KeyIndex",
@@ -24,6 +27,7 @@ __all__ = [
     "TableName",
     "Workspace",
     "WriteLock",
+    "connect",
     "file_key_digests",
     "key_digests",
     "resolve_path",

@@ -18,6 +18,7 @@ remove it from there).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -97,6 +98,8 @@ class Workspace:
         self.lock = WriteLock(path / LOCK_FILE)
         self.meta = MetaStore(path / META_FILE)
         self._secret: bytes | None = None
+        self._tables: dict[str, DeltaTable] = {}
+        self._tables_lock = threading.Lock()
         self._closed = False
         self._on_close: list[Callable[[], None]] = []
 
@@ -212,9 +215,20 @@ class Workspace:
         return self.path / name
 
     def table(self, name: TableName) -> DeltaTable:
-        """The current version of a Delta table."""
+        """The current version of a Delta table.
+
+        Loaded once, then brought up to date by reading only the log entries written since
+        (a full load replays the whole log: it grows with every commit).
+        """
+        path = self.table_path(name)
         try:
-            return DeltaTable(str(self.table_path(name)))
+            with self._tables_lock:
+                dt = self._tables.get(name)
+                if dt is None:
+                    dt = self._tables[name] = DeltaTable(str(path))
+                else:
+                    dt.update_incremental()
+                return dt
         except TableNotFoundError:
             raise WorkspaceError(
                 f"table {name} is missing from the workspace {self.path}; run "
@@ -251,7 +265,7 @@ class Workspace:
         data = table.select(SCHEMAS[name].names).cast(SCHEMAS[name])
         self._commit(
             lambda: write_deltalake(
-                str(self.table_path(name)), data, mode="append", partition_by=PARTITION_BY[name]
+                self.table(name), data, mode="append", partition_by=PARTITION_BY[name]
             )
         )
 
@@ -358,7 +372,7 @@ class Workspace:
     def _overwrite_partition(self, name: TableName, rows: pa.Table, predicate: str) -> None:
         def write() -> None:
             write_deltalake(
-                str(self.table_path(name)),
+                self.table(name),
                 rows,
                 mode="overwrite",
                 predicate=predicate,

@@ -1,0 +1,41 @@
+"""The demo finds every incident that synth injected, through the metrics alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from assay._demo import MARKER, run_demo
+from assay._errors import UsageError
+
+
+def test_demo_finds_each_injected_incident(tmp_path: Path) -> None:
+    said: list[str] = []
+    shown: list[tuple[str, pa.Table]] = []
+    result = run_demo(
+        tmp_path / "demo",
+        tenants=6,
+        users=80,
+        days=42,
+        seed=11,
+        say=said.append,
+        show=lambda t, title: shown.append((title, t)),
+    )
+    kinds = {i["kind"] for i in result.truth["incidents"]}
+    assert kinds == {"outage", "handoff_jump", "latency_regression"}
+    assert result.found == dict.fromkeys(kinds, True)
+    assert result.ingest.total("accepted") == result.events_written
+    assert any("nothing doubled" in s for s in said)
+    assert shown[0][0] == "tenants"
+    assert shown[0][1].num_rows == 6
+
+
+def test_demo_refuses_to_wipe_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "precious.txt").write_text("keep")
+    with pytest.raises(UsageError, match="not an assay demo folder"):
+        run_demo(tmp_path / "mine", say=print, show=lambda t, s: None)
+    assert (tmp_path / "mine" / "precious.txt").exists()
+    assert not (tmp_path / "mine" / MARKER).exists()
