@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import typer
 
+from assay._logging import configure as configure_logging
 from assay.cli import demo as _demo
 from assay.cli import ingest as _ingest
 from assay.cli import metrics as _metrics
@@ -30,7 +28,7 @@ app.add_typer(_metrics.app, name="metrics")
 
 def main() -> None:
     """Entry point of the ``assay`` script."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
+    configure_logging()
     app()
 
 
