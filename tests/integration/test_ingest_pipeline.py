@@ -206,3 +206,38 @@ def test_same_user_id_in_two_tenants_is_two_users(ws: Workspace, tmp_path: Path)
     assert users["a"] != users["b"]
     assert "bob" not in users.values()
     assert users["a"] == ws.pseudonym("a", "bob")
+
+
+def test_quarantine_keeps_the_row_as_received_redacted_and_pseudonymised(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    bad = ev(
+        7,
+        event_type="mail bob@example.com",
+        tokens_in=5,
+        attributes={"note": "call +44 20 7946 0958", "plan": "pro"},
+        flights=["f1"],
+    )
+    ingest_paths(ws, [write_jsonl(tmp_path / "q.jsonl", [bad])])
+    [q] = ws.read("quarantine").to_pylist()
+    assert (q["tenant_id"], q["event_id"], q["field"], q["rule"]) == (
+        "acme",
+        "e7",
+        "event_type",
+        "choice",
+    )
+    assert q["user_id"] == ws.pseudonym("acme", "user-1")
+    assert json.loads(q["row"]) == {
+        "event_id": "e7",
+        "event_time": "2026-01-05T10:00:00Z",
+        "tenant_id": "acme",
+        "user_id": ws.pseudonym("acme", "user-1"),
+        "session_id": "s1",
+        "event_type": "mail <EMAIL>",
+        "turn_index": 3,
+        "text": "what is my balance",
+        "tokens_in": 5,
+        "attributes": {"note": "call <PHONE>", "plan": "pro"},
+        "flights": ["f1"],
+    }
+    assert "bob@example.com" not in q["message"]

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from assay._errors import AssayError, EngineError, UsageError
+from assay._errors import AssayError, PrivacyError, UsageError
 from assay.cli import _output
 
 EXIT_OK = 0
@@ -41,13 +41,12 @@ def handle_errors() -> Iterator[None]:
         yield
     except typer.Exit:
         raise
-    except UsageError as exc:
-        _output.error(str(exc))
-        raise typer.Exit(EXIT_USAGE) from None
-    except EngineError as exc:
-        _output.error(str(exc))
-        raise typer.Exit(EXIT_INTERNAL if "internal" in str(exc) else EXIT_USAGE) from None
+    except PrivacyError as exc:
+        # Redaction failed closed: nothing was stored in the clear, but it is a bug.
+        _output.error(f"{exc} This is a bug in assay; please report it.")
+        raise typer.Exit(EXIT_INTERNAL) from None
     except AssayError as exc:
+        # Usage, schema, workspace, not-found and engine errors: the message says the fix.
         _output.error(str(exc))
         raise typer.Exit(EXIT_USAGE) from None
     except KeyboardInterrupt:

@@ -29,8 +29,13 @@ UntilOpt = Annotated[
 ]
 ByOpt = Annotated[SliceField | None, typer.Option("--by", help="Break down by this field.")]
 EngineOpt = Annotated[
-    Literal["duckdb", "pyspark"],
-    typer.Option("--engine", envvar="ASSAY_ENGINE", help="Query engine."),
+    Literal["duckdb", "pyspark"] | None,
+    typer.Option(
+        "--engine",
+        envvar="ASSAY_ENGINE",
+        help="Query engine (default: the workspace's `engine` setting, duckdb).",
+        show_default=False,
+    ),
 ]
 MasterOpt = Annotated[
     str | None,
@@ -54,7 +59,7 @@ def _day(value: str | None, option: str) -> date | None:
 def _run(
     metric: str,
     workspace: WorkspaceOpt,
-    engine: str,
+    engine: str | None,
     spark_master: str | None,
     fmt: _output.OutputFormat,
     **kwargs: object,
@@ -77,7 +82,7 @@ def dau(
     until: UntilOpt = None,
     by: ByOpt = None,
     workspace: WorkspaceOpt = None,
-    engine: EngineOpt = "duckdb",
+    engine: EngineOpt = None,
     spark_master: MasterOpt = None,
     fmt: FormatOpt = "table",
 ) -> None:
@@ -97,7 +102,7 @@ def active(
     until: UntilOpt = None,
     by: ByOpt = None,
     workspace: WorkspaceOpt = None,
-    engine: EngineOpt = "duckdb",
+    engine: EngineOpt = None,
     spark_master: MasterOpt = None,
     fmt: FormatOpt = "table",
 ) -> None:
@@ -127,7 +132,7 @@ def rolling(
     until: UntilOpt = None,
     by: ByOpt = None,
     workspace: WorkspaceOpt = None,
-    engine: EngineOpt = "duckdb",
+    engine: EngineOpt = None,
     spark_master: MasterOpt = None,
     fmt: FormatOpt = "table",
 ) -> None:
@@ -155,7 +160,7 @@ def max_active(
     until: UntilOpt = None,
     by: ByOpt = None,
     workspace: WorkspaceOpt = None,
-    engine: EngineOpt = "duckdb",
+    engine: EngineOpt = None,
     spark_master: MasterOpt = None,
     fmt: FormatOpt = "table",
 ) -> None:
@@ -181,7 +186,7 @@ def retention(
     until: UntilOpt = None,
     by: ByOpt = None,
     workspace: WorkspaceOpt = None,
-    engine: EngineOpt = "duckdb",
+    engine: EngineOpt = None,
     spark_master: MasterOpt = None,
     fmt: FormatOpt = "table",
 ) -> None:
@@ -206,7 +211,7 @@ def sessions(
     until: UntilOpt = None,
     by: ByOpt = None,
     workspace: WorkspaceOpt = None,
-    engine: EngineOpt = "duckdb",
+    engine: EngineOpt = None,
     spark_master: MasterOpt = None,
     fmt: FormatOpt = "table",
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import pyarrow as pa
 import typer
 
 from assay.cli import _output
@@ -31,14 +32,17 @@ def forget(
     with handle_errors(), Workspace.open(workspace) as ws:
         result = ws.forget(tenant, user)
         who = "the user" if user is not None else "the tenant"
+        counts = pa.table(
+            {
+                "events": [result.events],
+                "content": [result.content],
+                "quarantine": [result.quarantine],
+            }
+        )
         if fmt == "json":
-            _output.print_json(
-                {
-                    "events": result.events,
-                    "content": result.content,
-                    "quarantine": result.quarantine,
-                }
-            )
+            _output.print_json(_output.records(counts)[0])
+        elif fmt == "csv":
+            _output.print_table(counts, "csv")
         _output.message(
             f"erased {result.events} events, {result.content} content rows and "
             f"{result.quarantine} quarantine rows of {who}; old files vacuumed"

@@ -30,7 +30,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay._errors import AssayError, NotFoundError, PrivacyError
-from assay.ingest._readers import ParseFailure, RawBatch, detect_format, read_batches
+from assay.ingest._readers import (
+    ParseFailure,
+    RawBatch,
+    detect_format,
+    read_batches,
+    rows_as_python,
+)
 from assay.privacy import pseudonymise, redact_array
 from assay.schema import EVENTS_SCHEMA, QUARANTINE_SCHEMA, Rejection, check_time_window, validate
 from assay.store import KeyIndex, Workspace, file_key_digests, key_digests
@@ -581,54 +587,46 @@ def _rejected_rows(
 ) -> list[dict[str, Any]]:
     """Quarantine rows for rejected records: every string redacted, user ids pseudonymised.
 
-    All strings of all rejected rows are redacted in one vectorised call (a call per value
-    would cost milliseconds each).
+    All strings of all rejected rows (keys, values and the messages, which may quote a value)
+    are redacted in one vectorised call: a call per value would cost milliseconds each.
     """
     if not rejections:
         return []
-    raws = table.take(pa.array([r.index for r in rejections], pa.int64())).to_pylist()
+    raws = rows_as_python(table, [r.index for r in rejections])
     tenants = [r.get("tenant_id") if isinstance(r.get("tenant_id"), str) else None for r in raws]
-    users = [r.get("user_id") if isinstance(r.get("user_id"), str) else None for r in raws]
+    users = [
+        r.get("user_id") if t is not None and isinstance(r.get("user_id"), str) else None
+        for r, t in zip(raws, tenants, strict=True)
+    ]
     pseudo = pseudonymise(
-        secret,
-        pa.array(tenants, pa.string()),
-        pa.array(
-            [u if t is not None else None for t, u in zip(tenants, users, strict=True)], pa.string()
-        ),
+        secret, pa.array(tenants, pa.string()), pa.array(users, pa.string())
     ).to_pylist()
-    # Collect every string leaf (ids excepted), redact them together, then put them back.
     leaves: list[str] = []
-    shapes = []
-    for raw in raws:
-        safe = {k: v for k, v in raw.items() if v is not None and k != "user_id"}
-        shapes.append(_collect(safe, leaves))
+    shapes = [
+        _collect({k: v for k, v in raw.items() if v is not None and k != "user_id"}, leaves)
+        for raw in raws
+    ]
+    messages = [_collect(r.message, leaves) for r in rejections]
     redacted = iter(_redact_strings(leaves))
+    rows = [_fill(shape, redacted) for shape in shapes]
+    safe_messages = [_fill(m, redacted) for m in messages]
     out = []
-    for raw, rej, shape, tenant, user, pu, line in zip(
-        raws,
-        rejections,
-        shapes,
-        tenants,
-        users,
-        pseudo,
-        (lines[r.index] for r in rejections),
-        strict=True,
+    for raw, rej, row_obj, message, tenant, pu in zip(
+        raws, rejections, rows, safe_messages, tenants, pseudo, strict=True
     ):
-        row_obj = _fill(shape, redacted)
         if raw.get("user_id") is not None:
             row_obj["user_id"] = pu if pu is not None else "<REDACTED>"
-        event_id = row_obj.get("event_id") if isinstance(row_obj.get("event_id"), str) else None
-        del user
+        event_id = row_obj.get("event_id")
         out.append(
             {
                 "tenant_id": tenant,
-                "event_id": event_id,
+                "event_id": event_id if isinstance(event_id, str) else None,
                 "user_id": pu,
                 "source": source,
-                "line": line,
+                "line": lines[rej.index],
                 "field": rej.field,
                 "rule": rej.rule,
-                "message": rej.message,
+                "message": message if message is not None else "(message withheld)",
                 "row": json.dumps(row_obj, default=str, ensure_ascii=False)[:_MAX_QUARANTINE_ROW],
             }
         )
@@ -636,23 +634,35 @@ def _rejected_rows(
 
 
 class _Leaf:
+    """Where a string stood in a value taken apart by :func:`_collect`."""
+
     __slots__ = ()
 
 
 _LEAF = _Leaf()
 
 
+@dataclass
+class _Object:
+    """An object taken apart by :func:`_collect`: (key, value) shapes in order."""
+
+    items: list[tuple[Any, Any]]
+
+
 def _collect(value: Any, leaves: list[str]) -> Any:
-    """Replace each string in a nested value by a marker, appending it to ``leaves``."""
+    """Replace each string in a nested value (keys too) by a marker, appending it to
+    ``leaves`` in the order :func:`_fill` reads them back."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if isinstance(value, str):
         leaves.append(value)
         return _LEAF
     if isinstance(value, dict):
-        return {k: _collect(v, leaves) for k, v in value.items()} | {
-            "__keys__": [_collect(str(k), leaves) for k in value]
-        }
+        items = []
+        for k, v in value.items():
+            key = _collect(str(k), leaves)
+            items.append((key, _collect(v, leaves)))
+        return _Object(items)
     if isinstance(value, list | tuple):
         return [_collect(v, leaves) for v in value]
     return value
@@ -661,12 +671,12 @@ def _collect(value: Any, leaves: list[str]) -> Any:
 def _fill(shape: Any, redacted: Iterator[str | None]) -> Any:
     if shape is _LEAF:
         return next(redacted)
-    if isinstance(shape, dict):
-        keys = [_fill(k, redacted) for k in shape["__keys__"]] if "__keys__" in shape else None
-        values = {k: _fill(v, redacted) for k, v in shape.items() if k != "__keys__"}
-        if keys is None:
-            return values
-        return {str(rk): v for rk, v in zip(keys, values.values(), strict=True)}
+    if isinstance(shape, _Object):
+        out: dict[str, Any] = {}
+        for k, v in shape.items:
+            key = _fill(k, redacted)
+            out[str(key)] = _fill(v, redacted)
+        return out
     if isinstance(shape, list):
         return [_fill(v, redacted) for v in shape]
     return shape

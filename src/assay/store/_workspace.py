@@ -179,7 +179,11 @@ class Workspace:
     # -- secrets --------------------------------------------------------------------------------
     @property
     def secret(self) -> bytes:
-        """The pseudonymisation key: ``ASSAY_SECRET`` if set, else ``secret.key``."""
+        """The pseudonymisation key: ``ASSAY_SECRET`` if set, else ``secret.key``.
+
+        ``ASSAY_SECRET`` may hold the hex text of ``secret.key`` (the same key), or any other
+        text of at least 16 characters, used as its UTF-8 bytes.
+        """
         if self._secret is None:
             env = os.environ.get("ASSAY_SECRET")
             if env:
@@ -188,7 +192,12 @@ class Workspace:
                         f"ASSAY_SECRET must be at least 16 characters (got {len(env)}); "
                         "use e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`"
                     )
-                self._secret = env.encode("utf-8")
+                # The same text as secret.key (hex) gives the same key; any other text is
+                # used as its UTF-8 bytes.
+                try:
+                    self._secret = bytes.fromhex(env) if len(env) >= 32 else env.encode()
+                except ValueError:
+                    self._secret = env.encode("utf-8")
             else:
                 path = self.path / SECRET_FILE
                 try:
