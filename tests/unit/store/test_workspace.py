@@ -118,3 +118,20 @@ def test_read_of_empty_table_has_the_schema(tmp_path: Path) -> None:
         assert t.schema.names == EVENTS_SCHEMA.names
         assert ws.last_event_day() is None
         assert ws.tenants() == []
+
+
+def test_assay_secret_with_the_key_files_hex_gives_the_same_pseudonyms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Workspace.init(tmp_path / "ws") as ws:
+        from_file = ws.pseudonym("t", "u")
+        hex_key = (ws.path / "secret.key").read_text().strip()
+    monkeypatch.setenv("ASSAY_SECRET", hex_key)
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert ws.pseudonym("t", "u") == from_file
+    monkeypatch.setenv("ASSAY_SECRET", "a passphrase that is not hex")
+    with Workspace.open(tmp_path / "ws") as ws:
+        assert ws.pseudonym("t", "u") != from_file
+    monkeypatch.setenv("ASSAY_SECRET", "short")
+    with Workspace.open(tmp_path / "ws") as ws, pytest.raises(WorkspaceError, match="16"):
+        ws.pseudonym("t", "u")
