@@ -241,3 +241,25 @@ def test_quarantine_keeps_the_row_as_received_redacted_and_pseudonymised(
         "flights": ["f1"],
     }
     assert "bob@example.com" not in q["message"]
+
+
+def test_content_left_by_a_crash_between_commits_is_not_doubled(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    from assay.ingest import Ingestor, read_batches
+
+    path = write_jsonl(tmp_path / "a.jsonl", [ev(i) for i in range(6)])
+    # Simulate a crash after the content commit of a batch and before its events commit.
+    with Ingestor(ws) as ing:
+        prep = ing.prepare(next(read_batches(path)), source=str(path))
+        assert prep.content is not None
+        with ws.lock.hold(5):
+            (ws.path / ".ingest-pending").write_text("x")
+            ws.append("content", prep.content)
+    assert ws.read("events").num_rows == 0
+    assert ws.read("content").num_rows == 6
+    summary = ingest_paths(ws, [path])
+    assert summary.total("accepted") == 6
+    content = ws.read("content")
+    assert sorted(content.column("event_id").to_pylist()) == [f"e{i}" for i in range(6)]
+    assert not (ws.path / ".ingest-pending").exists()

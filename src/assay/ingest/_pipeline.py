@@ -20,12 +20,14 @@ import queue
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -39,7 +41,7 @@ from assay.ingest._readers import (
 )
 from assay.privacy import pseudonymise, redact_array
 from assay.schema import EVENTS_SCHEMA, QUARANTINE_SCHEMA, Rejection, check_time_window, validate
-from assay.store import KeyIndex, Workspace, file_key_digests, key_digests
+from assay.store import KeyDigests, KeyIndex, Workspace, file_key_digests, key_digests
 
 log = logging.getLogger("assay.ingest")
 
@@ -58,6 +60,8 @@ _REDACTED_STRINGS = (
 )
 _REDACTED_LISTS = ("flights", "retrieved_doc_ids", "cited_doc_ids")
 _MAX_QUARANTINE_ROW = 64 * 1024
+#: Present in the workspace while one batch's content is committed and its events are not yet.
+_PENDING_MARKER = ".ingest-pending"
 # hash() is a UBIGINT; keep 63 bits so it fits a BIGINT without overflow.
 _FINGERPRINT_SQL = "(hash({cols}) & 9223372036854775807::UBIGINT)::BIGINT"
 
@@ -134,6 +138,19 @@ class IngestSummary:
         }
 
 
+@dataclass
+class _Prepared:
+    """A batch after validation and protection, before the locked store step."""
+
+    batch: RawBatch
+    source: str
+    lines: list[int]
+    errors: dict[int, Rejection]
+    valid_index: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    stored: pa.Table | None = None
+    content: pa.Table | None = None
+
+
 ProgressFn = Callable[[str, int, int], None]
 """progress(source, rows_done_in_this_batch, bytes_done_of_this_file)."""
 
@@ -158,11 +175,14 @@ class Ingestor:
         self.max_future = max_future or timedelta(seconds=ws.settings.max_future_seconds)
         self._now = now or (lambda: datetime.now(UTC))
         self._events = KeyIndex()
-        self._content = KeyIndex()
+        # One connection per stage: prepare and store run on different threads.
         self._con_cm = ws.duckdb()
         self._con = self._con_cm.__enter__()
+        self._prep_con_cm = ws.duckdb()
+        self._prep_con = self._prep_con_cm.__enter__()
 
     def close(self) -> None:
+        self._prep_con_cm.__exit__(None, None, None)
         self._con_cm.__exit__(None, None, None)
 
     def __enter__(self) -> Ingestor:
@@ -173,83 +193,98 @@ class Ingestor:
 
     # -- the key indexes ------------------------------------------------------------------------
     def _sync(self) -> None:
-        """Bring the key indexes up to the tables' current files (others may have written)."""
-        for name, index in (("events", self._events), ("content", self._content)):
-            files = set(self.ws.files(name))  # type: ignore[arg-type]
-            new = sorted(files - index.files)
-            if new:
-                index.add(file_key_digests(self._con, new, with_fingerprint=name == "events"))
-            index.files = files
-
-    def _note_written(self) -> None:
-        # Files we wrote ourselves are already in the index.
-        self._events.files = set(self.ws.files("events"))
-        self._content.files = set(self.ws.files("content"))
+        """Bring the key index up to the table's current files (others may have written),
+        and repair what an interrupted batch left (the write lock is held)."""
+        marker = self.ws.path / _PENDING_MARKER
+        if marker.exists():
+            removed = self.ws.remove_orphan_content()
+            log.warning(
+                "repaired an interrupted ingest", extra={"assay": {"orphan_content": removed}}
+            )
+            marker.unlink()
+        files = set(self.ws.files("events"))
+        new = sorted(files - self._events.files)
+        if new:
+            self._events.add(file_key_digests(self._con, new, with_fingerprint=True))
+        self._events.files = files
 
     # -- one batch ------------------------------------------------------------------------------
     def ingest_batch(
         self, batch: RawBatch, *, source: str, lenient_strings: bool = False
     ) -> BatchOutcome:
         """Validate, protect, dedupe and store one batch; quarantine what is rejected."""
+        return self.store(self.prepare(batch, source=source, lenient_strings=lenient_strings))
+
+    def prepare(self, batch: RawBatch, *, source: str, lenient_strings: bool = False) -> _Prepared:
+        """The part of a batch's work that needs no lock: validate, redact, pseudonymise.
+
+        Thread-safe with respect to :meth:`store`, so a file's next batch is prepared while
+        the previous one is stored.
+        """
         n = batch.table.num_rows
-        status: list[RowStatus] = ["rejected"] * n
-        errors: dict[int, Rejection] = {}
-        quarantine: list[dict[str, Any]] = _failure_rows(batch.failures, source)
         lines = batch.lines.to_pylist() if batch.lines is not None else list(range(1, n + 1))
-
+        prep = _Prepared(batch=batch, source=source, lines=lines, errors={})
         result = validate(batch.table, lenient_strings=lenient_strings) if n else None
-        if result is not None:
-            for rej in result.rejections:
-                errors[rej.index] = rej
-        valid = result.valid if result is not None else None
-        valid_index = (
-            np.asarray(result.valid_index.to_numpy(zero_copy_only=False), dtype=np.int64)
-            if result is not None
-            else np.empty(0, dtype=np.int64)
+        if result is None:
+            return prep
+        for rej in result.rejections:
+            prep.errors[rej.index] = rej
+        prep.valid_index = np.asarray(
+            result.valid_index.to_numpy(zero_copy_only=False), dtype=np.int64
         )
-
-        conflicting = 0
-        if valid is not None and valid.num_rows:
+        if result.valid.num_rows:
             try:
-                stored, content = self._protect(valid)
+                prep.stored, prep.content = self._protect(result.valid)
             except PrivacyError as exc:
                 # Fail closed: nothing of this batch is stored in the clear.
-                for i in valid_index.tolist():
-                    errors[i] = Rejection(i, None, "redaction", str(exc))
-                stored, content = None, None
-            if stored is not None and content is not None:
-                with self.ws.lock.hold(self.ws.settings.lock_timeout_seconds):
-                    self._sync()
-                    digests = key_digests(self._con, stored)
-                    new, conflict = self._events.classify(digests)
-                    conflicting = int(conflict.sum())
-                    for i in valid_index[~new].tolist():
-                        status[i] = "duplicate"
-                    keep = new.copy()
-                    late = check_time_window(
-                        stored.column("event_time").filter(pa.array(new)),
-                        now=self._now(),
-                        max_future=self.max_future,
-                        max_lateness=self.max_lateness,
-                    )
-                    new_pos = np.flatnonzero(new)
-                    for pos, rej in late:
-                        row = int(new_pos[pos])
-                        keep[row] = False
-                        i = int(valid_index[row])
-                        errors[i] = Rejection(i, rej.field, rej.rule, rej.message)
-                    mask = pa.array(keep)
-                    to_store = stored.filter(mask)
-                    if to_store.num_rows:
-                        self._write(to_store, content, digests.take(keep))
-                    for i in valid_index[keep].tolist():
-                        status[i] = "accepted"
+                for i in prep.valid_index.tolist():
+                    prep.errors[i] = Rejection(i, None, "redaction", str(exc))
+        return prep
+
+    def store(self, prep: _Prepared) -> BatchOutcome:
+        """Dedupe, apply the time rules and commit a prepared batch (under the write lock)."""
+        status: list[RowStatus] = ["rejected"] * prep.batch.table.num_rows
+        errors = prep.errors
+        valid_index = prep.valid_index
+        conflicting = 0
+        if prep.stored is not None and prep.content is not None:
+            stored, content = prep.stored, prep.content
+            with self.ws.lock.hold(self.ws.settings.lock_timeout_seconds):
+                self._sync()
+                digests = key_digests(self._con, stored)
+                new, conflict = self._events.classify(digests)
+                conflicting = int(conflict.sum())
+                for i in valid_index[~new].tolist():
+                    status[i] = "duplicate"
+                keep = new.copy()
+                late = check_time_window(
+                    stored.column("event_time").filter(pa.array(new)),
+                    now=self._now(),
+                    max_future=self.max_future,
+                    max_lateness=self.max_lateness,
+                )
+                new_pos = np.flatnonzero(new)
+                for pos, rej in late:
+                    row = int(new_pos[pos])
+                    keep[row] = False
+                    i = int(valid_index[row])
+                    errors[i] = Rejection(i, rej.field, rej.rule, rej.message)
+                to_store = stored.filter(pa.array(keep))
+                if to_store.num_rows:
+                    self._write(to_store, content, digests.take(keep))
+                for i in valid_index[keep].tolist():
+                    status[i] = "accepted"
 
         for i in errors:
             status[i] = "rejected"
+        quarantine = _failure_rows(prep.batch.failures, prep.source)
         quarantine.extend(
             _rejected_rows(
-                self.ws.secret, batch.table, [errors[i] for i in sorted(errors)], source, lines
+                self.ws.secret,
+                prep.batch.table,
+                [errors[i] for i in sorted(errors)],
+                prep.source,
+                prep.lines,
             )
         )
         if quarantine:
@@ -293,30 +328,30 @@ class Ingestor:
             n for n in EVENTS_SCHEMA.names if n not in {"fingerprint", "ingested_at", "has_text"}
         ]
         tbl = stored.select(fields).append_column("text", text)
-        self._con.register("_assay_fp", tbl)
+        self._prep_con.register("_assay_fp", tbl)
         try:
             cols = ", ".join(f'"{c}"' for c in [*fields, "text"])
-            out = self._con.sql(
+            out = self._prep_con.sql(
                 f"SELECT {_FINGERPRINT_SQL.format(cols=cols)} AS fp FROM _assay_fp"
             ).to_arrow_table()
         finally:
-            self._con.unregister("_assay_fp")
+            self._prep_con.unregister("_assay_fp")
         return out.column("fp").combine_chunks()
 
-    def _write(self, events: pa.Table, content: pa.Table, digests: Any) -> None:
-        """Commit content, then events (the write lock is held)."""
-        keys = events.select(["tenant_id", "event_id"])
+    def _write(self, events: pa.Table, content: pa.Table, digests: KeyDigests) -> None:
+        """Commit content, then events (the write lock is held).
+
+        A marker file spans the two commits: if a crash falls between them, the next writer
+        finds it and removes the content rows whose events never landed, so the re-run that
+        stores those events does not double their content.
+        """
+        marker = self.ws.path / _PENDING_MARKER
         if self.ws.settings.store_text:
             has = pc.is_valid(content.column("text"))
-            # Keep the content of the rows being stored, minus any left by an interrupted run.
-            wanted = _is_in_keys(content, keys)
-            cand = content.filter(pc.and_(has, wanted))
+            cand = content.filter(pc.and_(has, _is_in_keys(content, events)))
             if cand.num_rows:
-                cdig = key_digests(self._con, cand)
-                cnew, _ = self._content.classify(cdig)
-                cand = cand.filter(pa.array(cnew))
+                marker.write_text("content committed before its events; see assay.ingest\n")
                 self.ws.append("content", cand)
-                self._content.add(cdig.take(cnew))
         order = pc.sort_indices(
             events,
             sort_keys=[
@@ -326,10 +361,25 @@ class Ingestor:
             ],
         )
         self.ws.append("events", events.take(order))
+        marker.unlink(missing_ok=True)
         self._events.add(digests)
-        self._note_written()
+        self._events.files = set(self.ws.files("events"))
 
-    # -- files ----------------------------------------------------------------------------------
+    @staticmethod
+    def _account(
+        summary: FileSummary,
+        future: Future[BatchOutcome],
+        batch: RawBatch,
+        progress: ProgressFn | None,
+    ) -> None:
+        summary.add(future.result())
+        summary.read += len(batch.failures)
+        summary.rejected += len(batch.failures)
+        for f in batch.failures:
+            summary.rules[f"-:{f.rule}"] += 1
+        if progress is not None:
+            progress(summary.source, batch.table.num_rows + len(batch.failures), 0)
+
     def ingest_file(
         self,
         path: Path,
@@ -343,15 +393,17 @@ class Ingestor:
             fmt = detect_format(path) if format == "auto" else format
             summary.format = fmt
             batches = read_batches(path, format=fmt, batch_rows=self.ws.settings.batch_rows)
-            for batch in _prefetch(batches):
-                outcome = self.ingest_batch(batch, source=str(path), lenient_strings=fmt == "csv")
-                summary.add(outcome)
-                summary.read += len(batch.failures)
-                summary.rejected += len(batch.failures)
-                for f in batch.failures:
-                    summary.rules[f"-:{f.rule}"] += 1
-                if progress is not None:
-                    progress(str(path), batch.table.num_rows + len(batch.failures), 0)
+            # Three stages overlap: the reader thread parses batch k+2, this thread prepares
+            # batch k+1, the writer thread stores batch k. Order and memory stay bounded.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="assay-writer") as writer:
+                pending: tuple[Future[BatchOutcome], RawBatch] | None = None
+                for batch in _prefetch(batches):
+                    prep = self.prepare(batch, source=str(path), lenient_strings=fmt == "csv")
+                    if pending is not None:
+                        self._account(summary, *pending, progress)
+                    pending = (writer.submit(self.store, prep), batch)
+                if pending is not None:
+                    self._account(summary, *pending, progress)
         except FileNotFoundError:
             summary.error = (
                 f"{path} vanished while it was being read; ingest it again when it is back"

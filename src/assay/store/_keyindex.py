@@ -99,37 +99,56 @@ class KeyIndex:
         return self._size
 
     def add(self, keys: KeyDigests) -> None:
-        """Add digests of keys not present yet."""
+        """Add digests of keys not present yet.
+
+        Runs are merged by size, like a binary counter (a new run merges with the last one
+        while it is at least half as large), so there are O(log n) runs and each key is
+        copied O(log n) times in all.
+        """
         if len(keys) == 0:
             return
         self._runs.append(keys.take(np.argsort(keys.h1, kind="stable")))
         self._size += len(keys)
-        if len(self._runs) > _MAX_RUNS:
+        while len(self._runs) > 1 and (
+            2 * len(self._runs[-1].h1) >= len(self._runs[-2].h1) or len(self._runs) > _MAX_RUNS
+        ):
+            b, a = self._runs.pop(), self._runs.pop()
             merged = KeyDigests(
-                np.concatenate([r.h1 for r in self._runs]),
-                np.concatenate([r.h2 for r in self._runs]),
-                np.concatenate([r.fingerprint for r in self._runs]),
+                np.concatenate([a.h1, b.h1]),
+                np.concatenate([a.h2, b.h2]),
+                np.concatenate([a.fingerprint, b.fingerprint]),
             )
-            self._runs = [merged.take(np.argsort(merged.h1, kind="stable"))]
+            # Two sorted runs: a stable sort finds and merges them in linear time.
+            self._runs.append(merged.take(np.argsort(merged.h1, kind="stable")))
 
     def lookup(self, keys: KeyDigests) -> tuple[Mask, I64]:
         """Which keys are stored, and the stored fingerprint of each (0 where absent)."""
-        found = np.zeros(len(keys), dtype=np.bool_)
-        stored_fp = np.zeros(len(keys), dtype=np.int64)
+        n = len(keys)
+        found = np.zeros(n, dtype=np.bool_)
+        stored_fp = np.zeros(n, dtype=np.int64)
+        if n == 0 or not self._runs:
+            return found, stored_fp
+        # Probing in sorted order keeps the binary searches cache-friendly.
+        order = np.argsort(keys.h1)
+        q1, q2 = keys.h1[order], keys.h2[order]
         for run in self._runs:
-            lo = np.searchsorted(run.h1, keys.h1, side="left")
-            hi = np.searchsorted(run.h1, keys.h1, side="right")
-            single = np.flatnonzero((hi - lo) == 1)
-            hit = single[run.h2[lo[single]] == keys.h2[single]]
-            found[hit] = True
-            stored_fp[hit] = run.fingerprint[lo[hit]]
-            # Several stored keys share the first half only with vanishing probability; check
-            # each of them exactly rather than assume it away.
-            for i in np.flatnonzero((hi - lo) > 1):
-                for j in range(lo[i], hi[i]):
-                    if run.h2[j] == keys.h2[i]:
-                        found[i] = True
-                        stored_fp[i] = run.fingerprint[j]
+            size = len(run.h1)
+            lo = np.searchsorted(run.h1, q1, side="left")
+            at = np.minimum(lo, size - 1)
+            hit = (lo < size) & (run.h1[at] == q1)
+            exact = hit & (run.h2[at] == q2)
+            found[order[exact]] = True
+            stored_fp[order[exact]] = run.fingerprint[at[exact]]
+            # A first half shared by several stored keys happens with vanishing probability;
+            # check the neighbours exactly rather than assume it away.
+            for j in np.flatnonzero(hit & ~exact):
+                k = int(lo[j])
+                while k < size and run.h1[k] == q1[j]:
+                    if run.h2[k] == q2[j]:
+                        found[order[j]] = True
+                        stored_fp[order[j]] = run.fingerprint[k]
+                        break
+                    k += 1
         return found, stored_fp
 
     def classify(self, keys: KeyDigests) -> tuple[Mask, Mask]:

@@ -332,6 +332,42 @@ class Workspace:
             ).fetchall()
         return [r[0] for r in rows]
 
+    # -- repair -------------------------------------------------------------------------------
+    def remove_orphan_content(self) -> int:
+        """Remove content rows whose event is not stored (left by a crash between the content
+        and the events commit of one batch). The write lock must be held."""
+        if not self.lock.held:
+            raise WorkspaceError("internal: repair without the workspace write lock")
+        content, events = self.files("content"), self.files("events")
+        if not content:
+            return 0
+        where = (
+            "NOT EXISTS (SELECT 1 FROM read_parquet(?) e "
+            "WHERE e.tenant_id = c.tenant_id AND e.event_id = c.event_id)"
+        )
+        with self.duckdb() as con:
+            src = "read_parquet(?, hive_partitioning = true) c"
+            if events:
+                hits = con.sql(
+                    f"SELECT event_date, count(*) FROM {src} WHERE {where} GROUP BY 1",
+                    params=[content, events],
+                ).fetchall()
+            else:
+                hits = con.sql(
+                    f"SELECT event_date, count(*) FROM {src} GROUP BY 1", params=[content]
+                ).fetchall()
+            removed = 0
+            for day, n in hits:
+                keep_where = f"event_date = ? AND NOT ({where})" if events else "FALSE"
+                params: list[object] = [content, day, events] if events else [content]
+                keep = con.sql(
+                    f"SELECT c.* FROM {src} WHERE {keep_where}", params=params
+                ).to_arrow_table()
+                keep = keep.select(SCHEMAS["content"].names).cast(SCHEMAS["content"])
+                self._overwrite_partition("content", keep, f"event_date = '{day.isoformat()}'")
+                removed += int(n)
+        return removed
+
     # -- erasure --------------------------------------------------------------------------------
     def forget(self, tenant_id: str, user_id: str | None = None) -> ForgetResult:
         """Erase a tenant's (or one user's) events, content and quarantine rows, then vacuum.

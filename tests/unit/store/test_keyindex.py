@@ -95,3 +95,30 @@ def test_many_runs_are_merged_without_losing_keys(con: duckdb.DuckDBPyConnection
     assert found.tolist() == [True, True, False]
     assert len(index) == 1500
     assert np.all(index.classify(probe)[0] == [False, False, True])
+
+
+def test_keys_sharing_the_first_half_are_told_apart() -> None:
+    from assay.store import KeyDigests
+
+    def digests(h1: list[int], h2: list[int], fp: list[int]) -> KeyDigests:
+        return KeyDigests(
+            np.array(h1, dtype=np.uint64), np.array(h2, dtype=np.uint64), np.array(fp)
+        )
+
+    index = KeyIndex()
+    index.add(digests([5, 5, 5, 9], [1, 2, 3, 1], [10, 20, 30, 40]))
+    found, fp = index.lookup(digests([5, 5, 5, 9, 9], [3, 4, 1, 1, 2], [0, 0, 0, 0, 0]))
+    assert found.tolist() == [True, False, True, True, False]
+    assert fp.tolist() == [30, 0, 10, 40, 0]
+
+
+def test_runs_are_merged_by_size() -> None:
+    con = duckdb.connect()
+    index = KeyIndex()
+    for b in range(64):
+        index.add(key_digests(con, _keys([("t", f"{b}-{i}") for i in range(10)])))
+    # Merging by size keeps O(log n) runs, each sorted.
+    assert len(index._runs) <= 7
+    assert all(bool(np.all(np.diff(r.h1.astype(np.float64)) >= 0)) for r in index._runs)
+    assert len(index) == 640
+    con.close()
