@@ -4,7 +4,8 @@ Private telemetry ingestion, product metrics per tenant on DuckDB or Spark, and 
 anomalies, drift and evaluation, as one self-hostable package.
 """
 
-from assay._api import Workspace
+import typing
+
 from assay._errors import (
     AssayError,
     EngineError,
@@ -16,7 +17,20 @@ from assay._errors import (
     WorkspaceError,
 )
 
+if typing.TYPE_CHECKING:
+    from assay._api import Workspace
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> typing.Any:
+    # Imported on first use: it pulls in Ibis, which commands like `assay ingest` never need.
+    if name == "Workspace":
+        from assay._api import Workspace
+
+        return Workspace
+    raise AttributeError(f"module 'assay' has no attribute {name!r}")
+
 
 __all__ = [
     "AssayError",

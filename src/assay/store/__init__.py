@@ -1,6 +1,7 @@
 """Storage: the workspace (Delta tables, write lock, settings, metadata) and query engines."""
 
-from assay.store._engines import Engine, EngineName, connect
+import typing
+
 from assay.store._keyindex import KeyDigests, KeyIndex, file_key_digests, key_digests
 from assay.store._lock import WriteLock
 from assay.store._settings import Settings
@@ -32,3 +33,17 @@ __all__ = [
     "key_digests",
     "resolve_path",
 ]
+
+if typing.TYPE_CHECKING:
+    from assay.store._engines import Engine, EngineName, connect
+
+_LAZY = {"Engine", "EngineName", "connect"}
+
+
+def __getattr__(name: str) -> typing.Any:
+    # The engines import Ibis (slow to import); only metrics need them.
+    if name in _LAZY:
+        from assay.store import _engines
+
+        return getattr(_engines, name)
+    raise AttributeError(f"module 'assay.store' has no attribute {name!r}")
