@@ -86,11 +86,35 @@ def file_key_digests(
     return _digests(con.sql(sql, params={"files": list(files)}).to_arrow_table())
 
 
+_LOW32 = np.uint64(0xFFFFFFFF)
+_HIGH32 = np.uint64(0xFFFFFFFF00000000)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A sorted run of the index: ``k1`` the key's first 64 bits; ``k2`` the next 32 bits of
+    the key (high half) and the low 32 bits of the stored fingerprint (low half)."""
+
+    k1: U64
+    k2: U64
+
+
+def _pack(keys: KeyDigests) -> tuple[U64, U64]:
+    fp = keys.fingerprint.astype(np.uint64, copy=False) & _LOW32
+    return keys.h1, (keys.h2 & _HIGH32) | fp
+
+
 class KeyIndex:
-    """The set of stored keys, as digests; see the module docstring."""
+    """The set of stored keys, as digests; see the module docstring.
+
+    Each stored key costs 16 bytes: 96 bits of its MD5 digest (two different keys collide
+    with probability about n**2 / 2**97, some 1e-15 for ten million keys) and 32 bits of its
+    event's fingerprint (a changed repeat goes uncounted as conflicting with probability
+    2**-32).
+    """
 
     def __init__(self) -> None:
-        self._runs: list[KeyDigests] = []
+        self._runs: list[_Run] = []
         self._size = 0
         #: Files of the table whose keys are in the index (see :meth:`Workspace` ingest sync).
         self.files: set[str] = set()
@@ -101,28 +125,26 @@ class KeyIndex:
     def add(self, keys: KeyDigests) -> None:
         """Add digests of keys not present yet.
 
-        Runs are merged by size, like a binary counter (a new run merges with the last one
-        while it is at least half as large), so there are O(log n) runs and each key is
-        copied O(log n) times in all.
+        Runs are merged by size (a new run merges with the last one while it is at least half
+        as large), so there are O(log n) runs and each key is copied O(log n) times in all. A
+        merge writes the two runs straight into their merged place (no sort, no index array),
+        so it needs the merged run's memory and no more.
         """
         if len(keys) == 0:
             return
-        self._runs.append(keys.take(np.argsort(keys.h1, kind="stable")))
+        order = np.argsort(keys.h1, kind="stable")
+        k1, k2 = _pack(keys)
+        self._runs.append(_Run(k1[order], k2[order]))
         self._size += len(keys)
         while len(self._runs) > 1 and (
-            2 * len(self._runs[-1].h1) >= len(self._runs[-2].h1) or len(self._runs) > _MAX_RUNS
+            2 * len(self._runs[-1].k1) >= len(self._runs[-2].k1) or len(self._runs) > _MAX_RUNS
         ):
             b, a = self._runs.pop(), self._runs.pop()
-            merged = KeyDigests(
-                np.concatenate([a.h1, b.h1]),
-                np.concatenate([a.h2, b.h2]),
-                np.concatenate([a.fingerprint, b.fingerprint]),
-            )
-            # Two sorted runs: a stable sort finds and merges them in linear time.
-            self._runs.append(merged.take(np.argsort(merged.h1, kind="stable")))
+            self._runs.append(_merge(a, b))
 
     def lookup(self, keys: KeyDigests) -> tuple[Mask, I64]:
-        """Which keys are stored, and the stored fingerprint of each (0 where absent)."""
+        """Which keys are stored, and the low 32 bits of each one's stored fingerprint (0
+        where absent)."""
         n = len(keys)
         found = np.zeros(n, dtype=np.bool_)
         stored_fp = np.zeros(n, dtype=np.int64)
@@ -130,23 +152,23 @@ class KeyIndex:
             return found, stored_fp
         # Probing in sorted order keeps the binary searches cache-friendly.
         order = np.argsort(keys.h1)
-        q1, q2 = keys.h1[order], keys.h2[order]
+        q1, q2 = keys.h1[order], keys.h2[order] & _HIGH32
         for run in self._runs:
-            size = len(run.h1)
-            lo = np.searchsorted(run.h1, q1, side="left")
+            size = len(run.k1)
+            lo = np.searchsorted(run.k1, q1, side="left")
             at = np.minimum(lo, size - 1)
-            hit = (lo < size) & (run.h1[at] == q1)
-            exact = hit & (run.h2[at] == q2)
+            hit = (lo < size) & (run.k1[at] == q1)
+            exact = hit & ((run.k2[at] & _HIGH32) == q2)
             found[order[exact]] = True
-            stored_fp[order[exact]] = run.fingerprint[at[exact]]
+            stored_fp[order[exact]] = (run.k2[at[exact]] & _LOW32).astype(np.int64)
             # A first half shared by several stored keys happens with vanishing probability;
             # check the neighbours exactly rather than assume it away.
             for j in np.flatnonzero(hit & ~exact):
                 k = int(lo[j])
-                while k < size and run.h1[k] == q1[j]:
-                    if run.h2[k] == q2[j]:
+                while k < size and run.k1[k] == q1[j]:
+                    if (run.k2[k] & _HIGH32) == q2[j]:
                         found[order[j]] = True
-                        stored_fp[order[j]] = run.fingerprint[k]
+                        stored_fp[order[j]] = int(run.k2[k] & _LOW32)
                         break
                     k += 1
         return found, stored_fp
@@ -174,5 +196,21 @@ class KeyIndex:
             in_batch_fp = keys.fingerprint[first_row[np.argsort(order)]]
             first_fp = np.where(found, first_fp, in_batch_fp)
             duplicate |= repeat
-        conflicting = duplicate & (first_fp != keys.fingerprint)
+        # The index keeps 32 bits of each fingerprint: compare those.
+        low = np.int64(0xFFFFFFFF)
+        conflicting = duplicate & ((first_fp & low) != (keys.fingerprint & low))
         return ~duplicate, conflicting
+
+
+def _merge(a: _Run, b: _Run) -> _Run:
+    """Merge two sorted runs in linear time, writing each element once."""
+    n = len(a.k1) + len(b.k1)
+    # Where each element of b lands: after the elements of a not greater than it.
+    pos_b = np.searchsorted(a.k1, b.k1, side="right") + np.arange(len(b.k1))
+    in_b = np.zeros(n, dtype=np.bool_)
+    in_b[pos_b] = True
+    k1 = np.empty(n, dtype=np.uint64)
+    k2 = np.empty(n, dtype=np.uint64)
+    k1[pos_b], k2[pos_b] = b.k1, b.k2
+    k1[~in_b], k2[~in_b] = a.k1, a.k2
+    return _Run(k1, k2)

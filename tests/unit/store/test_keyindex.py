@@ -106,8 +106,12 @@ def test_keys_sharing_the_first_half_are_told_apart() -> None:
         )
 
     index = KeyIndex()
-    index.add(digests([5, 5, 5, 9], [1, 2, 3, 1], [10, 20, 30, 40]))
-    found, fp = index.lookup(digests([5, 5, 5, 9, 9], [3, 4, 1, 1, 2], [0, 0, 0, 0, 0]))
+    # The index keeps the high 32 bits of the second half of a key's digest.
+    h = 1 << 32
+    index.add(digests([5, 5, 5, 9], [1 * h, 2 * h, 3 * h, 1 * h], [10, 20, 30, 40]))
+    found, fp = index.lookup(
+        digests([5, 5, 5, 9, 9], [3 * h, 4 * h, 1 * h, 1 * h, 2 * h], [0, 0, 0, 0, 0])
+    )
     assert found.tolist() == [True, False, True, True, False]
     assert fp.tolist() == [30, 0, 10, 40, 0]
 
@@ -119,6 +123,25 @@ def test_runs_are_merged_by_size() -> None:
         index.add(key_digests(con, _keys([("t", f"{b}-{i}") for i in range(10)])))
     # Merging by size keeps O(log n) runs, each sorted.
     assert len(index._runs) <= 7
-    assert all(bool(np.all(np.diff(r.h1.astype(np.float64)) >= 0)) for r in index._runs)
+    assert all(bool(np.all(r.k1[1:] >= r.k1[:-1])) for r in index._runs)
     assert len(index) == 640
     con.close()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    a=st.lists(st.integers(0, 50), max_size=30),
+    b=st.lists(st.integers(0, 50), max_size=30),
+)
+def test_merging_two_sorted_runs_equals_sorting_their_union(a: list[int], b: list[int]) -> None:
+    from assay.store._keyindex import _merge, _Run
+
+    def run(values: list[int], tag: int) -> _Run:
+        k1 = np.array(sorted(values), dtype=np.uint64)
+        return _Run(k1, np.full(len(values), tag, dtype=np.uint64))
+
+    merged = _merge(run(a, 1), run(b, 2))
+    assert merged.k1.tolist() == sorted(a + b)
+    # Equal keys keep a's entries before b's.
+    expected_tags = [t for _, t in sorted([(v, 1) for v in a] + [(v, 2) for v in b])]
+    assert merged.k2.tolist() == expected_tags
