@@ -47,13 +47,15 @@ def demo(
         f"({time.monotonic() - started:.0f} s)."
     )
     ws = result.workspace
+    named = [i["tenant_id"] for i in result.truth.get("incidents", []) if i.get("tenant_id")]
+    tenant = named[0] if named else "<tenant>"
     _output.message(
         "\nTry next:\n"
-        f"  assay metrics dau --workspace {ws} --tenant <tenant> \n"
+        f"  assay metrics dau --workspace {ws} --tenant {tenant}\n"
         f"  assay metrics rolling --workspace {ws} --format json\n"
         f"  assay metrics sessions --workspace {ws} --by model_version\n"
         f"  assay metrics retention --workspace {ws} --format csv\n"
         f"  assay ingest --workspace {ws} {result.root / 'data'}   # a replay: all duplicates\n"
-        f"  assay forget --workspace {ws} --tenant <tenant> --user <user id>\n"
+        f"  assay forget --workspace {ws} --tenant {tenant} --user <raw user id>\n"
         "See README.md and docs/ for more."
     )
