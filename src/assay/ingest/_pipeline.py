@@ -604,10 +604,6 @@ def _is_in_keys(content: pa.Table, keys: pa.Table) -> pa.Array:
     return pc.is_in(a, value_set=b.combine_chunks())
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _failure_rows(failures: Sequence[ParseFailure], source: str) -> list[dict[str, Any]]:
     """Quarantine rows for unparseable records: kept only as their redacted text."""
     if not failures:
