@@ -87,8 +87,8 @@ class Workspace:
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as d:
     ...     with Workspace.init(d + "/ws") as ws:
-    ...         sorted(p.name for p in ws.path.iterdir() if not p.name.startswith("."))
-    ['assay.sqlite', 'assay.toml', 'content', 'events', 'quarantine', 'secret.key']
+    ...         sorted(p.name for p in ws.path.iterdir() if p.is_dir())
+    ['content', 'events', 'quarantine']
     """
 
     def __init__(self, path: Path, settings: Settings, *, created: bool = False) -> None:
