@@ -3,6 +3,7 @@
 import typing
 
 from assay.store._keyindex import KeyDigests, KeyIndex, file_key_digests, key_digests
+from assay.store._keys import SCOPES, ApiKey, KeyStore, Scope, parse_scopes
 from assay.store._lock import WriteLock
 from assay.store._settings import Settings
 from assay.store._workspace import (
@@ -18,12 +19,16 @@ from assay.store._workspace import (
 __all__ = [
     "DEFAULT_WORKSPACE",
     "SCHEMAS",
+    "SCOPES",
     "TABLES",
+    "ApiKey",
     "Engine",
     "EngineName",
     "ForgetResult",
     "KeyDigests",
     "KeyIndex",
+    "KeyStore",
+    "Scope",
     "Settings",
     "TableName",
     "Workspace",
@@ -31,6 +36,7 @@ __all__ = [
     "connect",
     "file_key_digests",
     "key_digests",
+    "parse_scopes",
     "resolve_path",
 ]
 

@@ -1,4 +1,4 @@
-"""The workspace metadata store (``assay.sqlite``): job runs now; API keys and incidents later.
+"""The workspace metadata store (``assay.sqlite``): job runs and API keys; incidents later.
 
 Nothing here holds raw text or raw user ids: job summaries are counts and pseudonymous names.
 """
@@ -20,6 +20,14 @@ CREATE TABLE IF NOT EXISTS job_runs (
     finished_at TEXT,
     status TEXT NOT NULL,
     summary TEXT
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,
+    key_hash TEXT NOT NULL,
+    tenant_id TEXT,
+    scopes TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
 );
 """
 
@@ -62,6 +70,11 @@ class MetaStore:
             ).fetchall()
         cols = ("id", "kind", "started_at", "finished_at", "status", "summary")
         return [dict(zip(cols, r, strict=True)) for r in rows]
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement under the store's lock and return its rows."""
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
 
     def close(self) -> None:
         with self._lock:

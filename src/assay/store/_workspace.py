@@ -36,6 +36,7 @@ from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from assay._errors import NotFoundError, WorkspaceError
 from assay.privacy import new_key, pseudonym
 from assay.schema import CONTENT_SCHEMA, EVENTS_SCHEMA, PARTITION_BY, QUARANTINE_SCHEMA
+from assay.store._keys import KeyStore
 from assay.store._lock import WriteLock
 from assay.store._meta import MetaStore
 from assay.store._settings import SETTINGS_FILE, Settings
@@ -171,6 +172,11 @@ class Workspace:
             fn()
         self._on_close.clear()
         self.meta.close()
+
+    @property
+    def keys(self) -> KeyStore:
+        """The workspace's API keys (stored as hashes in ``assay.sqlite``)."""
+        return KeyStore(self.meta)
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Register a function to run when the workspace closes (engines, caches)."""
