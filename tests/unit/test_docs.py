@@ -209,9 +209,14 @@ def test_cli_doc_lists_no_option_that_the_command_does_not_have(
             continue
         if _is_group(command):
             # A group's introduction documents options shared by its commands.
-            real = {o for _, c in _walk(command) for p in _options(c) for o in p.opts}
+            real = {
+                o
+                for _, c in _walk(command)
+                for p in _options(c)
+                for o in [*p.opts, *p.secondary_opts]
+            }
         else:
-            real = {o for p in _options(command) for o in p.opts}
+            real = {o for p in _options(command) for o in [*p.opts, *p.secondary_opts]}
         for row in _table_rows(body):
             for opt in re.findall(r"`(--?[a-z][a-z-]*)`", _first_cell(row)):
                 if opt not in real:

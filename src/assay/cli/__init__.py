@@ -9,6 +9,7 @@ from assay.cli import demo as _demo
 from assay.cli import ingest as _ingest
 from assay.cli import keys as _keys
 from assay.cli import metrics as _metrics
+from assay.cli import serve as _serve
 from assay.cli import synth as _synth
 from assay.cli import workspace as _workspace
 
@@ -24,6 +25,7 @@ app.command("forget")(_workspace.forget)
 app.command("ingest")(_ingest.ingest)
 app.command("synth")(_synth.synth)
 app.command("demo")(_demo.demo)
+app.command("serve")(_serve.serve)
 app.add_typer(_metrics.app, name="metrics")
 app.add_typer(_keys.app, name="keys")
 

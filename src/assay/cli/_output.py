@@ -7,10 +7,8 @@ long work shows a progress bar; when piped, output is plain.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
-import math
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +26,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from assay._records import jsonable, records
+
 OutputFormat = Literal["table", "json", "csv"]
 
 out = Console(highlight=False, soft_wrap=True)
@@ -43,21 +43,6 @@ def error(text: str) -> None:
     err.print(f"error: {text}", style="bold red", markup=False, soft_wrap=True)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    return value
-
-
-def records(table: pa.Table) -> list[dict[str, Any]]:
-    """A table as JSON-ready records (dates as YYYY-MM-DD)."""
-    return [{k: _jsonable(v) for k, v in row.items()} for row in table.to_pylist()]
-
-
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -65,7 +50,7 @@ def _cell(value: Any) -> str:
         return f"{value:.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(_jsonable(value))
+    return str(jsonable(value))
 
 
 def print_table(
@@ -110,7 +95,7 @@ def print_table(
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=_jsonable) + "\n")
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=jsonable) + "\n")
 
 
 def print_kv_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 import pyarrow as pa
 import typer
 
+from assay._records import records
 from assay.cli import _output
 from assay.cli._common import FormatOpt, WorkspaceOpt, handle_errors
 from assay.store import Workspace
@@ -40,7 +41,7 @@ def forget(
             }
         )
         if fmt == "json":
-            _output.print_json(_output.records(counts)[0])
+            _output.print_json(records(counts)[0])
         elif fmt == "csv":
             _output.print_table(counts, "csv")
         _output.message(

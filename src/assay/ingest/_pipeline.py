@@ -180,8 +180,25 @@ class Ingestor:
         self._con = self._con_cm.__enter__()
         self._prep_con_cm = ws.duckdb()
         self._prep_con = self._prep_con_cm.__enter__()
+        # prepare() may run on several threads at once (the HTTP service): one cursor each.
+        self._local = threading.local()
+        self._cursors: list[Any] = []
+        self._cursors_lock = threading.Lock()
+
+    def _prep_cursor(self) -> Any:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._prep_con.cursor()
+            with self._cursors_lock:
+                self._cursors.append(cur)
+            self._local.cursor = cur
+        return cur
 
     def close(self) -> None:
+        with self._cursors_lock:
+            for cur in self._cursors:
+                cur.close()
+            self._cursors.clear()
         self._prep_con_cm.__exit__(None, None, None)
         self._con_cm.__exit__(None, None, None)
 
@@ -243,19 +260,27 @@ class Ingestor:
 
     def store(self, prep: _Prepared) -> BatchOutcome:
         """Dedupe, apply the time rules and commit a prepared batch (under the write lock)."""
-        status: list[RowStatus] = ["rejected"] * prep.batch.table.num_rows
-        errors = prep.errors
-        valid_index = prep.valid_index
-        conflicting = 0
-        if prep.stored is not None and prep.content is not None:
-            stored, content = prep.stored, prep.content
+        return self.store_many([prep])[0]
+
+    def store_many(self, preps: Sequence[_Prepared]) -> list[BatchOutcome]:
+        """Store several prepared batches in one pair of commits (a group commit).
+
+        The batches are deduplicated against the table and against each other in order, as if
+        they were one batch; the outcomes come back per batch, rows in input order. The HTTP
+        service groups the requests that arrived during the previous commit this way.
+        """
+        statuses: list[list[RowStatus]] = [["rejected"] * p.batch.table.num_rows for p in preps]
+        conflicting = [0] * len(preps)
+        ready = [k for k, p in enumerate(preps) if p.stored is not None and p.content is not None]
+        if ready:
+            stored = pa.concat_tables([preps[k].stored for k in ready])
+            content = pa.concat_tables([preps[k].content for k in ready])
+            owner = np.repeat(np.arange(len(ready)), [preps[k].valid_index.size for k in ready])
+            row_of = np.concatenate([preps[k].valid_index for k in ready])
             with self.ws.lock.hold(self.ws.settings.lock_timeout_seconds):
                 self._sync()
                 digests = key_digests(self._con, stored)
                 new, conflict = self._events.classify(digests)
-                conflicting = int(conflict.sum())
-                for i in valid_index[~new].tolist():
-                    status[i] = "duplicate"
                 keep = new.copy()
                 late = check_time_window(
                     stored.column("event_time").filter(pa.array(new)),
@@ -265,32 +290,39 @@ class Ingestor:
                 )
                 new_pos = np.flatnonzero(new)
                 for pos, rej in late:
-                    row = int(new_pos[pos])
-                    keep[row] = False
-                    i = int(valid_index[row])
-                    errors[i] = Rejection(i, rej.field, rej.rule, rej.message)
+                    j = int(new_pos[pos])
+                    keep[j] = False
+                    prep, i = preps[ready[int(owner[j])]], int(row_of[j])
+                    prep.errors[i] = Rejection(i, rej.field, rej.rule, rej.message)
                 to_store = stored.filter(pa.array(keep))
                 if to_store.num_rows:
                     self._write(to_store, content, digests.take(keep))
-                for i in valid_index[keep].tolist():
-                    status[i] = "accepted"
+            for j in range(len(row_of)):
+                k = ready[int(owner[j])]
+                statuses[k][int(row_of[j])] = "accepted" if keep[j] else "duplicate"
+                conflicting[k] += int(conflict[j])
 
-        for i in errors:
-            status[i] = "rejected"
-        quarantine = _failure_rows(prep.batch.failures, prep.source)
-        quarantine.extend(
-            _rejected_rows(
-                self.ws.secret,
-                prep.batch.table,
-                [errors[i] for i in sorted(errors)],
-                prep.source,
-                prep.lines,
+        quarantine: list[dict[str, Any]] = []
+        for k, prep in enumerate(preps):
+            for i in prep.errors:
+                statuses[k][i] = "rejected"
+            quarantine.extend(_failure_rows(prep.batch.failures, prep.source))
+            quarantine.extend(
+                _rejected_rows(
+                    self.ws.secret,
+                    prep.batch.table,
+                    [prep.errors[i] for i in sorted(prep.errors)],
+                    prep.source,
+                    prep.lines,
+                )
             )
-        )
         if quarantine:
             with self.ws.lock.hold(self.ws.settings.lock_timeout_seconds):
                 self.ws.append("quarantine", _quarantine_table(quarantine))
-        return BatchOutcome(status=status, errors=errors, conflicting=conflicting)
+        return [
+            BatchOutcome(status=statuses[k], errors=p.errors, conflicting=conflicting[k])
+            for k, p in enumerate(preps)
+        ]
 
     def _protect(self, valid: pa.Table) -> tuple[pa.Table, pa.Table]:
         """Redact strings, pseudonymise users, fingerprint; split off the content rows."""
@@ -328,14 +360,15 @@ class Ingestor:
             n for n in EVENTS_SCHEMA.names if n not in {"fingerprint", "ingested_at", "has_text"}
         ]
         tbl = stored.select(fields).append_column("text", text)
-        self._prep_con.register("_assay_fp", tbl)
+        con = self._prep_cursor()
+        con.register("_assay_fp", tbl)
         try:
             cols = ", ".join(f'"{c}"' for c in [*fields, "text"])
-            out = self._prep_con.sql(
+            out = con.sql(
                 f"SELECT {_FINGERPRINT_SQL.format(cols=cols)} AS fp FROM _assay_fp"
             ).to_arrow_table()
         finally:
-            self._prep_con.unregister("_assay_fp")
+            con.unregister("_assay_fp")
         return out.column("fp").combine_chunks()
 
     def _write(self, events: pa.Table, content: pa.Table, digests: KeyDigests) -> None:

@@ -67,12 +67,14 @@ class ParseFailure:
         that is not an object), ``csv`` (a malformed CSV record), ``size`` (a line or record
         too long to be an event).
     message : what was expected, what came and how to fix it; never any of the raw content.
+    fatal : the input could not be read past this point (a broken JSON array).
     """
 
     line: int
     raw: str
     rule: str
     message: str
+    fatal: bool = False
 
 
 @dataclass

@@ -627,9 +627,18 @@ def _read_lines(
 
 
 def _read_array(
-    stream: io.BufferedIOBase, path: Path, head: bytes, batch_rows: int
+    stream: io.BufferedIOBase,
+    path: Path,
+    head: bytes,
+    batch_rows: int,
+    *,
+    by_element: bool = False,
 ) -> Iterator[RawBatch]:
-    """A JSON array of objects, element by element, in bounded memory."""
+    """A JSON array of objects, element by element, in bounded memory.
+
+    Records are numbered by their line, or with ``by_element`` by their 1-based position in
+    the array (the HTTP endpoint answers per element).
+    """
     decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
     text = decoder.decode(head)
     eof = False
@@ -641,7 +650,11 @@ def _read_array(
     failures: list[ParseFailure] = []
     expect_value = True  # after "[" or ","; else after a value
     first = True
+    element = 0  # elements seen so far
     space = re.compile(r"[ \t\r\n]*")
+
+    def number() -> int:
+        return element + 1 if by_element else line
 
     def more() -> None:
         nonlocal text, eof, pos, counted
@@ -664,11 +677,12 @@ def _read_array(
 
     def broken(reason: str) -> ParseFailure:
         return ParseFailure(
-            line,
+            number(),
             raw_text(text[pos : pos + MAX_LINE_BYTES]),
             "json",
             f"the JSON array is broken at line {line} ({reason}); the rest of the file was "
             "not read; fix the file or send JSON Lines, one object per line",
+            fatal=True,
         )
 
     while True:
@@ -710,7 +724,7 @@ def _read_array(
                 break
             failures.append(
                 ParseFailure(
-                    line,
+                    number(),
                     raw_text(text[pos:end]),
                     "json",
                     f"the element at line {line} has an object with the same key twice; "
@@ -724,15 +738,17 @@ def _read_array(
             failures.append(broken("an element is not valid JSON"))
             break
         else:
-            element = text[pos:end]
-            raw = element.encode("utf-8", errors="surrogateescape")
-            parsed = _check(value, element, line, raw, escapes_only=False)
+            source = text[pos:end]
+            raw = source.encode("utf-8", errors="surrogateescape")
+            parsed = _check(value, source, line, raw, escapes_only=False)
             if isinstance(parsed, ParseFailure):
+                parsed.line = number()
                 failures.append(parsed)
             else:
                 records.append(parsed)
-                record_lines.append(line)
+                record_lines.append(number())
         pos = end
+        element += 1
         expect_value = False
         first = False
         if len(records) + len(failures) >= batch_rows:
@@ -741,4 +757,29 @@ def _read_array(
         yield flush()
 
 
-__all__ = ["MAX_LINE_BYTES", "read_jsonl"]
+def read_json_body(data: bytes, *, array: bool, batch_rows: int = 65536) -> Iterator[RawBatch]:
+    """Read an HTTP body held in memory: JSON Lines, or one JSON array of objects.
+
+    Records are numbered from 1 by their line (JSON Lines; blank lines take a number and
+    yield nothing) or by their position in the array. A syntax error that ends an array is a
+    failure with ``fatal`` set.
+
+    Examples
+    --------
+    >>> [batch] = read_json_body(b'[{"event_id": "a"}, 7, {"event_id": "b"}]', array=True)
+    >>> batch.table.column("event_id").to_pylist(), batch.lines.to_pylist()
+    (['a', 'b'], [1, 3])
+    >>> [(f.line, f.rule) for f in batch.failures]
+    [(2, 'not_object')]
+    """
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    stream = io.BytesIO(data)
+    path = Path("request body")
+    head = stream.read(_READ_MIN)
+    if array:
+        return _read_array(stream, path, head, batch_rows, by_element=True)
+    return _read_lines(stream, path, head, batch_rows)
+
+
+__all__ = ["MAX_LINE_BYTES", "read_json_body", "read_jsonl"]

@@ -48,6 +48,26 @@ class Settings:
         default=65_536,
         metadata={"help": "Rows per ingest batch (memory is bounded by this, not the file)."},
     )
+    http_max_body_bytes: int = field(
+        default=5 * 1024 * 1024,
+        metadata={"help": "Over HTTP, the largest request body (after gzip decoding), bytes."},
+    )
+    http_max_events: int = field(
+        default=10_000,
+        metadata={"help": "Over HTTP, the most events in one request."},
+    )
+    http_queue_requests: int = field(
+        default=64,
+        metadata={"help": "Over HTTP, ingest requests in flight before 429 Too Many Requests."},
+    )
+    http_fsync: bool = field(
+        default=True,
+        metadata={"help": "Over HTTP, fsync each commit's files before acknowledging."},
+    )
+    otlp_endpoint: str = field(
+        default="",
+        metadata={"help": "OTLP/HTTP traces endpoint for `assay serve` (empty: no export)."},
+    )
     lock_timeout_seconds: float = field(
         default=120.0,
         metadata={"help": "How long a writer waits for the workspace write lock."},

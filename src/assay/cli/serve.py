@@ -1,0 +1,61 @@
+"""`assay serve`: the HTTP service on uvicorn, one process."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from assay.cli import _output
+from assay.cli._common import WorkspaceOpt, handle_errors
+
+
+def serve(
+    workspace: WorkspaceOpt = None,
+    host: Annotated[
+        str, typer.Option("--host", envvar="ASSAY_HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", envvar="ASSAY_PORT", help="Port to listen on.", min=0)
+    ] = 8000,
+    log_level: Annotated[
+        str,
+        typer.Option("--log-level", help="uvicorn's log level (access logs are assay's JSON)."),
+    ] = "warning",
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="One JSON line per request on stderr (no query strings, bodies, ids or keys).",
+        ),
+    ] = True,
+) -> None:
+    """Serve ingestion and the read API over HTTP (FastAPI on uvicorn, one process).
+
+    SIGTERM or Ctrl-C stops accepting, answers what is in flight and commits it, then exits.
+    """
+    with handle_errors():
+        import logging
+
+        import uvicorn
+
+        if access_log:
+            logging.getLogger("assay.access").setLevel(logging.INFO)
+
+        from assay.service import create_app
+        from assay.store import Workspace
+
+        with Workspace.open(workspace) as ws:  # fail here, clearly, if there is none
+            path = ws.path
+        app = create_app(path)
+        _output.message(f"assay serve: workspace {path}, listening on http://{host}:{port}")
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=False,  # assay writes its own, without query strings
+            loop="auto",
+            http="auto",
+            timeout_graceful_shutdown=30,
+        )

@@ -1,0 +1,55 @@
+"""The FastAPI app of ``assay serve``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from assay import __version__
+from assay.service import _errors
+from assay.service._observe import Observability, middleware
+from assay.service._state import ServiceState
+from assay.service.routers import events, health, reads
+from assay.store import Settings, resolve_path
+
+
+def create_app(workspace: str | os.PathLike[str] | None = None) -> FastAPI:
+    """The service for one workspace (which must exist: ``assay init``).
+
+    The workspace is opened when the app starts (its lifespan) and closed when it stops,
+    after every request in flight has been answered and its events committed.
+
+    Examples
+    --------
+    >>> app = create_app("assay-workspace")
+    >>> sorted(p for p in app.openapi()["paths"] if p.startswith("/v1"))
+    ['/v1/events', '/v1/metrics/{name}', '/v1/quarantine', '/v1/tenants']
+    """
+    path: Path = resolve_path(workspace)
+    obs = Observability(Settings.load(path).otlp_endpoint if path.is_dir() else "")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = ServiceState.start(path, obs)
+        app.state.assay = state
+        try:
+            yield
+        finally:
+            state.close()
+
+    app = FastAPI(
+        title="assay",
+        version=__version__,
+        summary="Private telemetry ingestion and product metrics for an AI assistant.",
+        lifespan=lifespan,
+    )
+    app.middleware("http")(middleware(obs))
+    _errors.install(app)
+    app.include_router(health.router)
+    app.include_router(events.router)
+    app.include_router(reads.router)
+    return app

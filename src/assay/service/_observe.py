@@ -1,0 +1,142 @@
+"""Observability of the service: Prometheus metrics, OpenTelemetry spans, JSON access logs.
+
+Metrics live in one registry per app (so that two apps in one process do not collide) and are
+served at ``/metrics``. Spans go to an OTLP/HTTP exporter when ``otlp_endpoint`` is set (needs
+the ``otlp`` extra); otherwise the tracer is a no-op. Access logs hold the method, the route
+template, the status, the duration, the byte count and the key id: never a query string, a
+body, a raw id or a key.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from opentelemetry import trace
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.requests import Request
+from starlette.responses import Response
+
+from assay._errors import UsageError
+
+access_log = logging.getLogger("assay.access")
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Observability:
+    """The metrics and the tracer of one app."""
+
+    def __init__(self, otlp_endpoint: str = "") -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "assay_http_requests",
+            "HTTP requests by route and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "assay_http_request_duration_seconds",
+            "HTTP request latency by route.",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.events = Counter(
+            "assay_ingest_events",
+            "Events received over HTTP by tenant and outcome (accepted, duplicate, rejected).",
+            ["tenant", "outcome"],
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "assay_ingest_queue_depth",
+            "Ingest requests in flight (being parsed, prepared or waiting for their commit).",
+            registry=self.registry,
+        )
+        self.commit_latency = Histogram(
+            "assay_ingest_commit_duration_seconds",
+            "Duration of one group commit (events, content and quarantine).",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.commit_batches = Histogram(
+            "assay_ingest_commit_batches",
+            "Requests stored by one group commit.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=self.registry,
+        )
+        self.rejected_requests = Counter(
+            "assay_ingest_refused_requests",
+            "Ingest requests refused whole, by reason (queue_full, too_large, ...).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.tracer = _tracer(otlp_endpoint)
+
+    def on_commit(self, batches: int, rows: int, seconds: float) -> None:
+        self.commit_latency.observe(seconds)
+        self.commit_batches.observe(batches)
+
+
+def _tracer(endpoint: str) -> trace.Tracer:
+    if not endpoint:
+        return trace.NoOpTracer()
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ImportError:
+        raise UsageError(
+            "otlp_endpoint is set but the OTLP exporter is not installed; "
+            "pip install 'assay[otlp]', or unset ASSAY_OTLP_ENDPOINT"
+        ) from None
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "assay"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    return provider.get_tracer("assay.service")
+
+
+def route_of(request: Request) -> str:
+    """The route template (``/v1/metrics/{name}``), never the raw path, for labels and logs."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"
+
+
+def middleware(obs: Observability) -> Callable[..., Awaitable[Response]]:
+    """Time each request, count it, wrap it in a span and write one access log line."""
+
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        status = 500
+        with obs.tracer.start_as_current_span(f"{request.method} request") as span:
+            try:
+                response = await call_next(request)
+                status = response.status_code
+                return response
+            finally:
+                elapsed = time.perf_counter() - start
+                route = route_of(request)
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.status_code", status)
+                obs.requests.labels(request.method, route, str(status)).inc()
+                obs.latency.labels(request.method, route).observe(elapsed)
+                fields: dict[str, Any] = {
+                    "method": request.method,
+                    "route": route,
+                    "status": status,
+                    "ms": round(elapsed * 1000, 2),
+                    "key_id": getattr(request.state, "key_id", None),
+                    "bytes_in": request.headers.get("content-length"),
+                }
+                events = getattr(request.state, "events", None)
+                if events is not None:
+                    fields["events"] = events
+                access_log.info("request", extra={"assay": fields})
+
+    return observe

@@ -1,0 +1,65 @@
+"""What one running service holds: two workspace handles, the ingest writer, the limits."""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from assay._api import Workspace
+from assay.ingest._group import GroupWriter
+from assay.ingest._pipeline import Ingestor
+from assay.service._observe import Observability
+from assay.store import KeyStore, Settings
+
+
+@dataclass
+class ServiceState:
+    """Created when the app starts, closed when it stops (after draining in-flight writes).
+
+    Writes go through ``writer_ws`` (one ingestor, one writer thread); reads through
+    ``reader_ws`` under ``read_lock``, so that a query never races a commit on one handle.
+    """
+
+    path: Path
+    settings: Settings
+    writer_ws: Workspace
+    reader_ws: Workspace
+    keys: KeyStore
+    ingestor: Ingestor
+    writer: GroupWriter
+    prepare_pool: ThreadPoolExecutor
+    obs: Observability
+    read_lock: threading.Lock = field(default_factory=threading.Lock)
+    inflight: int = 0
+
+    @classmethod
+    def start(cls, path: Path, obs: Observability) -> ServiceState:
+        writer_ws = Workspace.open(path)
+        reader_ws = Workspace.open(path)
+        settings = writer_ws.settings
+        ingestor = Ingestor(writer_ws, max_lateness=timedelta(days=settings.http_max_lateness_days))
+        writer = GroupWriter(ingestor, on_commit=obs.on_commit, fsync=settings.http_fsync)
+        workers = max(2, min(4, os.cpu_count() or 2))
+        return cls(
+            path=path,
+            settings=settings,
+            writer_ws=writer_ws,
+            reader_ws=reader_ws,
+            keys=reader_ws.keys,
+            ingestor=ingestor,
+            writer=writer,
+            prepare_pool=ThreadPoolExecutor(workers, thread_name_prefix="assay-prepare"),
+            obs=obs,
+        )
+
+    def close(self) -> None:
+        """Finish what is queued, commit it, then release everything."""
+        self.prepare_pool.shutdown(wait=True)
+        self.writer.close()
+        self.ingestor.close()
+        self.writer_ws.close()
+        self.reader_ws.close()

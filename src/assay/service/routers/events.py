@@ -1,0 +1,144 @@
+"""``POST /v1/events``: telemetry in, one answer per event, acknowledged once durable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from assay._errors import SchemaError, WorkspaceError
+from assay.ingest._request import (
+    TooManyEventsError,
+    parse_request,
+    prepare_request,
+    request_result,
+)
+from assay.service._body import body_kind, decode, read_body
+from assay.service._errors import ApiError
+from assay.service.deps import IngestKey, StateDep
+
+router = APIRouter(tags=["events"])
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+    rule: str | None = None
+
+
+class EventResultPublic(BaseModel):
+    index: int
+    event_id: str | None
+    status: Literal["accepted", "duplicate", "rejected"]
+    error: ErrorDetail | None
+
+
+class IngestResultPublic(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[EventResultPublic]
+
+
+_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "array", "items": {"type": "object"}},
+            },
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.post(
+    "/v1/events",
+    summary="Send events",
+    response_model=IngestResultPublic,
+    responses={
+        207: {"model": IngestResultPublic, "description": "Some events were rejected."},
+        401: {"description": "Missing, unknown or revoked key."},
+        403: {"description": "The key lacks the ingest scope."},
+        413: {"description": "Over the size or event-count limit."},
+        415: {"description": "Unsupported Content-Type or Content-Encoding."},
+        422: {"description": "The body as a whole is unreadable."},
+        429: {"description": "Too many requests in flight; retry after Retry-After."},
+    },
+    openapi_extra=_BODY_DOC,
+)
+async def post_events(request: Request, key: IngestKey, state: StateDep) -> Response:
+    """Validate, redact, pseudonymise, deduplicate and store a batch of events.
+
+    The body is a JSON array (``application/json``) or one event per line
+    (``application/x-ndjson``), optionally ``Content-Encoding: gzip``. The answer has one
+    result per event, by index; it is sent only once the accepted events are committed.
+    200 when nothing was rejected, else 207.
+    """
+    settings = state.settings
+    kind = body_kind(request.headers.get("content-type"))
+    if state.inflight >= settings.http_queue_requests:
+        state.obs.rejected_requests.labels("queue_full").inc()
+        raise ApiError(
+            429,
+            "too_many_requests",
+            f"{state.inflight} ingest requests are in flight (limit "
+            f"{settings.http_queue_requests}); retry after the Retry-After delay",
+            headers={"Retry-After": "1"},
+        )
+    state.inflight += 1
+    state.obs.queue_depth.set(state.inflight)
+    try:
+        try:
+            raw = await read_body(request, settings.http_max_body_bytes)
+        except ApiError:
+            state.obs.rejected_requests.labels("too_large").inc()
+            raise
+        loop = asyncio.get_running_loop()
+        tracer = state.obs.tracer
+        source = f"http:{key.key_id}"
+
+        def prepare() -> Any:
+            with tracer.start_as_current_span("decode"):
+                data = decode(
+                    raw, request.headers.get("content-encoding"), settings.http_max_body_bytes
+                )
+            with tracer.start_as_current_span("parse"):
+                try:
+                    batches = parse_request(
+                        data, array=kind == "array", max_events=settings.http_max_events
+                    )
+                except TooManyEventsError as exc:
+                    raise ApiError(413, "too_many_events", str(exc), rule="size") from None
+                except SchemaError as exc:
+                    raise ApiError(422, "unreadable_body", str(exc), rule="json") from None
+            with tracer.start_as_current_span("prepare"):
+                return prepare_request(
+                    state.ingestor, batches, key_tenant=key.tenant_id, source=source
+                )
+
+        prepared = await loop.run_in_executor(state.prepare_pool, prepare)
+        with tracer.start_as_current_span("commit"):
+            try:
+                futures = [state.writer.submit(p) for p in prepared.preps]
+            except WorkspaceError as exc:
+                raise ApiError(503, "unavailable", str(exc), headers={"Retry-After": "1"}) from None
+            outcomes = [await asyncio.wrap_future(f) for f in futures]
+        result = request_result(prepared, outcomes)
+    finally:
+        state.inflight -= 1
+        state.obs.queue_depth.set(state.inflight)
+    request.state.events = len(result.results)
+    for (tenant, outcome), count in result.by_tenant.items():
+        state.obs.events.labels(tenant, outcome).inc(count)
+    return Response(
+        json.dumps(result.as_dict(), ensure_ascii=False),
+        status_code=200 if result.rejected == 0 else 207,
+        media_type="application/json",
+    )
