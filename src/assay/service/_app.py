@@ -17,8 +17,14 @@ from assay.service.routers import events, health, reads
 from assay.store import Settings, resolve_path
 
 
-def create_app(workspace: str | os.PathLike[str] | None = None) -> FastAPI:
+def create_app(
+    workspace: str | os.PathLike[str] | None = None, *, parse_only: bool = False
+) -> FastAPI:
     """The service for one workspace (which must exist: ``assay init``).
+
+    ``parse_only`` makes ``POST /v1/events`` decode and parse bodies and answer every
+    parsed event as accepted without validating or storing anything: the ceiling that the
+    ingest benchmark compares the real server with. Never use it in production.
 
     The workspace is opened when the app starts (its lifespan) and closed when it stops,
     after every request in flight has been answered and its events committed.
@@ -34,7 +40,7 @@ def create_app(workspace: str | os.PathLike[str] | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = ServiceState.start(path, obs)
+        state = ServiceState.start(path, obs, parse_only=parse_only)
         app.state.assay = state
         try:
             yield

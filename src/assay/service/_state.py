@@ -35,9 +35,10 @@ class ServiceState:
     obs: Observability
     read_lock: threading.Lock = field(default_factory=threading.Lock)
     inflight: int = 0
+    parse_only: bool = False
 
     @classmethod
-    def start(cls, path: Path, obs: Observability) -> ServiceState:
+    def start(cls, path: Path, obs: Observability, *, parse_only: bool = False) -> ServiceState:
         writer_ws = Workspace.open(path)
         reader_ws = Workspace.open(path)
         settings = writer_ws.settings
@@ -54,6 +55,7 @@ class ServiceState:
             writer=writer,
             prepare_pool=ThreadPoolExecutor(workers, thread_name_prefix="assay-prepare"),
             obs=obs,
+            parse_only=parse_only,
         )
 
     def close(self) -> None:

@@ -118,12 +118,20 @@ async def post_events(request: Request, key: IngestKey, state: StateDep) -> Resp
                     raise ApiError(413, "too_many_events", str(exc), rule="size") from None
                 except SchemaError as exc:
                     raise ApiError(422, "unreadable_body", str(exc), rule="json") from None
+            if state.parse_only:
+                return batches
             with tracer.start_as_current_span("prepare"):
                 return prepare_request(
                     state.ingestor, batches, key_tenant=key.tenant_id, source=source
                 )
 
         prepared = await loop.run_in_executor(state.prepare_pool, prepare)
+        if state.parse_only:
+            n = sum(b.table.num_rows for b in prepared)
+            return Response(
+                json.dumps({"accepted": n, "duplicates": 0, "rejected": 0, "results": []}),
+                media_type="application/json",
+            )
         with tracer.start_as_current_span("commit"):
             try:
                 futures = [state.writer.submit(p) for p in prepared.preps]
