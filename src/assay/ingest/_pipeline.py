@@ -64,6 +64,7 @@ _MAX_QUARANTINE_ROW = 64 * 1024
 _PENDING_MARKER = ".ingest-pending"
 # hash() is a UBIGINT; keep 63 bits so it fits a BIGINT without overflow.
 _FINGERPRINT_SQL = "(hash({cols}) & 9223372036854775807::UBIGINT)::BIGINT"
+_NOT_FINGERPRINTED = {"fingerprint", "ingested_at", "has_text"}
 
 
 @dataclass
@@ -175,31 +176,12 @@ class Ingestor:
         self.max_future = max_future or timedelta(seconds=ws.settings.max_future_seconds)
         self._now = now or (lambda: datetime.now(UTC))
         self._events = KeyIndex()
-        # One connection per stage: prepare and store run on different threads.
+        # Used by the store step only (one thread); prepare() needs no connection, so that
+        # several threads may prepare at once (the HTTP service does).
         self._con_cm = ws.duckdb()
         self._con = self._con_cm.__enter__()
-        self._prep_con_cm = ws.duckdb()
-        self._prep_con = self._prep_con_cm.__enter__()
-        # prepare() may run on several threads at once (the HTTP service): one cursor each.
-        self._local = threading.local()
-        self._cursors: list[Any] = []
-        self._cursors_lock = threading.Lock()
-
-    def _prep_cursor(self) -> Any:
-        cur = getattr(self._local, "cursor", None)
-        if cur is None:
-            cur = self._prep_con.cursor()
-            with self._cursors_lock:
-                self._cursors.append(cur)
-            self._local.cursor = cur
-        return cur
 
     def close(self) -> None:
-        with self._cursors_lock:
-            for cur in self._cursors:
-                cur.close()
-            self._cursors.clear()
-        self._prep_con_cm.__exit__(None, None, None)
         self._con_cm.__exit__(None, None, None)
 
     def __enter__(self) -> Ingestor:
@@ -279,7 +261,7 @@ class Ingestor:
             row_of = np.concatenate([preps[k].valid_index for k in ready])
             with self.ws.lock.hold(self.ws.settings.lock_timeout_seconds):
                 self._sync()
-                digests = key_digests(self._con, stored)
+                stored, digests = self._digests(stored, content.column("text"))
                 new, conflict = self._events.classify(digests)
                 keep = new.copy()
                 late = check_time_window(
@@ -325,7 +307,11 @@ class Ingestor:
         ]
 
     def _protect(self, valid: pa.Table) -> tuple[pa.Table, pa.Table]:
-        """Redact strings, pseudonymise users, fingerprint; split off the content rows."""
+        """Redact strings, pseudonymise users; split off the content rows.
+
+        The fingerprint stays 0 here: the store step computes it with the key digests, in one
+        pass over the whole group.
+        """
         now = pa.scalar(datetime.now(UTC), type=pa.timestamp("us", tz="UTC"))
         cols = {name: valid.column(name) for name in valid.column_names}
         cols["user_id"] = pseudonymise(self.ws.secret, cols["tenant_id"], cols["user_id"])
@@ -337,11 +323,6 @@ class Ingestor:
         )
         cols["fingerprint"] = pa.array(np.zeros(valid.num_rows, dtype=np.int64))
         stored = pa.table({name: cols[name] for name in EVENTS_SCHEMA.names})
-        stored = stored.set_column(
-            stored.schema.get_field_index("fingerprint"),
-            "fingerprint",
-            self._fingerprint(stored, redacted_text),
-        )
         content = pa.table(
             {
                 "tenant_id": cols["tenant_id"],
@@ -355,21 +336,22 @@ class Ingestor:
         )
         return stored, content
 
-    def _fingerprint(self, stored: pa.Table, text: pa.Array) -> pa.Array:
-        fields = [
-            n for n in EVENTS_SCHEMA.names if n not in {"fingerprint", "ingested_at", "has_text"}
-        ]
-        tbl = stored.select(fields).append_column("text", text)
-        con = self._prep_cursor()
-        con.register("_assay_fp", tbl)
-        try:
-            cols = ", ".join(f'"{c}"' for c in [*fields, "text"])
-            out = con.sql(
-                f"SELECT {_FINGERPRINT_SQL.format(cols=cols)} AS fp FROM _assay_fp"
-            ).to_arrow_table()
-        finally:
-            con.unregister("_assay_fp")
-        return out.column("fp").combine_chunks()
+    def _digests(self, stored: pa.Table, text: pa.ChunkedArray) -> tuple[pa.Table, KeyDigests]:
+        """Key digests and fingerprints of a group, in one DuckDB pass; the fingerprint
+        (over every stored field and the redacted text) is set into ``stored``."""
+        fields = [n for n in EVENTS_SCHEMA.names if n not in _NOT_FINGERPRINTED]
+        cols = ", ".join(f'"{c}"' for c in [*fields, "text"])
+        digests = key_digests(
+            self._con,
+            stored.select(fields).append_column("text", text),
+            fingerprint_sql=_FINGERPRINT_SQL.format(cols=cols),
+        )
+        stored = stored.set_column(
+            stored.schema.get_field_index("fingerprint"),
+            "fingerprint",
+            pa.array(digests.fingerprint, pa.int64()),
+        )
+        return stored, digests
 
     def _write(self, events: pa.Table, content: pa.Table, digests: KeyDigests) -> None:
         """Commit content, then events (the write lock is held).

@@ -33,6 +33,7 @@ import codecs
 import io
 import json
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -580,9 +581,13 @@ def _fill(
 
 
 def _read_lines(
-    stream: io.BufferedIOBase, path: Path, head: bytes, batch_rows: int
+    stream: io.BufferedIOBase,
+    path: Path,
+    head: bytes,
+    batch_rows: int,
+    parser: _BlockParser | None = None,
 ) -> Iterator[RawBatch]:
-    parser = _BlockParser()
+    parser = parser or _BlockParser()
     pending = head
     line = 1
     read_size = _READ_MIN
@@ -757,6 +762,9 @@ def _read_array(
         yield flush()
 
 
+_body_parsers = threading.local()
+
+
 def read_json_body(data: bytes, *, array: bool, batch_rows: int = 65536) -> Iterator[RawBatch]:
     """Read an HTTP body held in memory: JSON Lines, or one JSON array of objects.
 
@@ -779,7 +787,12 @@ def read_json_body(data: bytes, *, array: bool, batch_rows: int = 65536) -> Iter
     head = stream.read(_READ_MIN)
     if array:
         return _read_array(stream, path, head, batch_rows, by_element=True)
-    return _read_lines(stream, path, head, batch_rows)
+    # One parser per thread, kept across bodies: what it learned of the senders' types (epoch
+    # or RFC 3339 times, attribute types) saves re-parsing the next body. Types only, no data.
+    parser = getattr(_body_parsers, "parser", None)
+    if parser is None:
+        parser = _body_parsers.parser = _BlockParser()
+    return _read_lines(stream, path, head, batch_rows, parser)
 
 
 __all__ = ["MAX_LINE_BYTES", "read_json_body", "read_jsonl"]

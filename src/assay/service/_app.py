@@ -52,6 +52,9 @@ def create_app(
         version=__version__,
         summary="Private telemetry ingestion and product metrics for an AI assistant.",
         lifespan=lifespan,
+        # FastAPI's docs pages load their scripts from a CDN; nothing may be fetched at run time.
+        docs_url=None,
+        redoc_url=None,
     )
     app.middleware("http")(middleware(obs))
     _errors.install(app)

@@ -58,8 +58,14 @@ def _empty() -> KeyDigests:
     )
 
 
-def key_digests(con: duckdb.DuckDBPyConnection, keys: pa.Table) -> KeyDigests:
-    """Digest each (tenant_id, event_id) row of ``keys`` (``fingerprint`` column optional)."""
+def key_digests(
+    con: duckdb.DuckDBPyConnection, keys: pa.Table, *, fingerprint_sql: str | None = None
+) -> KeyDigests:
+    """Digest each (tenant_id, event_id) row of ``keys``.
+
+    The fingerprint is the ``fingerprint`` column if there is one, else ``fingerprint_sql``
+    (an expression over the columns of ``keys``, computed in the same pass), else 0.
+    """
     if keys.num_rows == 0:
         return _empty()
     cols = ["tenant_id", "event_id"]
@@ -67,6 +73,9 @@ def key_digests(con: duckdb.DuckDBPyConnection, keys: pa.Table) -> KeyDigests:
     if "fingerprint" in keys.column_names:
         cols.append("fingerprint")
         fp = "fingerprint"
+    elif fingerprint_sql is not None:
+        cols = keys.column_names
+        fp = fingerprint_sql
     con.register("_assay_keys", keys.select(cols))
     try:
         out = con.sql(_HASH_SQL.format(fp=fp, source="_assay_keys")).to_arrow_table()
