@@ -191,6 +191,12 @@ class Ingestor:
         self.close()
 
     # -- the key indexes ------------------------------------------------------------------------
+    def warm(self) -> None:
+        """Load the key index now rather than on the first batch (a server does this at start,
+        so that its first request is not the one that waits)."""
+        with self.ws.lock.hold(self.ws.settings.lock_timeout_seconds):
+            self._sync()
+
     def _sync(self) -> None:
         """Bring the key index up to the table's current files (others may have written),
         and repair what an interrupted batch left (the write lock is held)."""

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from opentelemetry.trace import TracerProvider
 
 from assay import __version__
 from assay.service import _errors
@@ -18,13 +19,18 @@ from assay.store import Settings, resolve_path
 
 
 def create_app(
-    workspace: str | os.PathLike[str] | None = None, *, parse_only: bool = False
+    workspace: str | os.PathLike[str] | None = None,
+    *,
+    parse_only: bool = False,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """The service for one workspace (which must exist: ``assay init``).
 
     ``parse_only`` makes ``POST /v1/events`` decode and parse bodies and answer every
     parsed event as accepted without validating or storing anything: the ceiling that the
     ingest benchmark compares the real server with. Never use it in production.
+    ``tracer_provider`` overrides the ``otlp_endpoint`` setting (to embed the app in a process
+    that already traces, or to test the spans).
 
     The workspace is opened when the app starts (its lifespan) and closed when it stops,
     after every request in flight has been answered and its events committed.
@@ -36,7 +42,8 @@ def create_app(
     ['/v1/events', '/v1/metrics/{name}', '/v1/quarantine', '/v1/tenants']
     """
     path: Path = resolve_path(workspace)
-    obs = Observability(Settings.load(path).otlp_endpoint if path.is_dir() else "")
+    endpoint = Settings.load(path).otlp_endpoint if path.is_dir() else ""
+    obs = Observability(endpoint, tracer_provider)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

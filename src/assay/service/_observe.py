@@ -29,7 +29,9 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 class Observability:
     """The metrics and the tracer of one app."""
 
-    def __init__(self, otlp_endpoint: str = "") -> None:
+    def __init__(
+        self, otlp_endpoint: str = "", tracer_provider: trace.TracerProvider | None = None
+    ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "assay_http_requests",
@@ -73,7 +75,11 @@ class Observability:
             ["reason"],
             registry=self.registry,
         )
-        self.tracer = _tracer(otlp_endpoint)
+        self.tracer = (
+            tracer_provider.get_tracer("assay.service")
+            if tracer_provider is not None
+            else _tracer(otlp_endpoint)
+        )
 
     def on_commit(self, batches: int, rows: int, seconds: float) -> None:
         self.commit_latency.observe(seconds)

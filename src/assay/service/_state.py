@@ -43,6 +43,7 @@ class ServiceState:
         reader_ws = Workspace.open(path)
         settings = writer_ws.settings
         ingestor = Ingestor(writer_ws, max_lateness=timedelta(days=settings.http_max_lateness_days))
+        ingestor.warm()
         writer = GroupWriter(ingestor, on_commit=obs.on_commit, fsync=settings.http_fsync)
         workers = max(2, min(4, os.cpu_count() or 2))
         return cls(

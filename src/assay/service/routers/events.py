@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 from typing import Any, Literal
 
@@ -125,7 +126,9 @@ async def post_events(request: Request, key: IngestKey, state: StateDep) -> Resp
                     state.ingestor, batches, key_tenant=key.tenant_id, source=source
                 )
 
-        prepared = await loop.run_in_executor(state.prepare_pool, prepare)
+        # In the request's context, so that the stage spans are children of its span.
+        context = contextvars.copy_context()
+        prepared = await loop.run_in_executor(state.prepare_pool, context.run, prepare)
         if state.parse_only:
             n = sum(b.table.num_rows for b in prepared)
             return Response(
