@@ -150,6 +150,7 @@ class _Prepared:
     valid_index: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     stored: pa.Table | None = None
     content: pa.Table | None = None
+    sender_tenant: str | None = None
 
 
 ProgressFn = Callable[[str, int, int], None]
@@ -220,15 +221,26 @@ class Ingestor:
         """Validate, protect, dedupe and store one batch; quarantine what is rejected."""
         return self.store(self.prepare(batch, source=source, lenient_strings=lenient_strings))
 
-    def prepare(self, batch: RawBatch, *, source: str, lenient_strings: bool = False) -> _Prepared:
+    def prepare(
+        self,
+        batch: RawBatch,
+        *,
+        source: str,
+        lenient_strings: bool = False,
+        sender_tenant: str | None = None,
+    ) -> _Prepared:
         """The part of a batch's work that needs no lock: validate, redact, pseudonymise.
 
-        Thread-safe with respect to :meth:`store`, so a file's next batch is prepared while
-        the previous one is stored.
+        Thread-safe with respect to :meth:`store` and to itself, so a file's next batch is
+        prepared while the previous one is stored, and HTTP requests are prepared in parallel.
+        ``sender_tenant`` (the tenant of an HTTP key) is recorded as the tenant of the records
+        that could not be parsed, so that the tenant can see them in its quarantine.
         """
         n = batch.table.num_rows
         lines = batch.lines.to_pylist() if batch.lines is not None else list(range(1, n + 1))
-        prep = _Prepared(batch=batch, source=source, lines=lines, errors={})
+        prep = _Prepared(
+            batch=batch, source=source, lines=lines, errors={}, sender_tenant=sender_tenant
+        )
         result = validate(batch.table, lenient_strings=lenient_strings) if n else None
         if result is None:
             return prep
@@ -294,7 +306,7 @@ class Ingestor:
         for k, prep in enumerate(preps):
             for i in prep.errors:
                 statuses[k][i] = "rejected"
-            quarantine.extend(_failure_rows(prep.batch.failures, prep.source))
+            quarantine.extend(_failure_rows(prep.batch.failures, prep.source, prep.sender_tenant))
             quarantine.extend(
                 _rejected_rows(
                     self.ws.secret,
@@ -625,7 +637,9 @@ def _is_in_keys(content: pa.Table, keys: pa.Table) -> pa.Array:
     return pc.is_in(a, value_set=b.combine_chunks())
 
 
-def _failure_rows(failures: Sequence[ParseFailure], source: str) -> list[dict[str, Any]]:
+def _failure_rows(
+    failures: Sequence[ParseFailure], source: str, tenant: str | None = None
+) -> list[dict[str, Any]]:
     """Quarantine rows for unparseable records: kept only as their redacted text."""
     if not failures:
         return []
@@ -633,7 +647,7 @@ def _failure_rows(failures: Sequence[ParseFailure], source: str) -> list[dict[st
     redacted = _redact_strings(texts)
     return [
         {
-            "tenant_id": None,
+            "tenant_id": tenant,
             "event_id": None,
             "user_id": None,
             "source": source,

@@ -143,7 +143,7 @@ def prepare_request(
                 batch = RawBatch(
                     batch.table.filter(keep), pc.filter(batch.lines, keep), batch.failures
                 )
-        out.preps.append(ingestor.prepare(batch, source=source))
+        out.preps.append(ingestor.prepare(batch, source=source, sender_tenant=key_tenant))
     return out
 
 

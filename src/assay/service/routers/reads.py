@@ -130,7 +130,8 @@ def quarantine(
 ) -> Response:
     """Rejected rows (redacted, pseudonymised) with their reasons, newest first.
 
-    Rows whose tenant could not be read (unparseable lines) are shown to admin keys only.
+    Records that could not be parsed belong to the tenant of the key that sent them; those
+    sent by files or admin keys have no tenant and are shown to admin keys only.
     """
     tenant = tenant_for_read(key, tenant_id)
     where = "ORDER BY quarantined_at DESC, line LIMIT ?"

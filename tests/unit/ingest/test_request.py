@@ -1,0 +1,111 @@
+"""One HTTP body through the shared pipeline (assay.ingest._request), without the server."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from assay._errors import SchemaError
+from assay.ingest._pipeline import Ingestor
+from assay.ingest._request import (
+    TooManyEventsError,
+    parse_request,
+    prepare_request,
+    request_result,
+)
+from assay.store import Workspace
+
+WHEN = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _event(event_id: str, tenant: str = "acme", **extra: object) -> dict[str, object]:
+    return {
+        "event_id": event_id,
+        "event_time": WHEN,
+        "tenant_id": tenant,
+        "user_id": "u1",
+        "session_id": "s1",
+        "event_type": "turn",
+        **extra,
+    }
+
+
+def _lines(*items: object) -> bytes:
+    return "\n".join(i if isinstance(i, str) else json.dumps(i) for i in items).encode()
+
+
+@pytest.fixture
+def ingestor(tmp_path: Path) -> Ingestor:
+    ws = Workspace.init(tmp_path / "ws")
+    ing = Ingestor(ws, max_lateness=timedelta(days=30))
+    yield ing
+    ing.close()
+    ws.close()
+
+
+def _run(ing: Ingestor, body: bytes, *, array: bool, tenant: str | None) -> list[tuple]:
+    batches = parse_request(body, array=array, max_events=100)
+    prepared = prepare_request(ing, batches, key_tenant=tenant, source="http:test")
+    result = request_result(prepared, ing.store_many(prepared.preps))
+    return [
+        (r["index"], r["event_id"], r["status"], r["error"] and r["error"]["code"])
+        for r in result.results
+    ]
+
+
+def test_ndjson_results_are_indexed_by_line_and_blank_lines_keep_their_number(
+    ingestor: Ingestor,
+) -> None:
+    body = _lines(_event("a"), "", "{not json", _event("b", tenant="other"), _event("a"))
+    assert _run(ingestor, body, array=False, tenant="acme") == [
+        (0, "a", "accepted", None),
+        (2, None, "rejected", "unreadable_event"),
+        (3, "b", "rejected", "forbidden_tenant"),
+        (4, "a", "duplicate", None),
+    ]
+
+
+def test_array_results_are_indexed_by_position_even_on_one_line(ingestor: Ingestor) -> None:
+    body = json.dumps([_event("a"), 7, _event("c", event_type="bogus"), _event("d")]).encode()
+    assert _run(ingestor, body, array=True, tenant=None) == [
+        (0, "a", "accepted", None),
+        (1, None, "rejected", "unreadable_event"),
+        (2, "c", "rejected", "invalid_event"),
+        (3, "d", "accepted", None),
+    ]
+
+
+def test_unparseable_lines_sent_with_a_tenant_key_are_quarantined_under_that_tenant(
+    ingestor: Ingestor,
+) -> None:
+    _run(ingestor, _lines("{broken", _event("x", tenant="other")), array=False, tenant="acme")
+    quarantine = ingestor.ws.read("quarantine").to_pylist()
+    # The broken line is acme's; the other tenant's event is refused, never quarantined.
+    assert [(q["tenant_id"], q["rule"], q["line"]) for q in quarantine] == [("acme", "json", 1)]
+    assert ingestor.ws.read("events").num_rows == 0
+
+
+def test_a_body_that_is_not_an_array_or_a_broken_array_is_refused_whole() -> None:
+    for body in (b"", b'{"event_id": "a"}', b"42", b'[{"event_id": "a"}, {"event_id": '):
+        with pytest.raises(SchemaError):
+            parse_request(body, array=True, max_events=10)
+
+
+def test_more_events_than_the_limit_are_refused_whole() -> None:
+    with pytest.raises(TooManyEventsError):
+        parse_request(
+            json.dumps([_event(str(i)) for i in range(11)]).encode(), array=True, max_events=10
+        )
+    with pytest.raises(TooManyEventsError):
+        parse_request(_lines(*[_event(str(i)) for i in range(11)]), array=False, max_events=10)
+    assert (
+        len(
+            parse_request(_lines(*[_event(str(i)) for i in range(10)]), array=False, max_events=10)[
+                0
+            ].table
+        )
+        == 10
+    )
