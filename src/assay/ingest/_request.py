@@ -5,6 +5,9 @@ path and the file path share the same validation, redaction, pseudonymisation, d
 and quarantine (:class:`~assay.ingest.Ingestor`). The body is read raw, not as a typed list,
 so that one bad event is rejected at its index and never fails its neighbours.
 
+Error messages in the answer are redacted like stored text: a message may quote the value that
+broke a rule.
+
 Events are numbered from 0: by position in a JSON array, or by line in JSON Lines (a blank
 line takes a number and yields no result).
 """
@@ -23,6 +26,7 @@ from assay._errors import SchemaError
 from assay.ingest._pipeline import BatchOutcome, Ingestor, _Prepared
 from assay.ingest._readers import RawBatch
 from assay.ingest.jsonl import read_json_body
+from assay.privacy import redact_array
 
 
 class TooManyEventsError(SchemaError):
@@ -151,6 +155,17 @@ def _column(table: pa.Table, name: str) -> pa.ChunkedArray | None:
     return table.column(name) if name in table.column_names else None
 
 
+def _redact_messages(results: list[dict[str, Any]]) -> None:
+    """Redact the messages of the answer in one call: a message may quote the value that broke
+    a rule, and the answer may end up in a client's logs."""
+    errors = [r["error"] for r in results if r["error"] is not None]
+    if not errors:
+        return
+    redacted, _ = redact_array(pa.array([e["message"] for e in errors], pa.string()))
+    for error, message in zip(errors, redacted.to_pylist(), strict=True):
+        error["message"] = message
+
+
 def request_result(prepared: PreparedRequest, outcomes: list[BatchOutcome]) -> RequestResult:
     """Assemble the per-event answer from the stored outcomes, in index order."""
     results: list[dict[str, Any]] = []
@@ -209,6 +224,7 @@ def request_result(prepared: PreparedRequest, outcomes: list[BatchOutcome]) -> R
                 }
             )
             by_tenant[(default_label, "rejected")] += 1
+    _redact_messages(results)
     results.sort(key=lambda r: int(r["index"]))
     counts = Counter(r["status"] for r in results)
     return RequestResult(

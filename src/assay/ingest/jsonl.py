@@ -100,12 +100,18 @@ _PLAIN = json.JSONDecoder()
 
 
 def _keys(value: object) -> int:
-    """How many object keys a parsed JSON value holds, at any depth."""
-    if isinstance(value, dict):
-        return len(value) + sum(_keys(v) for v in value.values() if isinstance(v, dict | list))
-    if isinstance(value, list):
-        return sum(_keys(v) for v in value if isinstance(v, dict | list))
-    return 0
+    """How many object keys a parsed JSON value holds, at any depth (no recursion: a deep
+    value that json could parse must not fail here)."""
+    count = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            count += len(item)
+            stack.extend(v for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, dict | list))
+    return count
 
 
 def _decode(text: str, start: int) -> tuple[Any, int]:
@@ -177,6 +183,13 @@ def _check(
             "not_object",
             f"line {line} is {_kind(value)}, not a JSON object; send one object per event",
         )
+    if _value_depth(value) > MAX_DEPTH:
+        return ParseFailure(
+            line,
+            raw_text(raw),
+            "json",
+            f"line {line} nests JSON deeper than {MAX_DEPTH} levels, too deep to be an event",
+        )
     # Text decoded from UTF-8 holds no surrogates; a "\\u" escape can make one.
     if ("\\u" in text or "\\U" in text or not escapes_only) and _SURROGATE.search(text):
         try:
@@ -197,21 +210,55 @@ def _row_of(exc: BaseException) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _learnable(t: pa.DataType) -> pa.DataType | None:
+#: Nesting below which no type is declared: no event field is that deep (validation rejects
+#: such values anyway), and a bounded depth keeps the recursion below bounded.
+_MAX_LEARN_DEPTH = 32
+#: Deepest JSON nesting a record may have. Arrow's kernels recurse over nested types, and a
+#: value nested thousands deep overflows the C stack; such a line is a ``json`` failure.
+MAX_DEPTH = 64
+
+
+def _type_depth(schema: pa.Schema) -> int:
+    """How deep the nested types of a schema go (iteratively: the type may be very deep)."""
+    deepest = 0
+    stack = [(f.type, 1) for f in schema]
+    while stack:
+        t, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((t.field(i).type, depth + 1) for i in range(t.num_fields))
+    return deepest
+
+
+def _value_depth(value: object) -> int:
+    """How deep a parsed JSON value nests (iteratively)."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth + 1)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((v, depth + 1) for v in children if isinstance(v, dict | list))
+    return deepest
+
+
+def _learnable(t: pa.DataType, depth: int = 0) -> pa.DataType | None:
     """The type to declare so that strings read as timestamps stay strings, or None.
 
     Only the paths that hold timestamps are declared (a struct with just those children),
     so that everything else is still inferred.
     """
+    if depth > _MAX_LEARN_DEPTH:
+        return None
     if pa.types.is_timestamp(t):
         return pa.string()
     if pa.types.is_list(t):
-        inner = _learnable(t.value_type)
+        inner = _learnable(t.value_type, depth + 1)
         return None if inner is None else pa.list_(inner)
     if pa.types.is_struct(t):
         children = []
         for i in range(t.num_fields):
-            declared = _learnable(t.field(i).type)
+            declared = _learnable(t.field(i).type, depth + 1)
             if declared is not None:
                 children.append(pa.field(t.field(i).name, declared))
         return pa.struct(children) if children else None
@@ -302,6 +349,10 @@ class _BlockParser:
                     raise second from None
                 raise
             self.time_type = other
+        if _type_depth(table.schema) > MAX_DEPTH:
+            # Not an error pyarrow names a row for: the block is split until the deep line is
+            # alone, and Python's json rejects it.
+            raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
         if self._learn(table.schema):
             table = self._read(data, exact, self.time_type)
         return table

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assay._errors import (
@@ -41,6 +42,35 @@ _STATUS_CODES = {
     500: "internal",
     503: "unavailable",
 }
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable code, a message, and the field and rule where there is one."""
+
+    code: str
+    message: str
+    field: str | None = None
+    rule: str | None = None
+
+
+class ErrorPublic(BaseModel):
+    """The body of every error answer."""
+
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting the one error shape for ``statuses``."""
+    descriptions = {
+        401: "Missing, unknown or revoked key.",
+        403: "The key lacks the scope, or asks for another tenant.",
+        413: "Over the size or event-count limit.",
+        415: "Unsupported Content-Type or Content-Encoding.",
+        422: "A parameter or the body as a whole is invalid.",
+        429: "Too many requests in flight; retry after Retry-After seconds.",
+        503: "Busy or shutting down; retry.",
+    }
+    return {s: {"model": ErrorPublic, "description": descriptions[s]} for s in statuses}
 
 
 class ApiError(Exception):

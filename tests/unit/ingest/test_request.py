@@ -109,3 +109,14 @@ def test_more_events_than_the_limit_are_refused_whole() -> None:
         )
         == 10
     )
+
+
+def test_messages_in_the_answer_are_redacted(ingestor: Ingestor) -> None:
+    body = _lines(_event("a", event_time="mail bob@example.com"))
+    batches = parse_request(body, array=False, max_events=10)
+    prepared = prepare_request(ingestor, batches, key_tenant="acme", source="http:test")
+    result = request_result(prepared, ingestor.store_many(prepared.preps))
+    [answer] = result.results
+    assert answer["error"]["rule"] == "time_format"
+    assert "bob@example.com" not in answer["error"]["message"]
+    assert "<EMAIL>" in answer["error"]["message"]

@@ -19,17 +19,10 @@ from assay.ingest._request import (
     request_result,
 )
 from assay.service._body import body_kind, decode, read_body
-from assay.service._errors import ApiError
+from assay.service._errors import ApiError, ErrorDetail, error_responses
 from assay.service.deps import IngestKey, StateDep
 
 router = APIRouter(tags=["events"])
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    field: str | None = None
-    rule: str | None = None
 
 
 class EventResultPublic(BaseModel):
@@ -65,12 +58,7 @@ _BODY_DOC: dict[str, Any] = {
     response_model=IngestResultPublic,
     responses={
         207: {"model": IngestResultPublic, "description": "Some events were rejected."},
-        401: {"description": "Missing, unknown or revoked key."},
-        403: {"description": "The key lacks the ingest scope."},
-        413: {"description": "Over the size or event-count limit."},
-        415: {"description": "Unsupported Content-Type or Content-Encoding."},
-        422: {"description": "The body as a whole is unreadable."},
-        429: {"description": "Too many requests in flight; retry after Retry-After."},
+        **error_responses(401, 403, 413, 415, 422, 429, 503),
     },
     openapi_extra=_BODY_DOC,
 )

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from assay._records import records
-from assay.service._errors import ApiError
+from assay.service._errors import ApiError, error_responses
 from assay.service.deps import ReadKey, StateDep, tenant_for_read
 
 router = APIRouter(tags=["read"])
@@ -60,8 +60,7 @@ _DATA_DOC: dict[int | str, dict[str, Any]] = {
             }
         },
     },
-    401: {"description": "Missing, unknown or revoked key."},
-    403: {"description": "The key lacks the read scope, or asks for another tenant."},
+    **error_responses(401, 403, 422, 503),
 }
 
 
