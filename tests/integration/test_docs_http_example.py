@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -80,5 +79,5 @@ def test_httpx_example_of_the_http_docs_runs_against_a_real_server(tmp_path: Pat
         finally:
             if server.poll() is None:
                 server.kill()
-    # uvicorn drains, then re-raises SIGTERM so the exit status says how the server ended.
-    assert server.returncode == -signal.SIGTERM
+    # SIGTERM drains and ends the server normally.
+    assert server.returncode == 0

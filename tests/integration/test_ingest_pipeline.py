@@ -263,3 +263,26 @@ def test_content_left_by_a_crash_between_commits_is_not_doubled(
     content = ws.read("content")
     assert sorted(content.column("event_id").to_pylist()) == [f"e{i}" for i in range(6)]
     assert not (ws.path / ".ingest-pending").exists()
+
+
+def test_an_event_repeated_inside_one_file_keeps_one_row_and_one_text(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "a.jsonl", [ev(1), ev(2), ev(1), ev(1, text="other")])
+    summary = ingest_paths(ws, [path])
+    assert (summary.total("accepted"), summary.total("duplicate")) == (2, 2)
+    assert summary.total("conflicting") == 1
+    content = ws.read("content")
+    assert sorted(content.column("event_id").to_pylist()) == ["e1", "e2"]
+    # The first copy wins, its text included.
+    assert content.column("text").to_pylist() == ["what is my balance"] * 2
+
+
+def test_a_workspace_path_with_a_space_a_percent_and_accents_works(tmp_path: Path) -> None:
+    with Workspace.open(tmp_path / "my ws 100% é", create=True) as w:
+        path = write_jsonl(tmp_path / "a.jsonl", [ev(i) for i in range(6)])
+        assert ingest_paths(w, [path]).total("accepted") == 6
+        assert ingest_paths(w, [path]).total("duplicate") == 6
+        assert w.read("events").num_rows == 6
+        # user-0, user-1, user-2 on 2026-01-05.
+        assert w.metrics.dau().column("dau").to_pylist() == [3]

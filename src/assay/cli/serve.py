@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
@@ -48,6 +49,12 @@ def serve(
         with Workspace.open(workspace) as ws:  # fail here, clearly, if there is none
             path = ws.path
         app = create_app(path)
+
+        def stopped(signum: int, frame: object) -> None:
+            # uvicorn drains, then re-raises the SIGTERM it caught: end with 0 (done), not -15.
+            raise SystemExit(0)
+
+        signal.signal(signal.SIGTERM, stopped)
         _output.message(f"assay serve: workspace {path}, listening on http://{host}:{port}")
         uvicorn.run(
             app,

@@ -296,7 +296,9 @@ class Ingestor:
                     prep.errors[i] = Rejection(i, rej.field, rej.rule, rej.message)
                 to_store = stored.filter(pa.array(keep))
                 if to_store.num_rows:
-                    self._write(to_store, content, digests.take(keep))
+                    # Content rows of the kept events only: a key repeated in the group would
+                    # otherwise keep its text twice.
+                    self._write(to_store, content.filter(pa.array(keep)), digests.take(keep))
             for j in range(len(row_of)):
                 k = ready[int(owner[j])]
                 statuses[k][int(row_of[j])] = "accepted" if keep[j] else "duplicate"

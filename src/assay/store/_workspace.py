@@ -27,6 +27,7 @@ from datetime import date
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
+from urllib.parse import unquote
 
 import duckdb
 import pyarrow as pa
@@ -251,8 +252,11 @@ class Workspace:
             ) from None
 
     def files(self, name: TableName) -> list[str]:
-        """The Parquet files that make up the current version of a table."""
-        return list(self.table(name).file_uris())
+        """The Parquet files that make up the current version of a table, as local paths.
+
+        delta-rs gives them percent-encoded (a space as ``%20``); readers want the real path.
+        """
+        return [unquote(uri) for uri in self.table(name).file_uris()]
 
     def version(self, name: TableName) -> int:
         return int(self.table(name).version())
