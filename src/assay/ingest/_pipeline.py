@@ -150,8 +150,12 @@ class _Prepared:
     valid_index: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     stored: pa.Table | None = None
     content: pa.Table | None = None
-    sender_tenant: str | None = None
+    locate: Locate | None = None
 
+
+Locate = Callable[[int], tuple[str, int, str | None]]
+"""locate(line) -> (source, line in that source, tenant of the sender or None): where a record
+of a batch merged from several sources (HTTP requests) came from, for its quarantine row."""
 
 ProgressFn = Callable[[str, int, int], None]
 """progress(source, rows_done_in_this_batch, bytes_done_of_this_file)."""
@@ -227,20 +231,19 @@ class Ingestor:
         *,
         source: str,
         lenient_strings: bool = False,
-        sender_tenant: str | None = None,
+        locate: Locate | None = None,
     ) -> _Prepared:
         """The part of a batch's work that needs no lock: validate, redact, pseudonymise.
 
         Thread-safe with respect to :meth:`store` and to itself, so a file's next batch is
         prepared while the previous one is stored, and HTTP requests are prepared in parallel.
-        ``sender_tenant`` (the tenant of an HTTP key) is recorded as the tenant of the records
-        that could not be parsed, so that the tenant can see them in its quarantine.
+        ``locate`` maps a line of the batch to its source, its line there and the tenant of
+        its sender (an HTTP key's): quarantine rows name those, and a record that could not be
+        parsed is filed under the sender's tenant, so that the tenant sees it.
         """
         n = batch.table.num_rows
         lines = batch.lines.to_pylist() if batch.lines is not None else list(range(1, n + 1))
-        prep = _Prepared(
-            batch=batch, source=source, lines=lines, errors={}, sender_tenant=sender_tenant
-        )
+        prep = _Prepared(batch=batch, source=source, lines=lines, errors={}, locate=locate)
         result = validate(batch.table, lenient_strings=lenient_strings) if n else None
         if result is None:
             return prep
@@ -308,13 +311,14 @@ class Ingestor:
         for k, prep in enumerate(preps):
             for i in prep.errors:
                 statuses[k][i] = "rejected"
-            quarantine.extend(_failure_rows(prep.batch.failures, prep.source, prep.sender_tenant))
+            locate = prep.locate or _here(prep.source)
+            quarantine.extend(_failure_rows(prep.batch.failures, locate))
             quarantine.extend(
                 _rejected_rows(
                     self.ws.secret,
                     prep.batch.table,
                     [prep.errors[i] for i in sorted(prep.errors)],
-                    prep.source,
+                    locate,
                     prep.lines,
                 )
             )
@@ -639,35 +643,40 @@ def _is_in_keys(content: pa.Table, keys: pa.Table) -> pa.Array:
     return pc.is_in(a, value_set=b.combine_chunks())
 
 
-def _failure_rows(
-    failures: Sequence[ParseFailure], source: str, tenant: str | None = None
-) -> list[dict[str, Any]]:
+def _here(source: str) -> Locate:
+    return lambda line: (source, line, None)
+
+
+def _failure_rows(failures: Sequence[ParseFailure], locate: Locate) -> list[dict[str, Any]]:
     """Quarantine rows for unparseable records: kept only as their redacted text."""
     if not failures:
         return []
     texts = [f.raw[:_MAX_QUARANTINE_ROW] for f in failures]
     redacted = _redact_strings(texts)
-    return [
-        {
-            "tenant_id": tenant,
-            "event_id": None,
-            "user_id": None,
-            "source": source,
-            "line": f.line,
-            "field": None,
-            "rule": f.rule,
-            "message": f.message,
-            "row": row,
-        }
-        for f, row in zip(failures, redacted, strict=True)
-    ]
+    out = []
+    for f, row in zip(failures, redacted, strict=True):
+        source, line, tenant = locate(f.line)
+        out.append(
+            {
+                "tenant_id": tenant,
+                "event_id": None,
+                "user_id": None,
+                "source": source,
+                "line": line,
+                "field": None,
+                "rule": f.rule,
+                "message": f.message,
+                "row": row,
+            }
+        )
+    return out
 
 
 def _rejected_rows(
     secret: bytes,
     table: pa.Table,
     rejections: Sequence[Rejection],
-    source: str,
+    locate: Locate,
     lines: Sequence[int],
 ) -> list[dict[str, Any]]:
     """Quarantine rows for rejected records: every string redacted, user ids pseudonymised.
@@ -702,13 +711,14 @@ def _rejected_rows(
         if raw.get("user_id") is not None:
             row_obj["user_id"] = pu if pu is not None else "<REDACTED>"
         event_id = row_obj.get("event_id")
+        source, line, _ = locate(lines[rej.index])
         out.append(
             {
                 "tenant_id": tenant,
                 "event_id": event_id if isinstance(event_id, str) else None,
                 "user_id": pu,
                 "source": source,
-                "line": lines[rej.index],
+                "line": line,
                 "field": rej.field,
                 "rule": rej.rule,
                 "message": message if message is not None else "(message withheld)",

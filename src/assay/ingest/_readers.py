@@ -345,7 +345,10 @@ def union_to_pylist(arr: pa.Array | pa.ChunkedArray) -> list[Any]:
     if not mixed:
         return list(values)
     codes = arr.type_codes.to_pylist()
-    return [json.loads(v) if c in mixed else v for v, c in zip(values, codes, strict=True)]
+    return [
+        json.loads(v) if c in mixed and v is not None else v
+        for v, c in zip(values, codes, strict=True)
+    ]
 
 
 def rows_as_python(table: pa.Table, indices: list[int] | None = None) -> list[dict[str, Any]]:

@@ -1,20 +1,30 @@
-"""One HTTP ingest request through the shared pipeline: parse, check the tenant, prepare, answer.
+"""HTTP ingest requests through the shared pipeline, prepared in groups.
 
-The service reads and decodes the body; everything from the bytes on is here, so that the HTTP
+The service reads and decodes each body; everything from the bytes on is here, so that the HTTP
 path and the file path share the same validation, redaction, pseudonymisation, deduplication
-and quarantine (:class:`~assay.ingest.Ingestor`). The body is read raw, not as a typed list,
-so that one bad event is rejected at its index and never fails its neighbours.
+and quarantine (:class:`~assay.ingest.Ingestor`). Bodies are read raw, not as typed lists, so
+that one bad event is rejected at its index and never fails its neighbours.
 
-Error messages in the answer are redacted like stored text: a message may quote the value that
-broke a rule.
+Each body becomes a :class:`Piece`: JSON Lines (a JSON array is rewritten as one element per
+line). A :class:`RequestPipeline` worker takes every piece that is waiting, joins them into one
+block, and parses, validates, redacts and pseudonymises the block at once: the fixed cost of
+those steps (pattern compilation, kernel dispatch) is paid once per group instead of once per
+request. The block goes to the :class:`~assay.ingest._group.GroupWriter`, and each request gets
+its own events' results back.
 
 Events are numbered from 0: by position in a JSON array, or by line in JSON Lines (a blank
-line takes a number and yields no result).
+line takes a number and yields no result). Error messages in the answers are redacted like
+stored text: a message may quote the value that broke a rule.
 """
 
 from __future__ import annotations
 
+import json
+import queue
+import threading
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +32,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from assay._errors import SchemaError
+from assay._errors import SchemaError, WorkspaceError
+from assay.ingest._group import GroupWriter
 from assay.ingest._pipeline import BatchOutcome, Ingestor, _Prepared
 from assay.ingest._readers import RawBatch
-from assay.ingest.jsonl import read_json_body
+from assay.ingest.jsonl import _KEY_END, _keys, read_json_body
 from assay.privacy import redact_array
 
 
@@ -34,14 +45,24 @@ class TooManyEventsError(SchemaError):
 
 
 @dataclass
-class PreparedRequest:
-    """A request's batches, prepared and ready for the writer, plus what was decided already."""
+class Piece:
+    """One request's events, ready to be prepared with others.
 
-    preps: list[_Prepared]
+    Attributes
+    ----------
+    data : JSON Lines ending in a newline (empty: no events), or None when ``batches`` holds
+        the request already parsed (a JSON array that needs the exact, slower reader).
+    lines : the number of lines in ``data``.
+    key_tenant : the tenant of the request's key, None for an admin key.
+    source : ``http:<key id>``, recorded in the quarantine.
+    """
+
+    data: bytes | None
+    lines: int
     key_tenant: str | None
-    #: index → (event_id, error) for events refused before the pipeline (another tenant's).
-    forbidden: dict[int, str | None] = field(default_factory=dict)
-    total: int = 0
+    source: str
+    batches: list[RawBatch] = field(default_factory=list)
+    context: Any = None  # the request's span context, linked from the group's span
 
 
 @dataclass
@@ -70,8 +91,45 @@ def _error(
     return {"code": code, "message": message, "field": field, "rule": rule}
 
 
-def parse_request(data: bytes, *, array: bool, max_events: int) -> list[RawBatch]:
-    """Parse a decoded body into batches, refusing it whole only when it cannot be read.
+def _too_many(n: int, limit: int) -> str:
+    return (
+        f"a request holds at most {limit:,} events (got {n:,}); split the batch, or raise "
+        "the http_max_events setting"
+    )
+
+
+def _not_an_array(data: bytes) -> SchemaError | None:
+    start = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if start == b"[":
+        return None
+    got = "an empty body" if not start else f"a body starting with {start!r}"
+    return SchemaError(
+        f"expected a JSON array of events (got {got}); send [event, ...] with "
+        "Content-Type: application/json, or one event per line with "
+        "Content-Type: application/x-ndjson"
+    )
+
+
+def _array_as_lines(data: bytes) -> list[bytes] | None:
+    """A JSON array's elements as JSON lines, or None when the exact reader must decide (not
+    UTF-8, not valid JSON, too deep, or a key that may occur twice in an object)."""
+    try:
+        text = data.decode("utf-8")
+        value = json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(value, list) or len(_KEY_END.findall(text)) != _keys(value):
+        return None
+    try:
+        return [json.dumps(v, ensure_ascii=False).encode("utf-8", "surrogatepass") for v in value]
+    except (ValueError, RecursionError):
+        return None
+
+
+def read_piece(
+    data: bytes, *, array: bool, max_events: int, key_tenant: str | None, source: str
+) -> Piece:
+    """Turn a decoded body into a :class:`Piece`, refusing it whole only when it cannot be read.
 
     Raises
     ------
@@ -82,34 +140,41 @@ def parse_request(data: bytes, *, array: bool, max_events: int) -> list[RawBatch
         More than ``max_events`` events (HTTP 413).
     """
     if array:
-        start = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-        if start != b"[":
-            got = "an empty body" if not start else f"a body starting with {start!r}"
-            raise SchemaError(
-                f"expected a JSON array of events (got {got}); send [event, ...] with "
-                "Content-Type: application/json, or one event per line with "
-                "Content-Type: application/x-ndjson"
-            )
-    elif data.count(b"\n") > max_events + 1:
-        raise TooManyEventsError(_too_many(data.count(b"\n"), max_events))
-    batches = list(read_json_body(data, array=array, batch_rows=max_events + 1))
+        problem = _not_an_array(data)
+        if problem is not None:
+            raise problem
+        elements = _array_as_lines(data)
+        if elements is None:
+            return _exact_array(data, max_events, key_tenant, source)
+        if len(elements) > max_events:
+            raise TooManyEventsError(_too_many(len(elements), max_events))
+        body = b"\n".join(elements) + b"\n" if elements else b""
+        return Piece(body, len(elements), key_tenant, source)
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if data and not data.endswith(b"\n"):
+        data += b"\n"
+    lines = data.count(b"\n")
+    if lines > max_events:
+        events = sum(1 for line in data.split(b"\n") if line.strip())
+        if events > max_events:
+            raise TooManyEventsError(_too_many(events, max_events))
+    return Piece(data, lines, key_tenant, source)
+
+
+def _exact_array(data: bytes, max_events: int, key_tenant: str | None, source: str) -> Piece:
+    batches = list(read_json_body(data, array=True, batch_rows=max_events + 1))
     for batch in batches:
         for failure in batch.failures:
             if failure.fatal:
-                raise SchemaError(
-                    f"the body is not a readable JSON array: {failure.message}"
-                ) from None
+                raise SchemaError(f"the body is not a readable JSON array: {failure.message}")
     total = sum(b.table.num_rows + len(b.failures) for b in batches)
     if total > max_events:
         raise TooManyEventsError(_too_many(total, max_events))
-    return batches
+    return Piece(None, total, key_tenant, source, batches=batches)
 
 
-def _too_many(n: int, limit: int) -> str:
-    return (
-        f"a request holds at most {limit:,} events (got {n:,}); split the batch, or raise "
-        "the http_max_events setting"
-    )
+# -- one group of pieces ---------------------------------------------------------------------
 
 
 def _strings(col: pa.ChunkedArray | None, n: int) -> list[str | None]:
@@ -121,42 +186,112 @@ def _strings(col: pa.ChunkedArray | None, n: int) -> list[str | None]:
     return [v if isinstance(v, str) else None for v in col.to_pylist()]
 
 
-def prepare_request(
-    ingestor: Ingestor, batches: list[RawBatch], *, key_tenant: str | None, source: str
-) -> PreparedRequest:
-    """Refuse events of another tenant than the key's, then prepare the rest (no lock taken).
-
-    Refused events are answered with ``forbidden_tenant`` and not quarantined: the quarantine
-    of a tenant holds only what that tenant's keys sent.
-    """
-    out = PreparedRequest(preps=[], key_tenant=key_tenant)
-    for batch in batches:
-        n = batch.table.num_rows
-        out.total += n + len(batch.failures)
-        if key_tenant is not None and n and "tenant_id" in batch.table.column_names:
-            tenants = _strings(batch.table.column("tenant_id"), n)
-            other = np.fromiter(
-                (t is not None and t != key_tenant for t in tenants), dtype=np.bool_, count=n
-            )
-            if other.any():
-                ids = _strings(_column(batch.table, "event_id"), n)
-                lines = batch.lines.to_numpy(zero_copy_only=False)
-                for row in np.flatnonzero(other).tolist():
-                    out.forbidden[int(lines[row]) - 1] = ids[row]
-                keep = pa.array(~other)
-                batch = RawBatch(
-                    batch.table.filter(keep), pc.filter(batch.lines, keep), batch.failures
-                )
-        out.preps.append(ingestor.prepare(batch, source=source, sender_tenant=key_tenant))
-    return out
-
-
 def _column(table: pa.Table, name: str) -> pa.ChunkedArray | None:
     return table.column(name) if name in table.column_names else None
 
 
+@dataclass
+class _Part:
+    """One prepared batch of a group, and the pieces its lines belong to."""
+
+    pieces: list[int]  # index into the group's pieces
+    starts: np.ndarray[Any, np.dtype[np.int64]]  # line offset of each piece in the batch
+    prep: _Prepared
+    #: batch line → event id, for the events refused because of their tenant.
+    forbidden: dict[int, str | None]
+
+
+class GroupOutcome:
+    """What happened to a group of requests; each request's answer is cut out of it once."""
+
+    def __init__(self, pieces: list[Piece], parts: list[_Part]) -> None:
+        self.pieces = pieces
+        self.parts = parts
+        self.outcomes: list[BatchOutcome] = []
+        self._answers: list[RequestResult] | None = None
+
+    def answer(self, k: int) -> RequestResult:
+        """The answer of the group's ``k``-th request (all are computed on the first call)."""
+        if self._answers is None:
+            self._answers = self._compute()
+        return self._answers[k]
+
+    def _compute(self) -> list[RequestResult]:
+        results: list[list[dict[str, Any]]] = [[] for _ in self.pieces]
+        by_tenant: list[Counter[tuple[str, str]]] = [Counter() for _ in self.pieces]
+        labels = [p.key_tenant or "unknown" for p in self.pieces]
+
+        def where(part: _Part, line: int) -> tuple[int, int]:
+            j = int(np.searchsorted(part.starts, line - 1, side="right")) - 1
+            return part.pieces[j], line - 1 - int(part.starts[j])
+
+        for part, outcome in zip(self.parts, self.outcomes, strict=True):
+            prep = part.prep
+            for line, event_id in part.forbidden.items():
+                k, index = where(part, line)
+                results[k].append(
+                    {
+                        "index": index,
+                        "event_id": event_id,
+                        "status": "rejected",
+                        "error": _error(
+                            "forbidden_tenant",
+                            "this event's tenant_id is not the tenant of the key; send it with "
+                            "a key of its own tenant",
+                            "tenant_id",
+                            "forbidden_tenant",
+                        ),
+                    }
+                )
+                by_tenant[k][(labels[k], "rejected")] += 1
+            table = prep.batch.table
+            n = table.num_rows
+            ids = _strings(_column(table, "event_id"), n)
+            tenants = _strings(_column(table, "tenant_id"), n)
+            for row in range(n):
+                k, index = where(part, prep.lines[row])
+                status = outcome.status[row]
+                rej = outcome.errors.get(row)
+                error = None
+                if rej is not None:
+                    code = "redaction_failed" if rej.rule == "redaction" else "invalid_event"
+                    error = _error(code, rej.message, rej.field, rej.rule)
+                results[k].append(
+                    {"index": index, "event_id": ids[row], "status": status, "error": error}
+                )
+                # Only validated tenant ids become labels: junk cannot blow up cardinality.
+                label = (tenants[row] or labels[k]) if status != "rejected" else labels[k]
+                by_tenant[k][(label, status)] += 1
+            for failure in prep.batch.failures:
+                k, index = where(part, failure.line)
+                results[k].append(
+                    {
+                        "index": index,
+                        "event_id": None,
+                        "status": "rejected",
+                        "error": _error("unreadable_event", failure.message, None, failure.rule),
+                    }
+                )
+                by_tenant[k][(labels[k], "rejected")] += 1
+        _redact_messages([r for rs in results for r in rs])
+        answers = []
+        for k in range(len(self.pieces)):
+            rs = sorted(results[k], key=lambda r: int(r["index"]))
+            counts = Counter(r["status"] for r in rs)
+            answers.append(
+                RequestResult(
+                    accepted=counts["accepted"],
+                    duplicates=counts["duplicate"],
+                    rejected=counts["rejected"],
+                    results=rs,
+                    by_tenant=by_tenant[k],
+                )
+            )
+        return answers
+
+
 def _redact_messages(results: list[dict[str, Any]]) -> None:
-    """Redact the messages of the answer in one call: a message may quote the value that broke
+    """Redact the messages of the answers in one call: a message may quote the value that broke
     a rule, and the answer may end up in a client's logs."""
     errors = [r["error"] for r in results if r["error"] is not None]
     if not errors:
@@ -166,71 +301,199 @@ def _redact_messages(results: list[dict[str, Any]]) -> None:
         error["message"] = message
 
 
-def request_result(prepared: PreparedRequest, outcomes: list[BatchOutcome]) -> RequestResult:
-    """Assemble the per-event answer from the stored outcomes, in index order."""
-    results: list[dict[str, Any]] = []
-    by_tenant: Counter[tuple[str, str]] = Counter()
-    default_label = prepared.key_tenant or "unknown"
-    for index, event_id in prepared.forbidden.items():
-        results.append(
-            {
-                "index": index,
-                "event_id": event_id,
-                "status": "rejected",
-                "error": _error(
-                    "forbidden_tenant",
-                    "this event's tenant_id is not the tenant of the key; send it with a key "
-                    "of its own tenant",
-                    "tenant_id",
-                    "forbidden_tenant",
-                ),
-            }
-        )
-        by_tenant[(default_label, "rejected")] += 1
-    for prep, outcome in zip(prepared.preps, outcomes, strict=True):
-        table = prep.batch.table
-        n = table.num_rows
-        ids = _strings(_column(table, "event_id"), n)
-        tenants = _strings(_column(table, "tenant_id"), n)
-        for row in range(n):
-            status = outcome.status[row]
-            rej = outcome.errors.get(row)
-            error = None
-            if rej is not None:
-                error = _error(
-                    "redaction_failed" if rej.rule == "redaction" else "invalid_event",
-                    rej.message,
-                    rej.field,
-                    rej.rule,
-                )
-            results.append(
-                {
-                    "index": prep.lines[row] - 1,
-                    "event_id": ids[row],
-                    "status": status,
-                    "error": error,
-                }
-            )
-            # Only validated tenant ids become labels: junk cannot blow up the cardinality.
-            label = (tenants[row] or default_label) if status != "rejected" else default_label
-            by_tenant[(label, status)] += 1
-        for failure in prep.batch.failures:
-            results.append(
-                {
-                    "index": failure.line - 1,
-                    "event_id": None,
-                    "status": "rejected",
-                    "error": _error("unreadable_event", failure.message, None, failure.rule),
-                }
-            )
-            by_tenant[(default_label, "rejected")] += 1
-    _redact_messages(results)
-    results.sort(key=lambda r: int(r["index"]))
-    counts = Counter(r["status"] for r in results)
-    return RequestResult(
-        accepted=counts["accepted"],
-        duplicates=counts["duplicate"],
-        rejected=counts["rejected"],
-        results=results,
-        by_tenant=by_tenant,
+def prepare_group(ingestor: Ingestor, pieces: list[Piece], *, max_rows: int) -> list[_Part]:
+    """Parse the pieces (those in JSON Lines as one block), refuse other tenants' events, and
+    prepare the rest; no lock is taken."""
+    work: list[tuple[list[int], np.ndarray[Any, np.dtype[np.int64]], RawBatch]] = []
+    joined = [k for k, p in enumerate(pieces) if p.data]
+    if joined:
+        starts = np.cumsum([0] + [pieces[k].lines for k in joined[:-1]], dtype=np.int64)
+        block = b"".join(pieces[k].data or b"" for k in joined)
+        for batch in read_json_body(block, array=False, batch_rows=max(max_rows, 1) * 2):
+            work.append((joined, starts, batch))
+    for k, piece in enumerate(pieces):
+        for batch in piece.batches:
+            work.append(([k], np.zeros(1, dtype=np.int64), batch))
+
+    parts = []
+    for owners, starts, batch in work:
+        tenants_of = np.array([pieces[k].key_tenant for k in owners], dtype=object)
+        sources = [pieces[k].source for k in owners]
+
+        def locate(
+            line: int,
+            owners: list[int] = owners,
+            starts: np.ndarray[Any, np.dtype[np.int64]] = starts,
+            sources: list[str] = sources,
+        ) -> tuple[str, int, str | None]:
+            j = int(np.searchsorted(starts, line - 1, side="right")) - 1
+            return sources[j], line - int(starts[j]), pieces[owners[j]].key_tenant
+
+        batch, forbidden = _refuse_other_tenants(batch, starts, tenants_of)
+        prep = ingestor.prepare(batch, source=sources[0], locate=locate)
+        parts.append(_Part(owners, starts, prep, forbidden))
+    return parts
+
+
+def _refuse_other_tenants(
+    batch: RawBatch,
+    starts: np.ndarray[Any, np.dtype[np.int64]],
+    key_tenants: np.ndarray[Any, np.dtype[Any]],
+) -> tuple[RawBatch, dict[int, str | None]]:
+    """Take out the rows whose tenant_id is not their key's tenant (admin keys: any tenant).
+
+    Refused events are answered with ``forbidden_tenant`` and not quarantined: the quarantine
+    of a tenant holds only what that tenant's keys sent.
+    """
+    n = batch.table.num_rows
+    if not n or "tenant_id" not in batch.table.column_names:
+        return batch, {}
+    if all(t is None for t in key_tenants):
+        return batch, {}
+    lines = batch.lines.to_numpy(zero_copy_only=False).astype(np.int64)
+    owner = np.searchsorted(starts, lines - 1, side="right") - 1
+    expected = key_tenants[owner]
+    tenants = np.array(_strings(batch.table.column("tenant_id"), n), dtype=object)
+    other = np.fromiter(
+        (
+            k is not None and t is not None and t != k
+            for k, t in zip(expected, tenants, strict=True)
+        ),
+        dtype=np.bool_,
+        count=n,
     )
+    if not other.any():
+        return batch, {}
+    ids = _strings(_column(batch.table, "event_id"), n)
+    forbidden = {int(lines[r]): ids[r] for r in np.flatnonzero(other).tolist()}
+    keep = pa.array(~other)
+    return RawBatch(batch.table.filter(keep), pc.filter(batch.lines, keep), batch.failures), (
+        forbidden
+    )
+
+
+# -- the workers ------------------------------------------------------------------------------
+
+_STOP = object()
+
+GroupHook = Callable[[list[Piece]], Any]
+"""span(pieces) -> a context manager around the preparation of a group (tracing)."""
+
+
+class RequestPipeline:
+    """Prepare waiting requests together on a few threads, store them through one writer.
+
+    Parameters
+    ----------
+    ingestor, writer : the ingestor whose ``prepare`` the workers call, and the writer its
+        prepared batches go to.
+    workers : preparing threads (the work is mostly Arrow kernels, which release the GIL).
+    max_rows : the most lines a worker takes into one group.
+    span : optional, called with each group; returns a context manager (a tracing span).
+    """
+
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        writer: GroupWriter,
+        *,
+        workers: int = 2,
+        max_rows: int = 20_000,
+        span: GroupHook | None = None,
+    ) -> None:
+        self._ingestor = ingestor
+        self._writer = writer
+        self._max_rows = max_rows
+        self._span = span
+        self._queue: queue.SimpleQueue[tuple[Piece, Future[tuple[GroupOutcome, int]]] | object]
+        self._queue = queue.SimpleQueue()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"assay-prepare-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, piece: Piece) -> Future[tuple[GroupOutcome, int]]:
+        """Queue a request; the future gives its group's outcome and its place in the group,
+        once its events are committed (``outcome.answer(k)`` is its answer)."""
+        future: Future[tuple[GroupOutcome, int]] = Future()
+        with self._lock:
+            if self._closed:
+                raise WorkspaceError("the server is shutting down; retry on the next one")
+        self._queue.put((piece, future))
+        return future
+
+    def close(self) -> None:
+        """Prepare and hand over everything queued, then stop the workers."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        for _ in self._threads:
+            self._queue.put(_STOP)
+        for t in self._threads:
+            t.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            group = [first]
+            rows = first[0].lines  # type: ignore[index]
+            stop = False
+            while rows < self._max_rows:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                group.append(item)
+                rows += item[0].lines  # type: ignore[index]
+            self._handle(group)  # type: ignore[arg-type]
+            if stop:
+                return
+
+    def _handle(self, group: list[tuple[Piece, Future[tuple[GroupOutcome, int]]]]) -> None:
+        pieces = [p for p, _ in group]
+        futures = [f for _, f in group]
+        try:
+            if self._span is not None:
+                with self._span(pieces):
+                    parts = prepare_group(self._ingestor, pieces, max_rows=self._max_rows)
+            else:
+                parts = prepare_group(self._ingestor, pieces, max_rows=self._max_rows)
+            outcome = GroupOutcome(pieces, parts)
+            stored = [self._writer.submit(part.prep) for part in parts]
+        except BaseException as exc:  # every waiter must hear of the failure
+            for f in futures:
+                f.set_exception(exc)
+            return
+        if not stored:
+            for k, f in enumerate(futures):
+                f.set_result((outcome, k))
+            return
+        remaining = [len(stored)]
+        lock = threading.Lock()
+
+        def done(_: Future[BatchOutcome]) -> None:
+            with lock:
+                remaining[0] -= 1
+                if remaining[0]:
+                    return
+            failed = next((s.exception() for s in stored if s.exception() is not None), None)
+            if failed is not None:
+                for f in futures:
+                    f.set_exception(failed)
+                return
+            outcome.outcomes = [s.result() for s in stored]
+            for k, f in enumerate(futures):
+                f.set_result((outcome, k))
+
+        for s in stored:
+            s.add_done_callback(done)

@@ -81,6 +81,12 @@ class Observability:
             else _tracer(otlp_endpoint)
         )
 
+    def group_span(self, pieces: list[Any]) -> Any:
+        """A span around the preparation of a group of requests, linked to each request's."""
+        links = [trace.Link(p.context) for p in pieces if p.context is not None]
+        span = self.tracer.start_as_current_span("prepare", links=links)
+        return span
+
     def on_commit(self, batches: int, rows: int, seconds: float) -> None:
         self.commit_latency.observe(seconds)
         self.commit_batches.observe(batches)

@@ -12,6 +12,7 @@ from pathlib import Path
 from assay._api import Workspace
 from assay.ingest._group import GroupWriter
 from assay.ingest._pipeline import Ingestor
+from assay.ingest._request import RequestPipeline
 from assay.service._observe import Observability
 from assay.store import KeyStore, Settings
 
@@ -31,6 +32,7 @@ class ServiceState:
     keys: KeyStore
     ingestor: Ingestor
     writer: GroupWriter
+    pipeline: RequestPipeline
     prepare_pool: ThreadPoolExecutor
     obs: Observability
     read_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -46,6 +48,7 @@ class ServiceState:
         ingestor.warm()
         writer = GroupWriter(ingestor, on_commit=obs.on_commit, fsync=settings.http_fsync)
         workers = max(2, min(4, os.cpu_count() or 2))
+        pipeline = RequestPipeline(ingestor, writer, workers=2, span=obs.group_span)
         return cls(
             path=path,
             settings=settings,
@@ -54,6 +57,7 @@ class ServiceState:
             keys=reader_ws.keys,
             ingestor=ingestor,
             writer=writer,
+            pipeline=pipeline,
             prepare_pool=ThreadPoolExecutor(workers, thread_name_prefix="assay-prepare"),
             obs=obs,
             parse_only=parse_only,
@@ -62,6 +66,7 @@ class ServiceState:
     def close(self) -> None:
         """Finish what is queued, commit it, then release everything."""
         self.prepare_pool.shutdown(wait=True)
+        self.pipeline.close()
         self.writer.close()
         self.ingestor.close()
         self.writer_ws.close()

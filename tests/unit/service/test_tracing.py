@@ -15,7 +15,9 @@ from assay.service import create_app
 from assay.store import Workspace
 
 
-def test_an_ingest_request_has_a_span_with_its_stages_as_children(tmp_path: Path) -> None:
+def test_an_ingest_request_has_a_span_with_its_stages_as_children_and_a_linked_group_span(
+    tmp_path: Path,
+) -> None:
     with Workspace.init(tmp_path / "ws") as ws:
         _, key = ws.keys.create(tenant_id="acme", scopes=("ingest",))
     exporter = InMemorySpanExporter()
@@ -42,10 +44,13 @@ def test_an_ingest_request_has_a_span_with_its_stages_as_children(tmp_path: Path
     spans = exporter.get_finished_spans()
     [request] = [s for s in spans if s.name == "POST request"]
     children = {s.name: s for s in spans if s.parent is not None}
-    for stage in ("decode", "parse", "prepare", "commit"):
+    for stage in ("decode", "parse", "commit"):
         assert stage in children, f"no {stage} span among {sorted(children)}"
         assert children[stage].parent.span_id == request.context.span_id
         assert children[stage].context.trace_id == request.context.trace_id
+    # Requests are prepared in groups: the group's span links to each request's.
+    [prepare] = [s for s in spans if s.name == "prepare"]
+    assert [link.context.span_id for link in prepare.links] == [request.context.span_id]
     assert request.attributes["http.route"] == "/v1/events"
     assert request.attributes["http.status_code"] == 200
     # No span carries raw text, a raw user id or the key.

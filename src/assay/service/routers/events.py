@@ -9,15 +9,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from opentelemetry import trace
 from pydantic import BaseModel
 
 from assay._errors import SchemaError, WorkspaceError
-from assay.ingest._request import (
-    TooManyEventsError,
-    parse_request,
-    prepare_request,
-    request_result,
-)
+from assay.ingest._request import Piece, TooManyEventsError, read_piece
+from assay.ingest.jsonl import read_json_body
 from assay.service._body import body_kind, decode, read_body
 from assay.service._errors import ApiError, ErrorDetail, error_responses
 from assay.service.deps import IngestKey, StateDep
@@ -93,43 +90,46 @@ async def post_events(request: Request, key: IngestKey, state: StateDep) -> Resp
         tracer = state.obs.tracer
         source = f"http:{key.key_id}"
 
-        def prepare() -> Any:
+        def read() -> Piece:
             with tracer.start_as_current_span("decode"):
                 data = decode(
                     raw, request.headers.get("content-encoding"), settings.http_max_body_bytes
                 )
             with tracer.start_as_current_span("parse"):
                 try:
-                    batches = parse_request(
-                        data, array=kind == "array", max_events=settings.http_max_events
+                    piece = read_piece(
+                        data,
+                        array=kind == "array",
+                        max_events=settings.http_max_events,
+                        key_tenant=key.tenant_id,
+                        source=source,
                     )
                 except TooManyEventsError as exc:
                     raise ApiError(413, "too_many_events", str(exc), rule="size") from None
                 except SchemaError as exc:
                     raise ApiError(422, "unreadable_body", str(exc), rule="json") from None
-            if state.parse_only:
-                return batches
-            with tracer.start_as_current_span("prepare"):
-                return prepare_request(
-                    state.ingestor, batches, key_tenant=key.tenant_id, source=source
-                )
+                if state.parse_only and piece.data:
+                    # The ceiling still parses the JSON; it only skips the pipeline.
+                    piece.lines = sum(
+                        b.table.num_rows for b in read_json_body(piece.data, array=False)
+                    )
+            piece.context = trace.get_current_span().get_span_context()
+            return piece
 
         # In the request's context, so that the stage spans are children of its span.
         context = contextvars.copy_context()
-        prepared = await loop.run_in_executor(state.prepare_pool, context.run, prepare)
+        piece = await loop.run_in_executor(state.prepare_pool, context.run, read)
         if state.parse_only:
-            n = sum(b.table.num_rows for b in prepared)
-            return Response(
-                json.dumps({"accepted": n, "duplicates": 0, "rejected": 0, "results": []}),
-                media_type="application/json",
-            )
+            answer = {"accepted": piece.lines, "duplicates": 0, "rejected": 0, "results": []}
+            return Response(json.dumps(answer), media_type="application/json")
+        # Waits for the group this request joins to be prepared and committed.
         with tracer.start_as_current_span("commit"):
             try:
-                futures = [state.writer.submit(p) for p in prepared.preps]
+                future = state.pipeline.submit(piece)
             except WorkspaceError as exc:
                 raise ApiError(503, "unavailable", str(exc), headers={"Retry-After": "1"}) from None
-            outcomes = [await asyncio.wrap_future(f) for f in futures]
-        result = request_result(prepared, outcomes)
+            group, k = await asyncio.wrap_future(future)
+        result = group.answer(k)
     finally:
         state.inflight -= 1
         state.obs.queue_depth.set(state.inflight)
