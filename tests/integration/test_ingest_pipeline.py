@@ -6,6 +6,7 @@ import datetime as dt
 import gzip
 import json
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -286,3 +287,32 @@ def test_a_workspace_path_with_a_space_a_percent_and_accents_works(tmp_path: Pat
         assert w.read("events").num_rows == 6
         # user-0, user-1, user-2 on 2026-01-05.
         assert w.metrics.dau().column("dau").to_pylist() == [3]
+
+
+def test_two_writers_on_one_workspace_see_each_others_commits(tmp_path: Path) -> None:
+    from assay.ingest import Ingestor
+    from assay.ingest._readers import read_batches
+
+    Workspace.open(tmp_path / "ws", create=True).close()
+    a_file = write_jsonl(tmp_path / "a.jsonl", [ev(i) for i in range(0, 6)])
+    b_file = write_jsonl(tmp_path / "b.jsonl", [ev(i) for i in range(3, 9)])
+    with Workspace.open(tmp_path / "ws") as wa, Workspace.open(tmp_path / "ws") as wb:
+        ia, ib = Ingestor(wa), Ingestor(wb)
+        try:
+            [batch_a] = read_batches(a_file, format="jsonl")
+            [batch_b] = read_batches(b_file, format="jsonl")
+            # a writes e0..e5; b (whose index was loaded before) must still see e3..e5.
+            ib.warm()
+            assert Counter(ia.ingest_batch(batch_a, source="a").status) == {"accepted": 6}
+            assert Counter(ib.ingest_batch(batch_b, source="b").status) == {
+                "duplicate": 3,
+                "accepted": 3,
+            }
+            # And a, after its own commit, must see b's e6..e8.
+            assert Counter(ia.ingest_batch(batch_b, source="b").status) == {"duplicate": 6}
+        finally:
+            ia.close()
+            ib.close()
+        assert sorted(wa.read("events").column("event_id").to_pylist()) == [
+            f"e{i}" for i in range(9)
+        ]

@@ -181,6 +181,8 @@ class Ingestor:
         self.max_future = max_future or timedelta(seconds=ws.settings.max_future_seconds)
         self._now = now or (lambda: datetime.now(UTC))
         self._events = KeyIndex()
+        # The events version the index reflects; None: unknown, list the files on next sync.
+        self._events_version: int | None = None
         # Used by the store step only (one thread); prepare() needs no connection, so that
         # several threads may prepare at once (the HTTP service does).
         self._con_cm = ws.duckdb()
@@ -212,7 +214,11 @@ class Ingestor:
                 "repaired an interrupted ingest", extra={"assay": {"orphan_content": removed}}
             )
             marker.unlink()
+        known = self._events_version
+        if known is not None and not self.ws.has_commit_after("events", known):
+            return  # nobody else wrote since our last commit: a stat, not a file listing
         files = set(self.ws.files("events"))
+        self._events_version = self.ws.version("events")
         new = sorted(files - self._events.files)
         if new:
             self._events.add(file_key_digests(self._con, new, with_fingerprint=True))
@@ -399,10 +405,13 @@ class Ingestor:
                 ("event_time", "ascending"),
             ],
         )
-        self.ws.append("events", events.take(order))
+        before = self._events_version
+        version = self.ws.append("events", events.take(order))
         marker.unlink(missing_ok=True)
         self._events.add(digests)
-        self._events.files = set(self.ws.files("events"))
+        self._events.files |= set(self.ws.added_files("events", version))
+        # A commit retried past someone else's: list the files on the next sync.
+        self._events_version = version if before is not None and version == before + 1 else None
 
     @staticmethod
     def _account(

@@ -17,6 +17,7 @@ remove it from there).
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -234,7 +235,8 @@ class Workspace:
         """The current version of a Delta table.
 
         Loaded once, then brought up to date by reading only the log entries written since
-        (a full load replays the whole log: it grows with every commit).
+        (a full load replays the whole log: it grows with every commit), and only when a stat
+        shows a newer commit (our own writes update the loaded table in place).
         """
         path = self.table_path(name)
         try:
@@ -242,7 +244,7 @@ class Workspace:
                 dt = self._tables.get(name)
                 if dt is None:
                     dt = self._tables[name] = DeltaTable(str(path))
-                else:
+                elif self.has_commit_after(name, dt.version()):
                     dt.update_incremental()
                 return dt
         except TableNotFoundError:
@@ -250,6 +252,21 @@ class Workspace:
                 f"table {name} is missing from the workspace {self.path}; run "
                 f"`assay init --workspace {self.path}` to recreate empty tables"
             ) from None
+
+    def has_commit_after(self, name: TableName, version: int) -> bool:
+        """Whether the table has a commit newer than ``version`` (one stat of the log)."""
+        return (self.table_path(name) / "_delta_log" / f"{version + 1:020d}.json").exists()
+
+    def added_files(self, name: TableName, version: int) -> list[str]:
+        """The data files one commit added, as local paths (as :meth:`files` gives them)."""
+        root = self.table_path(name)
+        log = root / "_delta_log" / f"{version:020d}.json"
+        out = []
+        for line in log.read_text(encoding="utf-8").splitlines():
+            action = json.loads(line) if line.strip() else {}
+            if "add" in action:
+                out.append(str(root / unquote(action["add"]["path"])))
+        return out
 
     def files(self, name: TableName) -> list[str]:
         """The Parquet files that make up the current version of a table, as local paths.
@@ -275,18 +292,23 @@ class Workspace:
             },
         )
 
-    def append(self, name: TableName, table: pa.Table) -> None:
-        """Append rows to a table in one atomic commit. The write lock must be held."""
+    def append(self, name: TableName, table: pa.Table) -> int:
+        """Append rows to a table in one atomic commit; return the table's new version.
+
+        The write lock must be held.
+        """
         if not self.lock.held:
             raise WorkspaceError(f"internal: append to {name} without the workspace write lock")
         if table.num_rows == 0:
-            return
+            return self.version(name)
         data = table.select(SCHEMAS[name].names).cast(SCHEMAS[name])
         self._commit(
             lambda: write_deltalake(
                 self.table(name), data, mode="append", partition_by=PARTITION_BY[name]
             )
         )
+        # The write updated the loaded table in place: no reload.
+        return int(self._tables[name].version())
 
     def _commit(self, fn: Callable[[], object]) -> None:
         for attempt in range(_COMMIT_RETRIES):
