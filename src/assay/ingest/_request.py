@@ -22,10 +22,11 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -225,6 +226,7 @@ class GroupOutcome:
             j = int(np.searchsorted(part.starts, line - 1, side="right")) - 1
             return part.pieces[j], line - 1 - int(part.starts[j])
 
+        counts: list[dict[tuple[str, str], int]] = [defaultdict(int) for _ in self.pieces]
         for part, outcome in zip(self.parts, self.outcomes, strict=True):
             prep = part.prep
             for line, event_id in part.forbidden.items():
@@ -248,8 +250,13 @@ class GroupOutcome:
             n = table.num_rows
             ids = _strings(_column(table, "event_id"), n)
             tenants = _strings(_column(table, "tenant_id"), n)
+            # Where each row belongs, for all rows at once (one searchsorted, not one a row).
+            lines = np.asarray(prep.lines, dtype=np.int64)
+            slot = np.searchsorted(part.starts, lines - 1, side="right") - 1
+            owners = np.asarray(part.pieces, dtype=np.int64)[slot].tolist()
+            indexes = (lines - 1 - part.starts[slot]).tolist()
             for row in range(n):
-                k, index = where(part, prep.lines[row])
+                k, index = owners[row], indexes[row]
                 status = outcome.status[row]
                 rej = outcome.errors.get(row)
                 error = None
@@ -261,7 +268,7 @@ class GroupOutcome:
                 )
                 # Only validated tenant ids become labels: junk cannot blow up cardinality.
                 label = (tenants[row] or labels[k]) if status != "rejected" else labels[k]
-                by_tenant[k][(label, status)] += 1
+                counts[k][(label, status)] += 1
             for failure in prep.batch.failures:
                 k, index = where(part, failure.line)
                 results[k].append(
@@ -273,16 +280,20 @@ class GroupOutcome:
                     }
                 )
                 by_tenant[k][(labels[k], "rejected")] += 1
+        for k, c in enumerate(counts):
+            by_tenant[k].update(c)
         _redact_messages([r for rs in results for r in rs])
         answers = []
         for k in range(len(self.pieces)):
-            rs = sorted(results[k], key=lambda r: int(r["index"]))
-            counts = Counter(r["status"] for r in rs)
+            rs = sorted(results[k], key=itemgetter("index"))
+            statuses: Counter[str] = Counter()
+            for (_, outcome_name), count in by_tenant[k].items():
+                statuses[outcome_name] += count
             answers.append(
                 RequestResult(
-                    accepted=counts["accepted"],
-                    duplicates=counts["duplicate"],
-                    rejected=counts["rejected"],
+                    accepted=statuses["accepted"],
+                    duplicates=statuses["duplicate"],
+                    rejected=statuses["rejected"],
                     results=rs,
                     by_tenant=by_tenant[k],
                 )
