@@ -48,6 +48,7 @@ class ServiceState:
         ingestor.warm()
         writer = GroupWriter(ingestor, on_commit=obs.on_commit, fsync=settings.http_fsync)
         workers = max(2, min(4, os.cpu_count() or 2))
+        # One worker: what is left in Python holds the GIL; a second one only contends for it.
         pipeline = RequestPipeline(ingestor, writer, workers=1, span=obs.group_span)
         return cls(
             path=path,
