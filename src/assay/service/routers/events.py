@@ -133,11 +133,11 @@ async def post_events(request: Request, key: IngestKey, state: StateDep) -> Resp
     finally:
         state.inflight -= 1
         state.obs.queue_depth.set(state.inflight)
-    request.state.events = len(result.results)
+    request.state.events = result.accepted + result.duplicates + result.rejected
     for (tenant, outcome), count in result.by_tenant.items():
         state.obs.events.labels(tenant, outcome).inc(count)
     return Response(
-        json.dumps(result.as_dict(), ensure_ascii=False),
+        result.to_json(),
         status_code=200 if result.rejected == 0 else 207,
         media_type="application/json",
     )
