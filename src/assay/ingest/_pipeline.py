@@ -308,10 +308,14 @@ class Ingestor:
                     # Content rows of the kept events only: a key repeated in the group would
                     # otherwise keep its text twice.
                     self._write(to_store, content.filter(pa.array(keep)), digests.take(keep))
-            for j in range(len(row_of)):
-                k = ready[int(owner[j])]
-                statuses[k][int(row_of[j])] = "accepted" if keep[j] else "duplicate"
-                conflicting[k] += int(conflict[j])
+            # Per batch, vectorised: a Python loop per row held the GIL for milliseconds.
+            outcome = np.where(keep, "accepted", "duplicate").astype(object)
+            for idx, k in enumerate(ready):
+                mine = owner == idx
+                status = np.array(statuses[k], dtype=object)
+                status[row_of[mine]] = outcome[mine]
+                statuses[k] = status.tolist()
+                conflicting[k] += int(conflict[mine].sum())
 
         quarantine: list[dict[str, Any]] = []
         for k, prep in enumerate(preps):
