@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import signal
+import socket
 from typing import Annotated
 
 import typer
 
+from assay._errors import UsageError
 from assay.cli import _output
 from assay.cli._common import WorkspaceOpt, handle_errors
+
+
+def _check_address(host: str, port: int) -> None:
+    """Fail with a usage error, not uvicorn's exit, when the address cannot be listened on."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise UsageError(f"--host {host!r} is not an address of this machine") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); another server may "
+                "be using the port: choose another --port, or stop that server"
+            ) from None
 
 
 def serve(
@@ -48,6 +68,7 @@ def serve(
 
         with Workspace.open(workspace) as ws:  # fail here, clearly, if there is none
             path = ws.path
+        _check_address(host, port)
         app = create_app(path)
 
         def stopped(signum: int, frame: object) -> None:
