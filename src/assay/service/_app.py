@@ -53,6 +53,7 @@ def create_app(
             yield
         finally:
             state.close()
+            obs.close()
 
     app = FastAPI(
         title="assay",

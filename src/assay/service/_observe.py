@@ -75,11 +75,21 @@ class Observability:
             ["reason"],
             registry=self.registry,
         )
-        self.tracer = (
-            tracer_provider.get_tracer("assay.service")
-            if tracer_provider is not None
-            else _tracer(otlp_endpoint)
-        )
+        self._own_provider: Any = None
+        if tracer_provider is not None:
+            self.tracer = tracer_provider.get_tracer("assay.service")
+        else:
+            self._own_provider = _provider(otlp_endpoint)
+            self.tracer = (
+                self._own_provider.get_tracer("assay.service")
+                if self._own_provider is not None
+                else trace.NoOpTracer()
+            )
+
+    def close(self) -> None:
+        """Export the spans still buffered (the OTLP exporter batches them)."""
+        if self._own_provider is not None:
+            self._own_provider.shutdown()
 
     def group_span(self, pieces: list[Any]) -> Any:
         """A span around the preparation of a group of requests, linked to each request's."""
@@ -92,9 +102,10 @@ class Observability:
         self.commit_batches.observe(batches)
 
 
-def _tracer(endpoint: str) -> trace.Tracer:
+def _provider(endpoint: str) -> Any:
+    """A tracer provider exporting over OTLP/HTTP to ``endpoint``, or None when it is empty."""
     if not endpoint:
-        return trace.NoOpTracer()
+        return None
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError:
@@ -108,7 +119,7 @@ def _tracer(endpoint: str) -> trace.Tracer:
 
     provider = TracerProvider(resource=Resource.create({"service.name": "assay"}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
-    return provider.get_tracer("assay.service")
+    return provider
 
 
 def route_of(request: Request) -> str:

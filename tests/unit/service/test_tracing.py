@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -57,3 +60,41 @@ def test_an_ingest_request_has_a_span_with_its_stages_as_children_and_a_linked_g
     dumped = json.dumps([dict(s.attributes or {}) for s in spans]) + str([s.name for s in spans])
     for secret in ("someone@example.com", "7946", key):
         assert secret not in dumped
+
+
+def test_spans_are_exported_over_otlp_http_when_an_endpoint_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    received: list[tuple[str, str, int]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # a stand-in OTLP/HTTP collector on 127.0.0.1
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"], len(body)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
+        monkeypatch.setenv("ASSAY_OTLP_ENDPOINT", endpoint)
+        with Workspace.init(tmp_path / "ws") as ws:
+            _, key = ws.keys.create(tenant_id="acme", scopes=("read",))
+        with TestClient(create_app(tmp_path / "ws")) as client:
+            answer = client.get("/v1/tenants", headers={"Authorization": f"Bearer {key}"})
+            assert answer.status_code == 200
+        # Leaving the app flushes the batched spans to the collector.
+    finally:
+        server.shutdown()
+        thread.join(10)
+    assert received, "no OTLP export reached the collector"
+    path, content_type, size = received[0]
+    assert (path, content_type) == ("/v1/traces", "application/x-protobuf")
+    assert size > 0
