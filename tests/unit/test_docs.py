@@ -417,7 +417,16 @@ def test_docs_list_no_setting_that_does_not_exist() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["cli.md", "schema.md", "privacy.md", "quickstart.md", "http.md", "metrics.md"]
+    "name",
+    [
+        "cli.md",
+        "schema.md",
+        "privacy.md",
+        "quickstart.md",
+        "http.md",
+        "metrics.md",
+        "evaluation.md",
+    ],
 )
 def test_doc_links_point_to_existing_files_and_headings(name: str) -> None:
     text = _read(name)

@@ -15,6 +15,8 @@ PACKAGES = [
     "assay.ingest",
     "assay.metrics",
     "assay.synth",
+    "assay.evaluation",
+    "assay.service",
 ]
 
 

@@ -6,6 +6,7 @@ import typer
 
 from assay._logging import configure as configure_logging
 from assay.cli import demo as _demo
+from assay.cli import evaluate as _evaluate
 from assay.cli import ingest as _ingest
 from assay.cli import keys as _keys
 from assay.cli import metrics as _metrics
@@ -26,6 +27,7 @@ app.command("ingest")(_ingest.ingest)
 app.command("synth")(_synth.synth)
 app.command("demo")(_demo.demo)
 app.command("serve")(_serve.serve)
+app.command("evaluate")(_evaluate.evaluate)
 app.add_typer(_metrics.app, name="metrics")
 app.add_typer(_keys.app, name="keys")
 
