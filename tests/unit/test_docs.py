@@ -426,6 +426,8 @@ def test_docs_list_no_setting_that_does_not_exist() -> None:
         "http.md",
         "metrics.md",
         "evaluation.md",
+        "anomalies.md",
+        "explain.md",
     ],
 )
 def test_doc_links_point_to_existing_files_and_headings(name: str) -> None:

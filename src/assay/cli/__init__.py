@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 from assay._logging import configure as configure_logging
+from assay.cli import anomalies as _anomalies
 from assay.cli import demo as _demo
 from assay.cli import evaluate as _evaluate
+from assay.cli import explain as _explain
 from assay.cli import ingest as _ingest
 from assay.cli import keys as _keys
 from assay.cli import metrics as _metrics
@@ -30,6 +32,8 @@ app.command("serve")(_serve.serve)
 app.command("evaluate")(_evaluate.evaluate)
 app.add_typer(_metrics.app, name="metrics")
 app.add_typer(_keys.app, name="keys")
+app.add_typer(_anomalies.app, name="anomalies")
+app.add_typer(_explain.app, name="explain")
 
 
 def main() -> None:
