@@ -57,5 +57,7 @@ def demo(
         f"  assay metrics retention --workspace {ws} --format csv\n"
         f"  assay ingest --workspace {ws} {result.root / 'data'}   # a replay: all duplicates\n"
         f"  assay forget --workspace {ws} --tenant {tenant} --user <raw user id>\n"
-        "See README.md and docs/ for more."
+        f"  assay keys create --workspace {ws} --tenant {tenant}   # then:\n"
+        f"  assay serve --workspace {ws}   # HTTP: POST /v1/events, GET /v1/metrics/dau\n"
+        "See README.md and docs/ for more (docs/http.md for the HTTP service)."
     )
