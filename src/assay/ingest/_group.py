@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from assay._errors import WorkspaceError
 from assay.ingest._pipeline import BatchOutcome, Ingestor, _Prepared
@@ -57,13 +58,40 @@ def _load_syncfs() -> Callable[[int], int] | None:
 _syncfs = _load_syncfs()
 
 
+def take_group(
+    source: queue.SimpleQueue[Any], first: Any, size: Callable[[Any], int], limit: int
+) -> tuple[list[Any], bool]:
+    """``first`` and whatever else is waiting in ``source``, up to ``limit`` in ``size``.
+
+    Returns the group and whether the stop marker was met while taking it (the group is still
+    to be handled). Shared by the writer and the request pipeline's workers.
+    """
+    group = [first]
+    total = size(first)
+    while total < limit:
+        try:
+            item = source.get_nowait()
+        except queue.Empty:
+            break
+        if item is STOP:
+            return group, True
+        group.append(item)
+        total += size(item)
+    return group, False
+
+
 @dataclass
 class _Item:
     prep: _Prepared
     future: Future[BatchOutcome]
 
 
-_STOP = object()
+def _rows(item: _Item) -> int:
+    return int(item.prep.batch.table.num_rows)
+
+
+#: Put on a worker's queue to end it after what is queued before.
+STOP = object()
 
 
 class GroupWriter:
@@ -119,30 +147,18 @@ class GroupWriter:
             if self._closed:
                 return
             self._closed = True
-        self._queue.put(_STOP)
+        self._queue.put(STOP)
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        stop = False
-        while not stop:
+        while True:
             first = self._queue.get()
-            if first is _STOP:
+            if first is STOP:
                 return
-            assert isinstance(first, _Item)
-            group = [first]
-            rows = first.prep.batch.table.num_rows
-            while rows < self._max_rows:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    break
-                assert isinstance(item, _Item)
-                group.append(item)
-                rows += item.prep.batch.table.num_rows
-            self._commit(group, rows)
+            group, stop = take_group(self._queue, first, _rows, self._max_rows)
+            self._commit(group, sum(_rows(item) for item in group))
+            if stop:
+                return
 
     def _commit(self, group: list[_Item], rows: int) -> None:
         start = time.perf_counter()

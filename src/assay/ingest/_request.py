@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay._errors import SchemaError, WorkspaceError
-from assay.ingest._group import GroupWriter
+from assay.ingest._group import STOP, GroupWriter, take_group
 from assay.ingest._pipeline import BatchOutcome, Ingestor, _Prepared
 from assay.ingest._readers import RawBatch
 from assay.ingest.jsonl import _KEY_END, _keys, read_json_body
@@ -406,8 +406,6 @@ def _refuse_other_tenants(
 
 # -- the workers ------------------------------------------------------------------------------
 
-_STOP = object()
-
 GroupHook = Callable[[list[Piece]], Any]
 """span(pieces) -> a context manager around the preparation of a group (tracing)."""
 
@@ -465,29 +463,17 @@ class RequestPipeline:
                 return
             self._closed = True
         for _ in self._threads:
-            self._queue.put(_STOP)
+            self._queue.put(STOP)
         for t in self._threads:
             t.join()
 
     def _run(self) -> None:
         while True:
             first = self._queue.get()
-            if first is _STOP:
+            if first is STOP:
                 return
-            group = [first]
-            rows = first[0].lines  # type: ignore[index]
-            stop = False
-            while rows < self._max_rows:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    break
-                group.append(item)
-                rows += item[0].lines  # type: ignore[index]
-            self._handle(group)  # type: ignore[arg-type]
+            group, stop = take_group(self._queue, first, lambda item: item[0].lines, self._max_rows)
+            self._handle(group)
             if stop:
                 return
 
