@@ -126,11 +126,6 @@ class GroupWriter:
         self._thread = threading.Thread(target=self._run, name="assay-group-writer", daemon=True)
         self._thread.start()
 
-    @property
-    def pending(self) -> int:
-        """Batches submitted and not yet committed."""
-        return self._pending
-
     def submit(self, prep: _Prepared) -> Future[BatchOutcome]:
         """Queue a prepared batch; the future resolves when it is committed."""
         future: Future[BatchOutcome] = Future()
