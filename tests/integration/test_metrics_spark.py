@@ -37,6 +37,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("retention", {"by": "model_version", "since": D("2026-01-08")}),
     ("sessions", {}),
     ("sessions", {"by": "flight", "tenant": "acme"}),
+    ("health", {"window": 3, "by": "locale"}),
 ]
 
 

@@ -8,6 +8,10 @@ Definitions, assumptions and failure modes: ``docs/anomalies.md``.
 - :func:`read_series` and :func:`regularize`: a CSV time series onto a regular grid.
 - :func:`explain_table`: the slices of a table that explain a metric's change (root cause;
   ``docs/explain.md``), with :func:`synthetic_rca_cases` and :func:`exact_match_f1` to evaluate it.
+- :func:`explain_metric`: the same for a tenant's workspace metric on one day, with the
+  :func:`release_events` of the window.
+- :func:`scan_workspace` and :func:`scan_table`: the fleet scan over every tenant x metric,
+  false discoveries controlled, runs recorded as incidents (``docs/scan.md``).
 """
 
 from assay.anomaly._detectors import (
@@ -27,24 +31,51 @@ from assay.anomaly._explain import (
     mix_rate,
     synthetic_rca_cases,
 )
+from assay.anomaly._rootcause import (
+    EXPLAIN_METRICS,
+    MetricExplanation,
+    explain_metric,
+    release_events,
+)
+from assay.anomaly._scan import (
+    WATCHED_METRICS,
+    Candidate,
+    ScanConfig,
+    ScanResult,
+    benjamini_hochberg,
+    scan_table,
+)
 from assay.anomaly._series import RegularSeries, read_series, regularize, score_series
+from assay.anomaly._watch import ScanReport, scan_workspace
 
 __all__ = [
+    "EXPLAIN_METRICS",
+    "WATCHED_METRICS",
     "AutoDetector",
+    "Candidate",
     "DropDetector",
     "Explanation",
     "LevelShiftDetector",
+    "MetricExplanation",
     "RCACase",
     "RegularSeries",
+    "ScanConfig",
+    "ScanReport",
+    "ScanResult",
     "SeasonalDetector",
     "SeriesWarning",
+    "benjamini_hochberg",
     "detect_periods",
     "exact_match_f1",
+    "explain_metric",
     "explain_table",
     "make_detector",
     "mix_rate",
     "read_series",
     "regularize",
+    "release_events",
+    "scan_table",
+    "scan_workspace",
     "score_series",
     "synthetic_rca_cases",
 ]

@@ -9,6 +9,7 @@ from assay.cli import anomalies as _anomalies
 from assay.cli import demo as _demo
 from assay.cli import evaluate as _evaluate
 from assay.cli import explain as _explain
+from assay.cli import incidents as _incidents
 from assay.cli import ingest as _ingest
 from assay.cli import keys as _keys
 from assay.cli import metrics as _metrics
@@ -34,6 +35,7 @@ app.add_typer(_metrics.app, name="metrics")
 app.add_typer(_keys.app, name="keys")
 app.add_typer(_anomalies.app, name="anomalies")
 app.add_typer(_explain.app, name="explain")
+app.add_typer(_incidents.app, name="incidents")
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`assay anomalies series FILE --time-col C --value-col C`: score any time series."""
+"""`assay anomalies series FILE ...` (any time series) and `assay anomalies scan` (the fleet)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ import pyarrow as pa
 import typer
 
 from assay.cli import _output
-from assay.cli._common import EXIT_FINDINGS, EXIT_OK, handle_errors
+from assay.cli._common import EXIT_FINDINGS, EXIT_OK, FormatOpt, WorkspaceOpt, handle_errors
 
 app = typer.Typer(help="Anomaly detection on time series.", no_args_is_help=True)
 
 DetectorChoice = Literal["drop", "seasonal", "level", "auto"]
+SliceChoice = Literal[
+    "locale", "platform", "app_version", "model_version", "prompt_template", "flight"
+]
 
 
 @app.command("series")
@@ -86,3 +89,160 @@ def _csv(table: pa.Table) -> str:
             ]
         )
     return buf.getvalue()
+
+
+@app.command("scan")
+def scan(
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="First day reported (YYYY-MM-DD); default: 7 days back."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Last day reported (YYYY-MM-DD); default: last event day."),
+    ] = None,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            help="Comma-separated metrics (default all): dau, active_users, handoff_rate, "
+            "thumbs_down_rate, error_rate, latency_p95, cost_usd.",
+        ),
+    ] = None,
+    by: Annotated[
+        SliceChoice | None, typer.Option("--by", help="Scan every slice of this field too.")
+    ] = None,
+    fdr: Annotated[
+        float,
+        typer.Option("--fdr", min=0.0, max=1.0, help="False discovery rate per day (BH)."),
+    ] = 0.01,
+    min_effect: Annotated[
+        float,
+        typer.Option("--min-effect", min=0.0, help="Smallest relative change that can alert."),
+    ] = 0.1,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record/--dry-run", help="Record incidents (default), or only print the findings."
+        ),
+    ] = True,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain/--no-explain", help="Explain each new incident (root cause)."),
+    ] = True,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Scan every tenant x metric for anomalies; record incidents; exit 1 if one was opened."""
+    from assay._api import Workspace
+    from assay.anomaly._scan import WATCHED_METRICS, ScanConfig
+    from assay.anomaly._watch import scan_workspace
+    from assay.cli.metrics import _day
+
+    with handle_errors():
+        chosen = (
+            [m.strip() for m in metrics.split(",") if m.strip()] if metrics else WATCHED_METRICS
+        )
+        config = ScanConfig(fdr=fdr, min_effect=min_effect)
+        with Workspace.open(workspace) as ws, _output.progress() as bar:
+            report = scan_workspace(
+                ws,
+                since=_day(since, "--since"),
+                until=_day(until, "--until"),
+                metrics=list(chosen),
+                by=by,
+                config=config,
+                record=record,
+                explain=explain,
+                progress=lambda text: bar.task(text),
+            )
+        rows = _scan_rows(report, record)
+        if fmt == "json":
+            _output.print_json({**report.summary(), "incidents": rows})
+        else:
+            shown = [{k: v for k, v in r.items() if k not in ("details",)} for r in rows]
+            columns = [
+                "id",
+                "outcome",
+                "severity",
+                "tenant_id",
+                "slice",
+                "metric",
+                "start",
+                "end",
+                "direction",
+                "expected",
+                "observed",
+                "root_cause",
+            ]
+            table = pa.table({c: [r.get(c) for r in shown] for c in columns})
+            if not record:
+                table = table.drop(["id", "outcome"])
+            _output.print_table(table, fmt, title="anomalies")
+        s = report.summary()
+        _output.message(
+            f"scanned {s['series']:,} series ({s['tests']:,} day tests) from {s['since']} to "
+            f"{s['until']}: {len(report.result.candidates)} anomalous run(s)"
+            + (
+                f", {s.get('opened', 0)} incident(s) opened, {s.get('extended', 0)} extended, "
+                f"{s.get('suppressed', 0)} already resolved; see `assay incidents list`"
+                if record
+                else " (dry run: nothing recorded)"
+            )
+        )
+    opened = s.get("opened", 0) if record else len(report.result.candidates)
+    raise typer.Exit(EXIT_FINDINGS if opened else EXIT_OK)
+
+
+def _slice_text(value: dict[str, object]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in value.items())
+
+
+def _scan_rows(report: object, record: bool) -> list[dict[str, object]]:
+    from assay.anomaly._watch import ScanReport
+
+    assert isinstance(report, ScanReport)
+    rows: list[dict[str, object]] = []
+    if record:
+        for incident, outcome in report.recorded:
+            if incident is None:
+                continue
+            d = incident.as_dict()
+            causes = [
+                _slice_text(r["slice"])
+                for r in d.get("details", {}).get("explanation", [])
+                if r.get("root_cause")
+            ]
+            rows.append(
+                {
+                    "id": d["id"],
+                    "outcome": outcome,
+                    **{k: d[k] for k in ("severity", "tenant_id")},
+                    "slice": _slice_text(d["slice"]),
+                    **{
+                        k: d[k]
+                        for k in ("metric", "start", "end", "direction", "expected", "observed")
+                    },
+                    "root_cause": "; ".join(causes),
+                    "state": d["state"],
+                    "details": d["details"],
+                }
+            )
+        return rows
+    for c in report.result.candidates:
+        rows.append(
+            {
+                "severity": c.severity,
+                "tenant_id": c.tenant_id,
+                "slice": _slice_text(c.slice),
+                "metric": c.metric,
+                "start": c.start.isoformat(),
+                "end": c.end.isoformat(),
+                "direction": c.direction,
+                "expected": c.expected,
+                "observed": c.observed,
+                "root_cause": "",
+                "q_value": c.q_value,
+            }
+        )
+    return rows

@@ -1,7 +1,10 @@
-"""`assay explain table FILE ...`: the slices that explain a metric's change, for any table."""
+"""`assay explain --metric M --tenant T --day D`: the slices that explain a tenant's metric
+change on a day, with the release events near it; `assay explain table FILE ...`: the same for
+any table."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -11,14 +14,31 @@ import typer
 from assay._errors import NotFoundError, UsageError
 from assay._records import jsonable
 from assay.cli import _output
-from assay.cli._common import handle_errors
+from assay.cli._common import WorkspaceOpt, handle_errors
 
 ExplainFormat = Literal["table", "json"]
+# Keep in step with assay.anomaly._rootcause.EXPLAIN_METRICS (a test checks it); spelled out
+# here so that `--help` does not import the library.
+ExplainMetric = Literal[
+    "dau",
+    "active_users",
+    "sessions",
+    "handoff_rate",
+    "thumbs_down_rate",
+    "error_rate",
+    "latency_p95",
+    "cost_usd",
+]
+_DEFAULT_DIMENSIONS = "locale,platform,app_version,model_version,prompt_template,flight"
 
 app = typer.Typer(
     name="explain",
-    help="Root cause: rank the slices that explain a metric's change.",
-    no_args_is_help=True,
+    help=(
+        "Root cause: rank the slices that explain a metric's change. With --metric, --tenant "
+        "and --day: a tenant's workspace metric on a day, with release events; "
+        "`table`: any table."
+    ),
+    invoke_without_command=True,
 )
 
 
@@ -58,6 +78,136 @@ def _read(path: Path, dims: list[str]) -> pa.Table:
 
 def _slice_text(s: dict[str, Any]) -> str:
     return ", ".join(f"{k}={jsonable(v)}" for k, v in s.items())
+
+
+def _date(value: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise UsageError(f"{option} must be a date YYYY-MM-DD (got {value[:40]!r})") from None
+
+
+def _options_given(ctx: typer.Context) -> bool:
+    """Whether any option was typed on the command line (not a default or an env var)."""
+    return any(
+        getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE" for name in ctx.params
+    )
+
+
+@app.callback()
+def workspace_metric(
+    ctx: typer.Context,
+    metric: Annotated[
+        ExplainMetric | None,
+        typer.Option("--metric", help="The metric that changed.", show_default=False),
+    ] = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="The tenant whose metric changed.")
+    ] = None,
+    day: Annotated[
+        str | None, typer.Option("--day", help="The day to explain (YYYY-MM-DD, UTC).")
+    ] = None,
+    baseline_days: Annotated[
+        int,
+        typer.Option("--baseline-days", min=1, help="Days before --day that form the baseline."),
+    ] = 7,
+    dimensions: Annotated[
+        str,
+        typer.Option("--dimensions", help="Dimensions to slice by, comma-separated."),
+    ] = _DEFAULT_DIMENSIONS,
+    max_order: Annotated[
+        int, typer.Option("--max-order", min=1, help="Most dimensions combined in one slice.")
+    ] = 3,
+    top: Annotated[int, typer.Option("--top", min=1, help="Rows shown (root causes always).")] = 20,
+    workspace: WorkspaceOpt = None,
+    fmt: Annotated[
+        ExplainFormat, typer.Option("--format", "-f", help="Output format: table or json.")
+    ] = "table",
+) -> None:
+    """Rank the slices (values and combinations of --dimensions) that explain the change of a
+    tenant's --metric on --day against the --baseline-days before it, and list the release
+    events (first model_version, prompt_template or flight) of that window.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    with handle_errors():
+        given = {"--metric": metric, "--tenant": tenant, "--day": day}
+        missing = [name for name, v in given.items() if v is None]
+        if len(missing) == len(given) and not _options_given(ctx):
+            typer.echo(ctx.get_help())
+            raise typer.Exit(0)
+        if missing:
+            raise UsageError(
+                f"{', '.join(missing)} missing: explaining a workspace metric needs --metric, "
+                "--tenant and --day (e.g. `assay explain --metric dau --tenant acme --day "
+                "2026-01-05`); `assay explain table --help` explains a table instead"
+            )
+        _explain_workspace(
+            metric=str(metric),
+            tenant=str(tenant),
+            day=_date(str(day), "--day"),
+            baseline_days=baseline_days,
+            dimensions=[d.strip() for d in dimensions.split(",") if d.strip()],
+            max_order=max_order,
+            top=top,
+            workspace=workspace,
+            fmt=fmt,
+        )
+
+
+def _explain_workspace(
+    *,
+    metric: str,
+    tenant: str,
+    day: dt.date,
+    baseline_days: int,
+    dimensions: list[str],
+    max_order: int,
+    top: int,
+    workspace: Path | None,
+    fmt: ExplainFormat,
+) -> None:
+    from assay.anomaly._rootcause import explain_metric
+    from assay.store import Workspace
+
+    with Workspace.open(workspace) as ws:
+        result = explain_metric(
+            ws,
+            metric=metric,
+            tenant=tenant,
+            day=day,
+            baseline_days=baseline_days,
+            dimensions=dimensions,
+            max_order=max_order,
+            top=top,
+        )
+    ex = result.explanation
+    n_base = len(ex.baseline_times)
+    _output.message(
+        f"{metric} of tenant {tenant} on {day}: {ex.before:.6g} expected (mean of {n_base} "
+        f"day(s) from {ex.baseline_times[0] if n_base else day}) -> {ex.after:.6g} observed"
+        + (f"; {result.note}" if result.note else "")
+    )
+    if fmt == "json":
+        _output.print_json(result.as_dict())
+        return
+    columns = ["slice", "root_cause"]
+    columns += ["effect"] if ex.metric == "ratio" else []
+    columns += ["score", "share", "before", "after", "support"]
+    shown = [{"slice": _slice_text(r["slice"]), **{c: r[c] for c in columns[1:]}} for r in ex.rows]
+    _output.print_table(
+        pa.Table.from_pylist(shown) if shown else pa.table({c: [] for c in columns}), "table"
+    )
+    n = sum(r["root_cause"] for r in ex.rows)
+    _output.message(f"{n} root-cause slice(s)" if n else "no slice explains the change")
+    if result.releases:
+        releases = [
+            {k: r[k] for k in ("field", "value", "first_seen", "days_before")}
+            for r in result.releases
+        ]
+        _output.print_table(pa.Table.from_pylist(releases), "table", title="release events")
+    else:
+        _output.message("no release events in the window")
 
 
 @app.command("table")

@@ -1,4 +1,4 @@
-"""`assay metrics dau|active|rolling|max-active|retention|sessions`."""
+"""`assay metrics dau|active|rolling|max-active|retention|sessions|health`."""
 
 from __future__ import annotations
 
@@ -226,4 +226,33 @@ def sessions(
         since=since,
         until=until,
         by=by,
+    )
+
+
+@app.command("health")
+def health(
+    tenant: TenantOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    by: ByOpt = None,
+    window: Annotated[
+        int, typer.Option("--window", min=1, help="Days of the trailing active_users window.")
+    ] = 7,
+    workspace: WorkspaceOpt = None,
+    engine: EngineOpt = None,
+    spark_master: MasterOpt = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """The daily counts `assay anomalies scan` watches (rates as successes and trials)."""
+    _run(
+        "health",
+        workspace,
+        engine,
+        spark_master,
+        fmt,
+        tenant=tenant,
+        since=since,
+        until=until,
+        by=by,
+        window=window,
     )

@@ -303,8 +303,8 @@ def _ratio(numerator: ir.NumericValue, denominator: ir.NumericValue) -> ir.Float
     )
 
 
-def sessions(ev: ir.Table, scope: Scope) -> ir.Table:
-    """Per-day session health over the day grid; see ``Metrics.sessions`` for definitions."""
+def _session_counts(ev: ir.Table, scope: Scope) -> ir.Table:
+    """Per-day session and event counts over the day grid (nulls where nothing happened)."""
     user_days = active_user_days(ev, scope)
     grid = _days_from(_starts(user_days, scope), scope, begin="start")
     day_keys = [*scope.keys, "day"]
@@ -335,7 +335,12 @@ def sessions(ev: ir.Table, scope: Scope) -> ir.Table:
     )
 
     out = _join(grid, per_start_day, day_keys, null_safe=scope.by)
-    out = _join(out, per_event_day, day_keys, null_safe=scope.by)
+    return _join(out, per_event_day, day_keys, null_safe=scope.by)
+
+
+def sessions(ev: ir.Table, scope: Scope) -> ir.Table:
+    """Per-day session health over the day grid; see ``Metrics.sessions`` for definitions."""
+    out = _session_counts(ev, scope)
     n_sessions = out.sessions.fill_null(0)
     turns = out.turns.fill_null(0)
     return out.select(
@@ -352,5 +357,29 @@ def sessions(ev: ir.Table, scope: Scope) -> ir.Table:
         latency_p99=out.latency_p99.cast("float64"),
         tokens_in=out.tokens_in.fill_null(0),
         tokens_out=out.tokens_out.fill_null(0),
+        cost_usd=out.cost_usd.fill_null(0.0),
+    )
+
+
+def health(ev: ir.Table, scope: Scope, window: int) -> ir.Table:
+    """Per-day counts behind the watched metrics; see ``Metrics.health`` for definitions."""
+    counts = _session_counts(ev, scope)
+    day_keys = [*scope.keys, "day"]
+    active = active_users(ev, scope, window).drop("window")
+    daily = dau(ev, scope)
+    out = _join(counts, daily, day_keys, null_safe=scope.by)
+    out = _join(out, active, day_keys, null_safe=scope.by)
+    return out.select(
+        *scope.keys,
+        "day",
+        dau=out.dau.fill_null(0),
+        active_users=out.active_users.fill_null(0),
+        sessions=out.sessions.fill_null(0),
+        handoff_sessions=out.handed_off.fill_null(0),
+        turns=out.turns.fill_null(0),
+        errors=out.errors.fill_null(0),
+        feedback=out.feedback.fill_null(0),
+        thumbs_down=out.thumbs_down.fill_null(0),
+        latency_p95=out.latency_p95.cast("float64"),
         cost_usd=out.cost_usd.fill_null(0.0),
     )

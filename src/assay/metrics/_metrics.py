@@ -390,6 +390,45 @@ class Metrics:
         """
         return self._run("sessions", tenant, since, until, by, _exprs.sessions)
 
+    def health(
+        self,
+        *,
+        tenant: str | None = None,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        by: str | None = None,
+        window: int = DEFAULT_WINDOW,
+    ) -> pa.Table:
+        """Per-day counts behind the metrics that ``assay anomalies scan`` watches.
+
+        The same definitions as :meth:`dau`, :meth:`active_users` and :meth:`sessions`, with
+        the counts of each rate instead of the rate, so that a rate can be judged by how many
+        events it rests on. For day *d* on the day grid:
+
+        - ``dau``; ``active_users``: distinct users active in the ``window`` days ending on *d*;
+        - ``sessions`` and ``handoff_sessions`` (``handoff_rate = handoff_sessions / sessions``);
+        - ``turns`` and ``errors`` (``error_rate = errors / turns``);
+        - ``feedback`` (events with a ``feedback``) and ``thumbs_down`` (``feedback = -1``);
+          ``thumbs_down_rate = thumbs_down / feedback``;
+        - ``latency_p95`` (null without a latency) and ``cost_usd``, as in :meth:`sessions`.
+
+        Parameters
+        ----------
+        tenant, since, until, by : as in :meth:`dau`.
+        window : int, default 7
+            Days of the trailing ``active_users`` window.
+
+        Returns
+        -------
+        pyarrow.Table
+            ``tenant_id, [by], day, dau, active_users, sessions, handoff_sessions, turns,
+            errors, feedback, thumbs_down, latency_p95, cost_usd``, one row per day of the grid.
+        """
+        w = _check_window(window)
+        return self._run(
+            "health", tenant, since, until, by, lambda ev, scope: _exprs.health(ev, scope, w)
+        )
+
     def _run(
         self,
         metric: MetricName,

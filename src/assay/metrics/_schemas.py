@@ -13,7 +13,9 @@ SliceField = Literal[
 #: The fields ``by=`` accepts. ``flight`` is one element of the event's ``flights`` list.
 SLICE_FIELDS: tuple[str, ...] = get_args(SliceField)
 
-MetricName = Literal["dau", "active_users", "dau_rolling", "max_active", "retention", "sessions"]
+MetricName = Literal[
+    "dau", "active_users", "dau_rolling", "max_active", "retention", "sessions", "health"
+]
 
 _DAY = pa.date32()
 _COUNT = pa.int64()
@@ -60,6 +62,19 @@ _COLUMNS: dict[str, list[pa.Field]] = {
         pa.field("tokens_out", _COUNT, nullable=False),
         pa.field("cost_usd", _RATE, nullable=False),
     ],
+    "health": [
+        pa.field("day", _DAY, nullable=False),
+        pa.field("dau", _COUNT, nullable=False),
+        pa.field("active_users", _COUNT, nullable=False),
+        pa.field("sessions", _COUNT, nullable=False),
+        pa.field("handoff_sessions", _COUNT, nullable=False),
+        pa.field("turns", _COUNT, nullable=False),
+        pa.field("errors", _COUNT, nullable=False),
+        pa.field("feedback", _COUNT, nullable=False),
+        pa.field("thumbs_down", _COUNT, nullable=False),
+        pa.field("latency_p95", _RATE),
+        pa.field("cost_usd", _RATE, nullable=False),
+    ],
 }
 
 #: The column each metric's rows are ordered by after the tenant and the slice.
@@ -70,6 +85,7 @@ SORT_COLUMNS: dict[str, tuple[str, ...]] = {
     "max_active": (),
     "retention": ("cohort_week", "week"),
     "sessions": ("day",),
+    "health": ("day",),
 }
 
 

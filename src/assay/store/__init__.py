@@ -2,6 +2,7 @@
 
 import typing
 
+from assay.store._incidents import INCIDENT_STATES, Incident, IncidentStore, NewIncident
 from assay.store._keyindex import KeyDigests, KeyIndex, file_key_digests, key_digests
 from assay.store._keys import SCOPES, ApiKey, KeyStore, Scope, parse_scopes
 from assay.store._lock import WriteLock
@@ -18,6 +19,7 @@ from assay.store._workspace import (
 
 __all__ = [
     "DEFAULT_WORKSPACE",
+    "INCIDENT_STATES",
     "SCHEMAS",
     "SCOPES",
     "TABLES",
@@ -25,9 +27,12 @@ __all__ = [
     "Engine",
     "EngineName",
     "ForgetResult",
+    "Incident",
+    "IncidentStore",
     "KeyDigests",
     "KeyIndex",
     "KeyStore",
+    "NewIncident",
     "Scope",
     "Settings",
     "TableName",

@@ -1,6 +1,8 @@
-"""The workspace metadata store (``assay.sqlite``): job runs and API keys; incidents later.
+"""The workspace metadata store (``assay.sqlite``): job runs, API keys and incidents.
 
 Nothing here holds raw text or raw user ids: job summaries are counts and pseudonymous names.
+Every table is created with ``CREATE TABLE IF NOT EXISTS`` when the store opens, so a workspace
+made by an older assay gains the newer tables in place.
 """
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,29 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at TEXT NOT NULL,
     revoked_at TEXT
 );
+CREATE TABLE IF NOT EXISTS incidents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    tenant_id TEXT,
+    metric TEXT NOT NULL,
+    slice TEXT NOT NULL,
+    start_day TEXT NOT NULL,
+    end_day TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    expected REAL,
+    observed REAL,
+    score REAL,
+    details TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    acknowledged_at TEXT,
+    resolved_at TEXT,
+    merged_into INTEGER
+);
+CREATE INDEX IF NOT EXISTS incidents_kind_key ON incidents (kind, key);
 """
 
 
@@ -75,6 +102,23 @@ class MetaStore:
         """Run one statement under the store's lock and return its rows."""
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One SQLite write transaction under the store's lock: committed on exit, rolled back
+        on an exception.
+
+        ``BEGIN IMMEDIATE`` takes SQLite's write lock at once, so a read-then-write inside the
+        block is atomic across threads (the store's lock) and processes (SQLite's lock).
+        """
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:

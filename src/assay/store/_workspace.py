@@ -6,7 +6,7 @@ Layout::
     content/       Delta table of redacted text keyed by (tenant_id, event_id)
     quarantine/    Delta table of rejected rows (redacted, pseudonymised) with the reason
     assay.toml     settings
-    assay.sqlite   metadata (job runs; later API keys and incidents)
+    assay.sqlite   metadata: job runs, API keys (as hashes), incidents
     secret.key     the pseudonymisation key (mode 0600), unless ASSAY_SECRET is set
     .write.lock    the workspace write lock
 
@@ -38,6 +38,7 @@ from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from assay._errors import NotFoundError, WorkspaceError
 from assay.privacy import new_key, pseudonym
 from assay.schema import CONTENT_SCHEMA, EVENTS_SCHEMA, PARTITION_BY, QUARANTINE_SCHEMA
+from assay.store._incidents import IncidentStore
 from assay.store._keys import KeyStore
 from assay.store._lock import WriteLock
 from assay.store._meta import MetaStore
@@ -179,6 +180,11 @@ class Workspace:
     def keys(self) -> KeyStore:
         """The workspace's API keys (stored as hashes in ``assay.sqlite``)."""
         return KeyStore(self.meta)
+
+    @property
+    def incidents(self) -> IncidentStore:
+        """The workspace's incidents (anomalies, drift, regressions) in ``assay.sqlite``."""
+        return IncidentStore(self.meta)
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Register a function to run when the workspace closes (engines, caches)."""

@@ -321,6 +321,61 @@ def sessions(
     return out
 
 
+def health(
+    rows: Sequence[Row],
+    *,
+    window: int = 7,
+    tenant: str | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    by: str | None = None,
+    active: Sequence[str] = ("turn",),
+) -> list[Row]:
+    # Counted afresh from the events (not from the rates of `sessions`); only the grid,
+    # latency and cost are shared with the references above.
+    end, groups = _setup(rows, tenant, by, until, active)
+    out = []
+    for key, events, days in groups:
+        first = min(days)
+        start = max(first, since) if since else first
+        opened: dict[str, dt.date] = {}
+        handed: dict[str, bool] = defaultdict(bool)
+        for row in events:
+            sid = row["session_id"]
+            opened[sid] = min(opened.get(sid, row["event_date"]), row["event_date"])
+            handed[sid] |= row["event_type"] == "handoff" or row["handoff"] is True
+        for on in _days(start, end):  # type: ignore[arg-type]
+            todays = [row for row in events if row["event_date"] == on]
+            seen: set[str] = set()
+            for back in range(window):
+                seen |= days.get(on - dt.timedelta(days=back), set())
+            started = [sid for sid, d in opened.items() if d == on]
+            latencies = [
+                row["latency_ms"]
+                for row in todays
+                if row["event_type"] == "turn" and row["latency_ms"] is not None
+            ]
+            out.append(
+                {
+                    **_key_dict(key, by),
+                    "day": on,
+                    "dau": len(days.get(on, ())),
+                    "active_users": len(seen),
+                    "sessions": len(started),
+                    "handoff_sessions": sum(handed[sid] for sid in started),
+                    "turns": sum(row["event_type"] == "turn" for row in todays),
+                    "errors": sum(row["event_type"] == "error" for row in todays),
+                    "feedback": sum(row["feedback"] is not None for row in todays),
+                    "thumbs_down": sum(row["feedback"] == -1 for row in todays),
+                    "latency_p95": float(np.percentile(latencies, 95)) if latencies else None,
+                    "cost_usd": float(
+                        sum(r["cost_usd"] for r in todays if r["cost_usd"] is not None)
+                    ),
+                }
+            )
+    return out
+
+
 REFERENCES = {
     "dau": dau,
     "active_users": active_users,
@@ -328,4 +383,5 @@ REFERENCES = {
     "max_active": max_active,
     "retention": retention,
     "sessions": sessions,
+    "health": health,
 }

@@ -135,6 +135,14 @@ def test_sessions_matches_reference(
     _check(memory_metrics, rows, "sessions", **scope)
 
 
+@SETTINGS
+@given(rows=event_sets, scope=scopes(), window=windows)
+def test_health_matches_reference(
+    memory_metrics: MetricsFactory, rows: list[dict[str, Any]], scope: dict[str, Any], window: int
+) -> None:
+    _check(memory_metrics, rows, "health", window=window, **scope)
+
+
 @settings(SETTINGS, max_examples=15)
 @given(rows=event_sets, window=windows, cut=st.integers(0, SPAN))
 def test_since_only_trims_rows_of_day_metrics(
