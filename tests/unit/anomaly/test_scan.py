@@ -20,6 +20,7 @@ from assay.anomaly._scan import (
     _betabinom_p,
     _count_p,
     benjamini_hochberg,
+    betabinom_tails,
     scan_table,
     score_amounts,
     score_rates,
@@ -95,12 +96,58 @@ def test_benjamini_hochberg_by_hand_with_missing_values() -> None:
 # -- tail probabilities -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("x", "mu"), [(0.0, 18.0), (3.0, 2.5), (30.0, 12.0), (12.0, 12.0)])
+@pytest.mark.parametrize(("x", "mu"), [(0.0, 18.0), (30.0, 12.0), (1.0, 12.0), (45.0, 20.0)])
 def test_count_p_is_a_poisson_tail_when_variance_is_the_mean(x: float, mu: float) -> None:
     lower = sum(math.exp(-mu) * mu**k / math.factorial(k) for k in range(int(x) + 1))
     upper = 1 - sum(math.exp(-mu) * mu**k / math.factorial(k) for k in range(int(x)))
     got = _count_p(np.array([x]), np.array([mu]), np.array([mu]))[0]
     assert got == pytest.approx(min(1.0, 2 * min(lower, upper)), rel=1e-9)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    mu=st.floats(1.0, 500.0),
+    ratio=st.floats(1.0, 5.0),
+    x=st.integers(0, 2000),
+)
+def test_count_p_matches_scipy_where_it_can_alert(mu: float, ratio: float, x: int) -> None:
+    var = mu * ratio
+    got = _count_p(np.array([float(x)]), np.array([mu]), np.array([var]))[0]
+    if var <= mu * (1 + 1e-9):
+        lo, hi = stats.poisson.cdf(x, mu), stats.poisson.sf(x - 1, mu)
+    else:
+        size, prob = mu * mu / (var - mu), mu / var
+        lo, hi = stats.nbinom.cdf(x, size, prob), stats.nbinom.sf(x - 1, size, prob)
+    exact = min(1.0, 2 * min(lo, hi))
+    if abs(x - mu) >= 2 * math.sqrt(var):  # the tails that alerts rest on: exact
+        assert got == pytest.approx(exact, rel=1e-6, abs=1e-300)
+    else:  # near the mean: the normal approximation, never small enough to alert
+        assert got > 0.04
+        assert exact > 0.01
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n=st.integers(1, 3000),
+    rate=st.floats(0.001, 0.5),
+    history=st.integers(30, 20_000),
+    lift=st.floats(0.2, 4.0),
+    phi=st.floats(1.0, 3.0),
+)
+def test_betabinom_tails_match_scipy(
+    n: int, rate: float, history: int, lift: float, phi: float
+) -> None:
+    a = (history * rate + 0.5) / phi
+    b = (history * (1 - rate) + 0.5) / phi
+    k = float(min(n, round(n * rate * lift)))
+    lo, hi = betabinom_tails(np.array([k]), np.array([float(n)]), np.array([a]), np.array([b]))
+    ref_lo = stats.betabinom.cdf(k, n, a, b)
+    ref_hi = stats.betabinom.sf(k - 1, n, a, b)
+    if min(ref_lo, ref_hi) < 0.02:  # a tail an alert could rest on: exact
+        # (to 1e-9 absolute: below that, p times any fleet's test count is still tiny)
+        assert min(lo[0], hi[0]) == pytest.approx(min(ref_lo, ref_hi), rel=1e-6, abs=1e-9)
+    else:  # near the mean: approximate, but never at a level an alert could rest on
+        assert min(lo[0], hi[0]) > 0.005
 
 
 def test_count_p_is_wider_with_overdispersion() -> None:
