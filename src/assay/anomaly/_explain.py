@@ -47,12 +47,18 @@ IntArray = NDArray[np.intp]
 
 # A candidate must deviate by this many baseline standard deviations (slice-level noise).
 _Z_MIN = 6.0
+# ... or, for counts, this many of its baseline noise and Poisson noise combined (the
+# Poisson floor already keeps steady-by-chance small slices out).
+_Z_MIN_COUNTS = 3.0
 # ... and remove at least this share of the squared leaf-level deviation still unexplained
 # at the start of the search, so that noise-sized slices do not join the root-cause set.
 _MIN_GAIN = 0.01
 # Candidates within this relative distance of the best gain are ties: the most general wins.
-_TIE = 0.02
+_TIE = 0.1
 _MAX_CAUSES = 5
+# With counts, a more specific candidate must remove this much more chi-square to win (about
+# the 95% point of a chi-square with one degree of freedom: one more fitted ratio).
+_COUNT_TIE = 4.0
 # A mix-effect cause of a ratio is kept only if it moves the ratio by this share of the change.
 _MIN_MIX_SHARE = 0.1
 
@@ -119,6 +125,7 @@ def explain_table(
     baseline: int = 7,
     max_order: int = 3,
     top: int | None = 20,
+    counts: bool = False,
 ) -> Explanation:
     """Rank the slices that explain the change of a metric at time ``at``.
 
@@ -161,6 +168,10 @@ def explain_table(
     top : int or None, default 20
         Number of rows returned (root causes always included); None for every slice with a
         non-zero score or share.
+    counts : bool, default False
+        ``value`` (and ``total``) are counts of events: a slice's noise is then at least
+        Poisson (its variance at least its expected count), so a slice of a handful of events,
+        steady over the baseline by chance, cannot pass for a cause.
 
     Returns
     -------
@@ -210,10 +221,10 @@ def explain_table(
     groups = _groups(leaf_codes, min(max_order, len(dims)))
 
     if den is None:
-        rows, before, after = _explain_sum(groups, dims, dim_values, num, k)
+        rows, before, after = _explain_sum(groups, dims, dim_values, num, k, counts)
         metric: Literal["sum", "ratio"] = "sum"
     else:
-        rows, before, after = _explain_ratio(groups, dims, dim_values, num, den, k)
+        rows, before, after = _explain_ratio(groups, dims, dim_values, num, den, k, counts)
         metric = "ratio"
     ranked = _rank(rows, top)
     return Explanation(
@@ -373,7 +384,10 @@ def _leaves(
 
 def _groups(leaf_codes: IntArray, max_order: int) -> list[_Group]:
     n_dims = leaf_codes.shape[1]
-    groups = []
+    # The whole table is a candidate too (the empty slice): a change spread evenly over every
+    # leaf is explained by no narrower slice, and, as the most general, it wins near ties.
+    whole = _Group((), np.zeros(len(leaf_codes), dtype=np.intp), np.zeros((1, 0), np.intp))
+    groups = [whole]
     for order in range(1, max_order + 1):
         for subset in itertools.combinations(range(n_dims), order):
             keys, member = np.unique(leaf_codes[:, list(subset)], axis=0, return_inverse=True)
@@ -407,11 +421,22 @@ def _search(
     expected: FloatArray,
     base_actual: FloatArray,
     base_expected: FloatArray,
+    counts: bool = False,
 ) -> _Search:
-    """Greedy ripple-effect search (HotSpot's potential score, Squeeze's succinctness)."""
+    """Greedy ripple-effect search (HotSpot's potential score, Squeeze's succinctness).
+
+    With ``counts``, squared deviations are weighted by ``1 / max(expected, 1)`` (Pearson's
+    chi-square: for Poisson counts each leaf's noise then weighs about 1), and a candidate
+    more specific than another must remove at least ``_COUNT_TIE`` more of it to win: a sub-
+    slice that only fits the noise of a few events does not displace its parent.
+    """
     a = expected.copy()
     v = observed
-    sse0 = float(np.sum((v - a) ** 2))
+
+    def weights() -> FloatArray:
+        return 1.0 / np.maximum(a, 1.0) if counts else np.ones_like(a)
+
+    sse0 = float(np.sum(weights() * (v - a) ** 2))
     eps = 1e-12 * max(1.0, float(np.abs(v).sum()), float(np.abs(a).sum()))
     sds = [_noise_sd(g, base_actual, base_expected) for g in groups]
     standalone = [np.zeros(len(g.keys)) for g in groups]
@@ -421,25 +446,39 @@ def _search(
     taken: set[tuple[int, int]] = set()
     for step in range(_MAX_CAUSES):
         candidates: list[tuple[float, int, int, int]] = []  # (gain, order, group, slice)
+        w = weights()
         for gi, g in enumerate(groups):
             sv, sa = _sums(g, v), _sums(g, a)
-            svv, sva, saa = _sums(g, v * v), _sums(g, v * a), _sums(g, a * a)
+            svv, sva, saa = _sums(g, w * v * v), _sums(g, w * v * a), _sums(g, w * a * a)
             current = svv - 2 * sva + saa
             ratio = np.divide(sv, sa, out=np.zeros_like(sv), where=sa > eps)
             after = np.where(sa > eps, svv - 2 * ratio * sva + ratio * ratio * saa, 0.0)
             gain = current - after
             if step == 0:
                 standalone[gi] = np.clip(gain / sse0, 0.0, 1.0)
-            z_ok = np.abs(sv - sa) >= _Z_MIN * sds[gi] + eps
+            if counts:
+                sd = np.sqrt(sds[gi] ** 2 + np.maximum(sa, 1.0))
+                z_ok = np.abs(sv - sa) >= _Z_MIN_COUNTS * sd + eps
+            else:
+                z_ok = np.abs(sv - sa) >= _Z_MIN * sds[gi] + eps
+            if not g.dims:
+                # The whole table: the change itself is what is being explained (its total
+                # moved, or no one would ask), so no noise test; it can only come first.
+                if step > 0:
+                    continue
+                z_ok = np.ones_like(z_ok)
             ok = z_ok & (gain >= _MIN_GAIN * sse0) & (gain > eps * eps)
             for found in np.flatnonzero(ok).tolist():
                 if (gi, found) not in taken:
                     candidates.append((float(gain[found]), len(g.dims), gi, found))
         if not candidates:
             break
-        top_gain = max(c[0] for c in candidates)
-        near = [c for c in candidates if c[0] >= (1 - _TIE) * top_gain]
-        gain_, _order, gi, si = min(near, key=lambda c: (c[1], -c[0]))
+        whole = [c for c in candidates if c[1] == 0]
+        narrow = [c for c in candidates if c[1] > 0]
+        chosen = _pick(narrow, counts) if narrow else whole[0]
+        if whole and narrow and _spread(whole[0][0], chosen, groups, v, a, counts):
+            chosen = whole[0]
+        gain_, _order, gi, si = chosen
         g = groups[gi]
         inside = g.member == si
         sa_i = float(a[inside].sum())
@@ -452,6 +491,44 @@ def _search(
     return _Search(picks, standalone)
 
 
+def _pick(
+    candidates: list[tuple[float, int, int, int]], counts: bool
+) -> tuple[float, int, int, int]:
+    """The best candidate, the most general one winning near ties (Squeeze's succinctness)."""
+    top_gain = max(c[0] for c in candidates)
+    slack = max(_TIE * top_gain, _COUNT_TIE if counts else 0.0)
+    near = [c for c in candidates if c[0] >= top_gain - slack]
+    return min(near, key=lambda c: (c[1], -c[0]))
+
+
+def _spread(
+    whole_gain: float,
+    best: tuple[float, int, int, int],
+    groups: list[_Group],
+    v: FloatArray,
+    a: FloatArray,
+    counts: bool,
+) -> bool:
+    """Whether the change is spread over the whole table rather than held by ``best``.
+
+    The whole table wins when it removes more deviation than the best slice, or nearly as
+    much while the rest of the table moved like the slice (its ratio of observed to expected
+    is nearer the slice's than 1): a uniform change is then not the slice's doing.
+    """
+    gain, _order, gi, si = best
+    if whole_gain >= gain:
+        return True
+    if whole_gain < gain - max(_TIE * gain, _COUNT_TIE if counts else 0.0):
+        return False
+    inside = groups[gi].member == si
+    sv, sa = float(v[inside].sum()), float(a[inside].sum())
+    rv, ra = float(v[~inside].sum()), float(a[~inside].sum())
+    if sa <= 0 or ra <= 0:
+        return False
+    r_slice, r_rest = sv / sa, rv / ra
+    return abs(r_rest - r_slice) < abs(r_rest - 1.0)
+
+
 # -- sums and ratios -------------------------------------------------------------------------
 
 
@@ -462,14 +539,19 @@ def _slice_dict(
 
 
 def _explain_sum(
-    groups: list[_Group], dims: list[str], dim_values: list[list[Any]], num: FloatArray, k: int
+    groups: list[_Group],
+    dims: list[str],
+    dim_values: list[list[Any]],
+    num: FloatArray,
+    k: int,
+    counts: bool = False,
 ) -> tuple[list[dict[str, Any]], float, float]:
     base = num[:, :k]
     f = base.mean(axis=1)
     v = num[:, k]
     before, after = float(f.sum()), float(v.sum())
     change = after - before
-    found = _search(groups, v, f, base, np.repeat(f[:, None], k, axis=1))
+    found = _search(groups, v, f, base, np.repeat(f[:, None], k, axis=1), counts)
     picked = {(gi, si): (s, n) for n, (gi, si, s) in enumerate(found.picks)}
     rows = []
     for gi, g in enumerate(groups):
@@ -549,6 +631,7 @@ def _explain_ratio(
     num: FloatArray,
     den: FloatArray,
     k: int,
+    counts: bool = False,
 ) -> tuple[list[dict[str, Any]], float, float]:
     fn, fd = num[:, :k].mean(axis=1), den[:, :k].mean(axis=1)
     vn, vd = num[:, k], den[:, k]
@@ -559,9 +642,9 @@ def _explain_ratio(
     overall = before if math.isfinite(before) else 0.0
     # Rate: the numerator each leaf would have at its observed total and its baseline rate.
     leaf_rate = np.divide(fn, fd, out=np.full_like(fn, overall), where=fd > 0)
-    rate = _search(groups, vn, vd * leaf_rate, num[:, :k], den[:, :k] * leaf_rate[:, None])
+    rate = _search(groups, vn, vd * leaf_rate, num[:, :k], den[:, :k] * leaf_rate[:, None], counts)
     # Mix: the totals themselves, as an additive measure.
-    mix = _search(groups, vd, fd, den[:, :k], np.repeat(fd[:, None], k, axis=1))
+    mix = _search(groups, vd, fd, den[:, :k], np.repeat(fd[:, None], k, axis=1), counts)
     rate_picks = {(gi, si): (s, n) for n, (gi, si, s) in enumerate(rate.picks)}
     mix_picks = {(gi, si): (s, n) for n, (gi, si, s) in enumerate(mix.picks)}
     rows = []
@@ -605,8 +688,14 @@ def _explain_ratio(
 
 def _rank(rows: list[dict[str, Any]], top: int | None) -> list[dict[str, Any]]:
     causes = sorted((r for r in rows if r["root_cause"]), key=lambda r: (-r["score"], r["_step"]))
+    # The whole table (the empty slice) is listed only as a root cause: as context it would
+    # repeat the totals.
     context = sorted(
-        (r for r in rows if not r["root_cause"] and (r["score"] > 0 or abs(r["share"]) > 1e-12)),
+        (
+            r
+            for r in rows
+            if not r["root_cause"] and r["slice"] and (r["score"] > 0 or abs(r["share"]) > 1e-12)
+        ),
         key=lambda r: (-r["score"], -abs(r["share"]), r["_order"]),
     )
     if top is not None:

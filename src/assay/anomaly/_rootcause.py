@@ -281,6 +281,7 @@ def explain_metric(
             baseline=baseline_days,
             max_order=max_order,
             top=top,
+            counts=metric != "cost_usd",
         )
         if metric in ("dau", "active_users"):
             overlap = _dau_overlap(con, params, active, explanation)

@@ -170,11 +170,14 @@ def test_shares_of_one_dimension_sum_to_one_and_slice_values_match_a_reference(
     for day, k, n in rows:
         sums[(k, day)] += n
     for row in ex.rows:
+        if not row["slice"]:  # the whole table, as a root cause: its totals
+            assert (row["before"], row["after"]) == pytest.approx((ex.before, ex.after))
+            continue
         k = row["slice"]["k"]
         assert row["before"] == pytest.approx(sum(sums[(k, d)] for d in base_days) / len(base_days))
         assert row["after"] == pytest.approx(sums[(k, 5)])
     if ex.after != pytest.approx(ex.before):
-        assert sum(r["share"] for r in ex.rows) == pytest.approx(1.0)
+        assert sum(r["share"] for r in ex.rows if r["slice"]) == pytest.approx(1.0)
 
 
 # -- ratios -------------------------------------------------------------------------------------
@@ -438,3 +441,40 @@ def test_cli_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(_app(), [*args, "--value", "n", "--at", "1"])
     assert result.exit_code == 2
     assert "no such file" in result.output
+
+
+# -- the whole table and counts ---------------------------------------------------------------
+
+
+def test_a_change_spread_over_every_leaf_is_the_whole_table() -> None:
+    # Every country falls to a fifth: no narrower slice explains it.
+    rows = []
+    for day in range(1, 9):
+        for country, n in (("FR", 100), ("DE", 80), ("IT", 60)):
+            rows.append((day, country, n if day < 8 else n // 5))
+    t = _table(rows, ["day", "country", "n"])
+    ex = explain_table(t, time_col="day", dims=["country"], value="n", at=8, counts=True)
+    assert ex.root_causes == [{}]
+    top = ex.rows[0]
+    assert (top["before"], top["after"], top["share"]) == (240.0, 48.0, 1.0)
+
+
+def test_a_change_in_one_leaf_is_not_the_whole_table() -> None:
+    rows = []
+    for day in range(1, 9):
+        for country, n in (("FR", 100), ("DE", 80), ("IT", 60)):
+            rows.append((day, country, n // 5 if (day == 8 and country == "FR") else n))
+    t = _table(rows, ["day", "country", "n"])
+    ex = explain_table(t, time_col="day", dims=["country"], value="n", at=8, counts=True)
+    assert ex.root_causes == [{"country": "FR"}]
+
+
+def test_with_counts_a_slice_of_a_few_events_is_not_a_cause() -> None:
+    # FR doubles (a real cause); a slice seen once, never before, is Poisson noise.
+    rows = [(d, "FR", 400 if d == 8 else 200) for d in range(1, 9)]
+    rows += [(d, "DE", 300) for d in range(1, 9)] + [(8, "LU", 2)]
+    t = _table(rows, ["day", "country", "n"])
+    with_counts = explain_table(t, time_col="day", dims=["country"], value="n", at=8, counts=True)
+    assert with_counts.root_causes == [{"country": "FR"}]
+    lu = next(r for r in with_counts.rows if r["slice"] == {"country": "LU"})
+    assert (lu["before"], lu["after"], lu["root_cause"]) == (0.0, 2.0, False)
