@@ -22,9 +22,11 @@ Matching (written here, independently of the scan's code):
   handoff jump's tenant for ``handoff_rate`` (any slice) or for any metric of a
   ``model_version`` slice (the rollout moves users between versions); any tenant's
   ``latency_p95`` outside a ``prompt_template`` slice other than the regressed template;
-- an injected incident is **found** when a real incident that belongs to it starts at most one
-  day after its onset; its **delay** is the days from onset to the first such start (0 when
-  the first day is flagged).
+- an injected incident is **found** when a real incident that belongs to it, on one of its own
+  signals (``dau``, ``active_users`` or ``error_rate`` for the outage, ``handoff_rate`` for the
+  handoff jump, ``latency_p95`` for the latency regression), starts at most one day after its
+  onset; its **delay** is the days from onset to the first such start (0 when the first day is
+  flagged).
 
 Precision = real / raised, recall = found / injected, F1 their harmonic mean, pooled over seeds.
 
@@ -92,12 +94,24 @@ def belongs(inc: Incident, truth: dict[str, Any]) -> bool:
     return False
 
 
+#: The metrics whose incident counts as finding an injected incident (recall): its own signal.
+SIGNALS = {
+    "outage": {"dau", "active_users", "error_rate"},
+    "handoff_jump": {"handoff_rate"},
+    "latency_regression": {"latency_p95"},
+}
+
+
 def evaluate(raised: list[Incident], injected: list[dict[str, Any]]) -> dict[str, Any]:
     real = sum(any(belongs(i, t) for t in injected) for i in raised)
     delays: list[int] = []
     for t in injected:
         onset = dt.date.fromisoformat(t["start"])
-        starts = [i["start"] for i in raised if belongs(i, t) and i["start"] <= onset + DAY]
+        starts = [
+            i["start"]
+            for i in raised
+            if belongs(i, t) and i["metric"] in SIGNALS[t["kind"]] and i["start"] <= onset + DAY
+        ]
         if starts:
             delays.append(max(0, (min(starts) - onset).days))
     return {"raised": len(raised), "real": real, "found": len(delays), "delays": delays}

@@ -11,15 +11,15 @@ from assay._demo import MARKER, run_demo
 from assay._errors import UsageError
 
 
-def test_demo_finds_each_injected_incident(tmp_path: Path) -> None:
+def test_demo_finds_each_injected_incident_as_an_explained_incident(tmp_path: Path) -> None:
     said: list[str] = []
     shown: list[tuple[str, pa.Table]] = []
     result = run_demo(
         tmp_path / "demo",
-        tenants=6,
-        users=80,
-        days=42,
-        seed=11,
+        tenants=8,
+        users=100,
+        days=56,
+        seed=3,
         say=said.append,
         show=lambda t, title: shown.append((title, t)),
     )
@@ -29,7 +29,23 @@ def test_demo_finds_each_injected_incident(tmp_path: Path) -> None:
     assert result.ingest.total("accepted") == result.events_written
     assert any("nothing doubled" in s for s in said)
     assert shown[0][0] == "tenants"
-    assert shown[0][1].num_rows == 6
+    assert shown[0][1].num_rows == 8
+    # The incidents are in the workspace, each opened with its explanation.
+    assert result.incidents
+    assert all(
+        "explanation" in i.details or "explanation_error" in i.details for i in result.incidents
+    )
+    listed = dict(shown)["assay incidents list"]
+    assert sorted(listed.column("id").to_pylist()) == sorted(i.id for i in result.incidents)
+    outage = next(i for i in result.truth["incidents"] if i["kind"] == "outage")
+    found = [
+        i
+        for i in result.incidents
+        if i.tenant_id == outage["tenant_id"] and i.metric == "dau" and not i.slice
+    ]
+    assert found
+    assert found[0].direction == "down"
+    assert found[0].details["explanation"][0]["slice"] == {}  # the whole tenant went quiet
 
 
 def test_demo_refuses_to_wipe_a_folder_it_did_not_make(tmp_path: Path) -> None:

@@ -354,9 +354,10 @@ def score_amounts(values: FloatArray, *, kind: Kind, config: ScanConfig) -> Seri
         diffs = []
         for k in range(1, _SEASON_CYCLES + 1):
             at = t - _SEASON * k
-            if at - _SEASON < 0:
+            if at - 4 < 0:  # the week before needs 4 of its days
                 break
-            diffs.append(hist[:, at] - _row_nanmean(hist[:, at - _SEASON : at], min_count=4))
+            week = hist[:, max(0, at - _SEASON) : at]
+            diffs.append(hist[:, at] - _row_nanmean(week, min_count=4))
         season = (
             np.nan_to_num(_row_nanmedian(np.stack(diffs, axis=1), min_count=1))
             if diffs
@@ -481,6 +482,23 @@ def _dispersion(wk: FloatArray, wn: FloatArray, p0: FloatArray) -> tuple[FloatAr
     return phi, days
 
 
+def _history(
+    hk: FloatArray, hn: FloatArray, active_days: NDArray[Any], t: int, config: ScanConfig
+) -> tuple[FloatArray, FloatArray, FloatArray, BoolArray]:
+    """Successes, trials and over-dispersion of the history before day ``t``, and whether each
+    series is too young to be judged by it."""
+    h = config.history_days
+    wk = hk[:, max(0, t - h) : t]
+    wn = hn[:, max(0, t - h) : t]
+    big_k = np.nansum(wk, axis=1)
+    big_n = np.nansum(wn, axis=1)
+    phi, days = _dispersion(wk, wn, (big_k + 0.5) / (big_n + 1.0))
+    fleet = np.nanmedian(phi[days >= 7]) if np.any(days >= 7) else 1.0
+    phi = np.fmax(np.nan_to_num(phi, nan=1.0), fleet if np.isfinite(fleet) else 1.0)
+    young = active_days[:, t - 1] < min(config.min_history, h)
+    return big_k, big_n, phi, young
+
+
 def _betabinom_p(
     kt: FloatArray,
     nt: FloatArray,
@@ -584,7 +602,13 @@ def _exact_tails(
     return np.where(upper, other, tail), np.where(upper, tail, other)
 
 
-def score_rates(successes: FloatArray, trials: FloatArray, *, config: ScanConfig) -> SeriesScores:
+def score_rates(
+    successes: FloatArray,
+    trials: FloatArray,
+    *,
+    config: ScanConfig,
+    parent: tuple[FloatArray, FloatArray] | None = None,
+) -> SeriesScores:
     """Online scores of a block of rate series from their counts, shape (series, days).
 
     The day's successes are judged by their beta-binomial posterior predictive: the rate is
@@ -594,6 +618,12 @@ def score_rates(successes: FloatArray, trials: FloatArray, *, config: ScanConfig
     history's days, at least 1, and at least the median over the block's series, since days
     of one series are few): quasi-binomial effective counts. ``trials`` of 0 or NaN means no
     trials that day (not scored, and not history).
+
+    ``parent`` (successes, trials of the same shape) is each series' parent: for a slice, its
+    tenant as a whole. A series too young or too thin to have a history of its own (a
+    model_version on the day it is rolled out) is judged against its parent's history
+    instead: a new version that hands off twice as often as the tenant did is a discovery on
+    its first days.
     """
     k = np.asarray(successes, dtype=np.float64)
     n = np.asarray(trials, dtype=np.float64)
@@ -606,22 +636,26 @@ def score_rates(successes: FloatArray, trials: FloatArray, *, config: ScanConfig
     p = np.full((s, n_days), np.nan)
     run = np.zeros(s, dtype=np.int64)
     active_days = np.cumsum(n > 0, axis=1)
-    h = config.history_days
     clean_p = float(2 * norm.sf(config.clean_z))
     prev: tuple[FloatArray, FloatArray, FloatArray, BoolArray, FloatArray, FloatArray] | None = None
+    if parent is not None:
+        par_n = np.where(np.isnan(parent[1]), 0.0, parent[1])
+        par_k = np.where(par_n > 0, np.nan_to_num(parent[0]), np.nan)
+        par_n = np.where(par_n > 0, par_n, np.nan)
+        par_days = np.cumsum(par_n > 0, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         value = np.where(n > 0, k / n, np.nan)
         for t in range(1, n_days):
-            wk = hk[:, max(0, t - h) : t]
-            wn = hn[:, max(0, t - h) : t]
-            big_k = np.nansum(wk, axis=1)
-            big_n = np.nansum(wn, axis=1)
-            p0 = (big_k + 0.5) / (big_n + 1.0)
-            phi, days = _dispersion(wk, wn, p0)
-            fleet = np.nanmedian(phi[days >= 7]) if np.any(days >= 7) else 1.0
-            phi = np.fmax(np.nan_to_num(phi, nan=1.0), fleet if np.isfinite(fleet) else 1.0)
-            young = active_days[:, t - 1] < min(config.min_history, h)
+            big_k, big_n, phi, young = _history(hk, hn, active_days, t, config)
             ok = (big_n >= config.min_trials) & ~young
+            if parent is not None:
+                pbk, pbn, pphi_, pyoung = _history(par_k, par_n, par_days, t, config)
+                borrow = ~ok & (pbn >= config.min_trials) & ~pyoung
+                big_k = np.where(borrow, pbk, big_k)
+                big_n = np.where(borrow, pbn, big_n)
+                phi = np.where(borrow, pphi_, phi)
+                ok |= borrow
+            p0 = (big_k + 0.5) / (big_n + 1.0)
             p1 = _betabinom_p(k[:, t], n[:, t], big_k, big_n, phi, ok)
             if prev is not None:
                 # Two days against the history before both: a shift that one day's counts
@@ -827,6 +861,17 @@ def scan_table(
             out[matrix("turns") < cfg.min_turns] = np.nan
         return out
 
+    tenant_codes = np.unique(
+        np.asarray(key_values["tenant_id"].to_numpy(zero_copy_only=False), dtype=object),
+        return_inverse=True,
+    )[1].reshape(-1)
+
+    def by_tenant(m: FloatArray) -> FloatArray:
+        """Each series' tenant total (the sum over its slices), per day."""
+        totals = np.zeros((int(tenant_codes.max()) + 1, m.shape[1]))
+        np.add.at(totals, tenant_codes, np.nan_to_num(m))
+        return totals[tenant_codes]
+
     results: dict[str, SeriesScores] = {}
     for m in metrics:
         if progress is not None:
@@ -835,7 +880,11 @@ def scan_table(
             warnings.simplefilter("ignore", RuntimeWarning)
             if m in RATE_COUNTS:
                 num, den = RATE_COUNTS[m]
-                results[m] = score_rates(matrix(num), matrix(den), config=cfg)
+                k_m, n_m = matrix(num), matrix(den)
+                parent = None
+                if by is not None:
+                    parent = (by_tenant(k_m), by_tenant(n_m))
+                results[m] = score_rates(k_m, n_m, config=cfg, parent=parent)
             else:
                 results[m] = score_amounts(matrix(m), kind=metric_kind(m), config=cfg)
 

@@ -205,7 +205,7 @@ def _scan_rows(report: object, record: bool) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     if record:
         for incident, outcome in report.recorded:
-            if incident is None:
+            if incident is None or outcome not in ("opened", "extended"):
                 continue
             d = incident.as_dict()
             causes = [

@@ -20,7 +20,7 @@ def demo(
     tenants: Annotated[int, typer.Option("--tenants", min=1, help="Number of tenants.")] = 20,
     users: Annotated[int, typer.Option("--users", min=1, help="Users per tenant (mean).")] = 150,
     days: Annotated[int, typer.Option("--days", min=14, help="Days of telemetry.")] = 60,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 7,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 11,
 ) -> None:
     """Synthesise telemetry with known incidents, ingest it, and find the incidents again."""
     from assay._demo import run_demo
@@ -43,7 +43,7 @@ def demo(
         )
     found = sum(result.found.values())
     _output.message(
-        f"\n{found} of {len(result.found)} injected incidents found in the metrics "
+        f"\n{found} of {len(result.found)} injected incidents found as incidents "
         f"({time.monotonic() - started:.0f} s)."
     )
     ws = result.workspace
@@ -51,6 +51,10 @@ def demo(
     tenant = named[0] if named else "<tenant>"
     _output.message(
         "\nTry next:\n"
+        f"  assay incidents list --workspace {ws}\n"
+        f"  assay incidents show <id> --workspace {ws}\n"
+        f"  assay explain --workspace {ws} --metric dau --tenant {tenant} --day <YYYY-MM-DD>\n"
+        f"  assay anomalies scan --workspace {ws} --by prompt_template --dry-run\n"
         f"  assay metrics dau --workspace {ws} --tenant {tenant}\n"
         f"  assay metrics rolling --workspace {ws} --format json\n"
         f"  assay metrics sessions --workspace {ws} --by model_version\n"
