@@ -716,7 +716,8 @@ class Candidate:
     severity : ``high`` (|relative change| >= 50%), ``medium`` (>= 25%) or ``low``.
     expected, observed : means over the run's days of the expectation and the value.
     q_value : the smallest Benjamini-Hochberg q-value of the run.
-    details : per-day figures (day, value, expected, low, high, z, q) and counts.
+    details : ``per_day`` figures (day, value, expected, low, high, z, q_value),
+        ``anomalous_days`` and ``relative_change``.
     """
 
     tenant_id: str
@@ -1025,7 +1026,7 @@ def _runs(
                     observed=observed,
                     q_value=float(np.nanmin(q[row, days])),
                     details={
-                        "days": per_day,
+                        "per_day": per_day,
                         "anomalous_days": int(flagged[days].sum()),
                         "relative_change": round(change, 6),
                     },
