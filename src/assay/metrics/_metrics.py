@@ -93,11 +93,27 @@ def _check_tenant(value: object) -> str | None:
     return value
 
 
+#: The longest day grid a metric call may ask for: ten years of days per tenant and slice.
+MAX_GRID_DAYS = 3660
+
+
 def _check_range(since: dt.date | None, until: dt.date | None) -> None:
     if since is not None and until is not None and since > until:
         raise UsageError(
             f"since must not be after until (got since {since.isoformat()}, until "
             f"{until.isoformat()}); swap them or widen the range"
+        )
+
+
+def _check_grid(first: dt.date | None, until: dt.date) -> None:
+    """A grid from ``first`` (since, or the first event day) to ``until`` of at most
+    ``MAX_GRID_DAYS``: an ``until`` centuries ahead would otherwise build millions of empty
+    days per tenant."""
+    if first is not None and (until - first).days + 1 > MAX_GRID_DAYS:
+        raise UsageError(
+            f"the day grid must span at most {MAX_GRID_DAYS:,} days (got "
+            f"{(until - first).days + 1:,}, from {first.isoformat()} to {until.isoformat()}); "
+            "narrow it with since/until (--since/--until)"
         )
 
 
@@ -451,6 +467,8 @@ class Metrics:
                 checked_until = _last_event_day(events)
                 if checked_until is None:
                     return schema.empty_table()
+            else:
+                _check_grid(checked_since or _first_event_day(events), checked_until)
             scope = _exprs.Scope(
                 by=checked_by,
                 since=None if checked_since is None else _to_days(checked_since),
@@ -470,6 +488,12 @@ class Metrics:
                 "is intact (the chained exception has the engine's own message)"
             ) from exc
         return _finish(result, schema, metric, checked_by)
+
+
+def _first_event_day(events: ir.Table) -> dt.date | None:
+    """The smallest ``event_date`` in the whole events table, or None when it is empty."""
+    value = events.event_date.epoch_days().min().to_pyarrow().as_py()
+    return None if value is None else _EPOCH + dt.timedelta(days=int(value))
 
 
 def _last_event_day(events: ir.Table) -> dt.date | None:

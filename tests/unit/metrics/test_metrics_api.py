@@ -89,6 +89,8 @@ def test_each_metric_returns_exactly_its_columns_with_the_slice_after_tenant(
         ("dau", {"since": "2026-01-01"}, "since must be a datetime.date"),
         ("dau", {"until": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)}, "until must be a datetime.date"),
         ("sessions", {"tenant": ""}, "tenant must be a non-empty"),
+        ("dau", {"until": dt.date(9072, 11, 13)}, "day grid must span at most 3,660 days"),
+        ("health", {"since": dt.date(2000, 1, 1), "until": dt.date(2026, 1, 1)}, "day grid"),
     ],
 )
 def test_bad_arguments_raise_usage_error_saying_what_to_do(
