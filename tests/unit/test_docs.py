@@ -431,6 +431,8 @@ def test_docs_list_no_setting_that_does_not_exist() -> None:
         "explain.md",
         "scan.md",
         "incidents.md",
+        "drift.md",
+        "profiles.md",
     ],
 )
 def test_doc_links_point_to_existing_files_and_headings(name: str) -> None:

@@ -18,6 +18,8 @@ PACKAGES = [
     "assay.evaluation",
     "assay.service",
     "assay.anomaly",
+    "assay.drift",
+    "assay.profiles",
 ]
 
 

@@ -13,6 +13,8 @@ from assay.cli import incidents as _incidents
 from assay.cli import ingest as _ingest
 from assay.cli import keys as _keys
 from assay.cli import metrics as _metrics
+from assay.cli import profile as _profile
+from assay.cli import regressions as _regressions
 from assay.cli import serve as _serve
 from assay.cli import synth as _synth
 from assay.cli import workspace as _workspace
@@ -31,11 +33,13 @@ app.command("synth")(_synth.synth)
 app.command("demo")(_demo.demo)
 app.command("serve")(_serve.serve)
 app.command("evaluate")(_evaluate.evaluate)
+app.command("regressions")(_regressions.regressions)
 app.add_typer(_metrics.app, name="metrics")
 app.add_typer(_keys.app, name="keys")
 app.add_typer(_anomalies.app, name="anomalies")
 app.add_typer(_explain.app, name="explain")
 app.add_typer(_incidents.app, name="incidents")
+app.add_typer(_profile.app, name="profile")
 
 
 def main() -> None:

@@ -1,0 +1,68 @@
+"""Privacy-preserving profiles: mergeable sketches per day, tenant, slice and column.
+
+For each UTC day x tenant x slice (the whole tenant, and each value of the slice fields) x
+column, a profile holds the row and null counts, a KLL quantile sketch for numeric columns, and
+for allow-listed categorical columns the item counts after a k-anonymity fold (an item seen by
+fewer than k distinct users that day in that slice is counted as ``<OTHER>`` before anything is
+stored) with an HLL sketch of the stored items. Ids and free text are only counted.
+
+Profiles are built from the committed events only (:func:`build_profiles`, incrementally),
+stored under ``profiles/`` in the workspace, and merge across days, slices and workspaces
+(:func:`merge_profiles`, :func:`load_profiles`). See docs/profiles.md.
+"""
+
+from assay.profiles._build import (
+    BuildSummary,
+    ProgressFn,
+    build_profiles,
+    load_profiles,
+    profiles_path,
+    read_profiles,
+)
+from assay.profiles._columns import (
+    CATEGORICAL_COLUMNS,
+    COUNT_COLUMNS,
+    DEFAULT_MIN_USERS,
+    DEFAULT_SLICES,
+    HLL_LG_K,
+    KLL_K,
+    NUMERIC_COLUMNS,
+    OTHER,
+    PROFILE_SCHEMA,
+    SLICE_FIELDS,
+    ColumnKind,
+)
+from assay.profiles._compute import profile_events
+from assay.profiles._profile import (
+    ColumnProfile,
+    SliceProfile,
+    column_profile,
+    merge_profiles,
+    slice_profiles,
+)
+
+__all__ = [
+    "CATEGORICAL_COLUMNS",
+    "COUNT_COLUMNS",
+    "DEFAULT_MIN_USERS",
+    "DEFAULT_SLICES",
+    "HLL_LG_K",
+    "KLL_K",
+    "NUMERIC_COLUMNS",
+    "OTHER",
+    "PROFILE_SCHEMA",
+    "SLICE_FIELDS",
+    "BuildSummary",
+    "ColumnKind",
+    "ColumnProfile",
+    "ProgressFn",
+    "SliceProfile",
+    "build_profiles",
+    "column_profile",
+    "load_profiles",
+    "merge_profiles",
+    "profile_events",
+    "profiles_path",
+    "read_profiles",
+    "slice_profiles",
+]

@@ -1,0 +1,88 @@
+"""`assay profile build` through typer's runner: happy path, output formats, bad arguments;
+and the package's ``__all__``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import types
+from pathlib import Path
+
+from profiles_data import ingest, input_event, write_jsonl
+from typer.testing import CliRunner
+
+import assay.profiles
+from assay.cli import app
+
+runner = CliRunner()
+DAYS = [dt.date(2026, 1, 5), dt.date(2026, 1, 6)]
+
+
+def _workspace(tmp_path: Path) -> Path:
+    rows = [
+        input_event(f"e{d}-{u}", day, "acme", f"user{u}", intent="book", latency_ms=float(u))
+        for d, day in enumerate(DAYS)
+        for u in range(3)
+    ]
+    root = tmp_path / "ws"
+    ingest(root, [write_jsonl(rows, tmp_path / "events.jsonl")])
+    return root
+
+
+def test_build_prints_a_json_summary_then_does_nothing_the_second_time(tmp_path: Path) -> None:
+    root = _workspace(tmp_path)
+    result = runner.invoke(app, ["profile", "build", "--workspace", str(root), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["days_rebuilt"] == 2
+    assert data["days"] == ["2026-01-05", "2026-01-06"]
+    assert data["rows_written"] > 0
+    assert data["events_version"] >= 1
+    again = runner.invoke(app, ["profile", "build", "-w", str(root), "-f", "json"])
+    assert json.loads(again.stdout)["days_rebuilt"] == 0
+    assert (root / "profiles" / "days" / "2026-01-06.parquet").exists()
+
+
+def test_build_table_output_and_since_until(tmp_path: Path) -> None:
+    root = _workspace(tmp_path)
+    first = runner.invoke(app, ["profile", "build", "-w", str(root), "--until", "2026-01-05"])
+    assert first.exit_code == 0, first.output
+    assert "days_rebuilt" in first.stdout
+    assert "1 day(s) rebuilt" in first.output
+    assert not (root / "profiles" / "days" / "2026-01-06.parquet").exists()
+    # --since forces its days; changed days (2026-01-06, never built) are built anyway.
+    forced = runner.invoke(app, ["profile", "build", "-w", str(root), "--since", "2026-01-05"])
+    assert "2 day(s) rebuilt" in forced.output
+    only_new = runner.invoke(app, ["profile", "build", "-w", str(root), "--since", "2026-01-06"])
+    assert "1 day(s) rebuilt" in only_new.output
+
+
+def test_bad_arguments_exit_2_with_a_message(tmp_path: Path) -> None:
+    root = _workspace(tmp_path)
+    bad_date = runner.invoke(app, ["profile", "build", "-w", str(root), "--since", "yesterday"])
+    assert bad_date.exit_code == 2
+    assert "--since must be a date YYYY-MM-DD" in bad_date.output
+    swapped = runner.invoke(
+        app, ["profile", "build", "-w", str(root), "--since", "2026-01-06", "--until", "2026-01-05"]
+    )
+    assert swapped.exit_code == 2
+    assert "swap them" in swapped.output
+    bad_format = runner.invoke(app, ["profile", "build", "-w", str(root), "--format", "xml"])
+    assert bad_format.exit_code == 2
+    missing = runner.invoke(app, ["profile", "build", "-w", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2
+    assert "no assay workspace" in missing.output
+    assert "Traceback" not in missing.output
+    assert not (root / "profiles" / "days").exists()
+
+
+def test_all_lists_every_public_name_and_each_imports() -> None:
+    module = assay.profiles
+    assert len(set(module.__all__)) == len(module.__all__)
+    assert all(hasattr(module, name) for name in module.__all__)
+    public = {
+        n
+        for n, v in vars(module).items()
+        if not n.startswith("_") and not isinstance(v, types.ModuleType) and n != "annotations"
+    }
+    assert public <= set(module.__all__)
