@@ -7,6 +7,7 @@ import typer
 from assay._logging import configure as configure_logging
 from assay.cli import anomalies as _anomalies
 from assay.cli import demo as _demo
+from assay.cli import drift as _drift
 from assay.cli import evaluate as _evaluate
 from assay.cli import explain as _explain
 from assay.cli import incidents as _incidents
@@ -33,6 +34,7 @@ app.command("synth")(_synth.synth)
 app.command("demo")(_demo.demo)
 app.command("serve")(_serve.serve)
 app.command("evaluate")(_evaluate.evaluate)
+app.command("drift")(_drift.drift)
 app.command("regressions")(_regressions.regressions)
 app.add_typer(_metrics.app, name="metrics")
 app.add_typer(_keys.app, name="keys")

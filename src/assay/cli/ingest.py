@@ -41,6 +41,14 @@ def ingest(
         Literal["table", "json"],
         typer.Option("--output", "-o", help="Summary format on stdout: table or json."),
     ] = "table",
+    profile: Annotated[
+        bool | None,
+        typer.Option(
+            "--profile/--no-profile",
+            help="Update the profiles after the ingest (default: when they were built before).",
+            show_default=False,
+        ),
+    ] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Validate, redact, pseudonymise and store events exactly once; quarantine bad rows.
@@ -78,6 +86,13 @@ def ingest(
                     max_lateness=lateness,
                     progress=on_progress,
                     on_file=on_file,
+                )
+            from assay.profiles import build_profiles, profiles_built
+
+            if profile or (profile is None and profiles_built(ws)):
+                built = build_profiles(ws)
+                _output.message(
+                    f"profiles updated: {built.days_rebuilt} day(s) rebuilt from committed events"
                 )
         data = summary.as_dict()
         if output == "json":

@@ -27,6 +27,7 @@ from assay.drift._releases import (
     newcombe_interval,
     rate_increase_test,
 )
+from assay.drift._report import DEFAULT_DATASET_SHARE, DriftReport, drift_report
 from assay.drift._stats import (
     DEFAULT_BINS,
     DEFAULT_EPS,
@@ -58,6 +59,7 @@ from assay.drift._stats import (
 
 __all__ = [
     "DEFAULT_BINS",
+    "DEFAULT_DATASET_SHARE",
     "DEFAULT_EPS",
     "DEFAULT_SINCE_DAYS",
     "DEFAULT_THRESHOLDS",
@@ -65,6 +67,7 @@ __all__ = [
     "RELEASE_FIELDS",
     "STD_FLOOR",
     "ChiSquareResult",
+    "DriftReport",
     "KSResult",
     "MissingnessResult",
     "RegressionConfig",
@@ -73,6 +76,7 @@ __all__ = [
     "categorical_stats",
     "chi_square",
     "column_verdict",
+    "drift_report",
     "find_regressions",
     "js_categorical",
     "js_distance",

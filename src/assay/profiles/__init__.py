@@ -16,6 +16,7 @@ from assay.profiles._build import (
     ProgressFn,
     build_profiles,
     load_profiles,
+    profiles_built,
     profiles_path,
     read_profiles,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "load_profiles",
     "merge_profiles",
     "profile_events",
+    "profiles_built",
     "profiles_path",
     "read_profiles",
     "slice_profiles",

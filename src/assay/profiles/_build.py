@@ -88,6 +88,12 @@ def profiles_path(ws: Workspace) -> Path:
     return ws.path / PROFILES_DIR
 
 
+def profiles_built(ws: Workspace) -> bool:
+    """Whether profiles were ever built in this workspace (``assay ingest`` then keeps them
+    current)."""
+    return (profiles_path(ws) / STATE_FILE).exists()
+
+
 def _day_file(root: Path, day: date) -> Path:
     return root / "days" / f"{day.isoformat()}.parquet"
 

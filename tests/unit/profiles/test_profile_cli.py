@@ -86,3 +86,26 @@ def test_all_lists_every_public_name_and_each_imports() -> None:
         if not n.startswith("_") and not isinstance(v, types.ModuleType) and n != "annotations"
     }
     assert public <= set(module.__all__)
+
+
+def test_ingest_keeps_profiles_current_once_they_were_built(tmp_path: Path) -> None:
+    from assay.synth import SynthConfig, write
+
+    data = tmp_path / "data"
+    write(data, SynthConfig(tenants=2, users=20, days=6, seed=1))
+    files = sorted(data.glob("events-*.jsonl"))
+    ws = tmp_path / "ws"
+    runner = CliRunner()
+    first = runner.invoke(app, ["ingest", "-w", str(ws), *map(str, files[:3])])
+    assert first.exit_code in (0, 1), first.output
+    assert "profiles updated" not in first.stderr  # never built: ingest does not profile
+    built = runner.invoke(app, ["profile", "build", "-w", str(ws), "--format", "json"])
+    assert built.exit_code == 0, built.output
+    days_before = json.loads(built.stdout)["days_rebuilt"]
+    more = runner.invoke(app, ["ingest", "-w", str(ws), *map(str, files[3:])])
+    assert "profiles updated" in more.stderr
+    again = runner.invoke(app, ["profile", "build", "-w", str(ws), "--format", "json"])
+    assert json.loads(again.stdout)["days_rebuilt"] == 0  # ingest already did it
+    assert days_before >= 1
+    skipped = runner.invoke(app, ["ingest", "-w", str(ws), "--no-profile", str(files[0])])
+    assert "profiles updated" not in skipped.stderr

@@ -1,0 +1,85 @@
+"""`assay drift --reference D..D --target D..D`: drift between two ranges, from profiles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import Annotated, Literal
+
+import typer
+
+from assay._errors import UsageError
+from assay.cli import _output
+from assay.cli._common import EXIT_FINDINGS, EXIT_OK, WorkspaceOpt, handle_errors
+
+DriftFormat = Literal["table", "json", "csv", "html"]
+DriftSlice = Literal["model_version", "prompt_template", "locale", "platform"]
+
+
+def _range(text: str, option: str) -> tuple[dt.date, dt.date]:
+    first, sep, last = text.partition("..")
+    try:
+        if not sep:
+            raise ValueError
+        return dt.date.fromisoformat(first.strip()), dt.date.fromisoformat(last.strip())
+    except ValueError:
+        raise UsageError(
+            f"{option} must be a range of days FIRST..LAST, e.g. 2026-01-01..2026-01-28 "
+            f"(got {text[:40]!r})"
+        ) from None
+
+
+def drift(
+    reference: Annotated[
+        str, typer.Option("--reference", help="Reference days FIRST..LAST (YYYY-MM-DD).")
+    ],
+    target: Annotated[str, typer.Option("--target", help="Target days FIRST..LAST (YYYY-MM-DD).")],
+    by: Annotated[
+        DriftSlice | None, typer.Option("--by", help="Compare each slice of this field.")
+    ] = None,
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant.")] = None,
+    build: Annotated[
+        bool,
+        typer.Option("--build/--no-build", help="Bring the profiles up to date first."),
+    ] = True,
+    workspace: WorkspaceOpt = None,
+    fmt: Annotated[
+        DriftFormat, typer.Option("--format", "-f", help="table, json, csv or html.")
+    ] = "table",
+) -> None:
+    """Drift of every column between two ranges of days, per tenant (and slice); exit 1 on drift."""
+    from assay._api import Workspace
+    from assay.drift._report import drift_report
+    from assay.profiles import build_profiles
+
+    with handle_errors():
+        ref = _range(reference, "--reference")
+        cur = _range(target, "--target")
+        with Workspace.open(workspace) as ws:
+            if build:
+                build_profiles(ws)
+            report = drift_report(ws, reference=ref, target=cur, by=by, tenant=tenant)
+        if fmt == "html":
+            sys.stdout.write(report.to_html())
+        elif fmt == "json":
+            _output.print_json(
+                {
+                    "reference": [d.isoformat() for d in report.reference],
+                    "target": [d.isoformat() for d in report.target],
+                    "by": report.by,
+                    "datasets": report.datasets,
+                    "columns": report.columns,
+                    "skipped": [
+                        {"tenant_id": t, "slice_value": v, "reason": r}
+                        for t, v, r in report.skipped
+                    ],
+                }
+            )
+        else:
+            _output.print_table(report.to_arrow(), fmt, title="drift by column")
+        _output.message(
+            f"{len(report.drifted)} of {len(report.datasets)} dataset(s) drifted "
+            f"({sum(c['drift'] for c in report.columns)} of {len(report.columns)} columns)"
+            + (f"; {len(report.skipped)} skipped (in one range only)" if report.skipped else "")
+        )
+    raise typer.Exit(EXIT_FINDINGS if report.drifted else EXIT_OK)
