@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from assay._api import Workspace
 from assay._errors import UsageError
 from assay.anomaly import scan_workspace
+from assay.drift import find_regressions
 from assay.ingest import IngestSummary, ingest_paths
 from assay.store import Incident
 from assay.synth import SynthConfig, write
@@ -39,6 +40,7 @@ class DemoResult:
     truth: dict[str, Any]
     found: dict[str, bool] = field(default_factory=dict)
     incidents: list[Incident] = field(default_factory=list)
+    regressions: list[dict[str, Any]] = field(default_factory=list)
 
 
 def prepare(root: Path) -> None:
@@ -67,7 +69,7 @@ def run_demo(
     """Run the whole demo under ``root`` and report through ``say`` and ``show``."""
     prepare(root)
     config = SynthConfig(tenants=tenants, users=users, days=days, seed=seed)
-    say(f"1/5  synthesising {days} days of telemetry for {tenants} tenants (seed {seed}) ...")
+    say(f"1/6  synthesising {days} days of telemetry for {tenants} tenants (seed {seed}) ...")
     out = write(
         root / "data",
         config,
@@ -77,7 +79,7 @@ def run_demo(
     truth: dict[str, Any] = out.truth
     say(f"     {out.events:,} events written to {root / 'data'}")
 
-    say("2/5  ingesting: validate, redact, pseudonymise, deduplicate ...")
+    say("2/6  ingesting: validate, redact, pseudonymise, deduplicate ...")
     with Workspace.open(root / "workspace", create=True) as ws:
         summary = ingest_paths(
             ws,
@@ -102,13 +104,13 @@ def run_demo(
             f"     {again['accepted']} accepted, {again['duplicate']:,} duplicates: nothing doubled"
         )
 
-        say("3/5  headline metrics per tenant (last 7 days) ...")
+        say("3/6  headline metrics per tenant (last 7 days) ...")
         show(_headline(ws), "tenants")
 
         result = DemoResult(root, ws.path, out.events, summary, truth)
         first = date.fromisoformat(truth["start"])
         say(
-            "4/5  scanning every tenant x metric for anomalies, then each locale and "
+            "4/6  scanning every tenant x metric for anomalies, then each locale and "
             "model_version (assay anomalies scan) ..."
         )
         for by in (None, "locale", "model_version"):
@@ -121,12 +123,38 @@ def run_demo(
             )
         show(_incident_table(result.incidents), "assay incidents list")
 
-        say("5/5  the injected incidents (truth.json), as incidents with their root cause ...")
+        say("5/6  the injected incidents (truth.json), as incidents with their root cause ...")
         for injected in truth.get("incidents", []):
             kind = str(injected.get("kind"))
             matches = [i for i in result.incidents if _matches(i, injected)]
             result.found[kind] = bool(matches)
             _say_match(injected, matches, say)
+
+        say(
+            "6/6  release regressions: each new model_version or prompt_template against its "
+            "predecessor (assay regressions) ..."
+        )
+        regressions = find_regressions(ws, since=first)
+        result.regressions = regressions.regressions
+        show(_regression_table(result.regressions), "assay regressions")
+        for injected in truth.get("incidents", []):
+            field_value = _release_of(injected)
+            if field_value is None:
+                continue
+            hit = [
+                r
+                for r in result.regressions
+                if (r["field"], r["value"]) == field_value and r["metric"] == injected["metric"]
+            ]
+            result.found[f"{injected['kind']} (regression)"] = bool(hit)
+            say(
+                f"  - {injected['kind']}: {field_value[0]} {field_value[1]} "
+                + (
+                    f"reported as a {injected['metric']} regression in {len(hit)} tenant(s)"
+                    if hit
+                    else "NOT reported as a regression"
+                )
+            )
     return result
 
 
@@ -167,6 +195,30 @@ def _headline(ws: Workspace) -> pa.Table:
             }
         )
     return pa.Table.from_pylist(out)
+
+
+def _release_of(injected: dict[str, Any]) -> tuple[str, str] | None:
+    """The (field, value) a release-related injected incident is about, else None."""
+    slice_ = injected.get("slice") or {}
+    if injected.get("kind") == "handoff_jump" and "model_version" in slice_:
+        return ("model_version", str(slice_["model_version"]))
+    if injected.get("kind") == "latency_regression" and "prompt_template" in slice_:
+        return ("prompt_template", str(slice_["prompt_template"]))
+    return None
+
+
+def _regression_table(rows: list[dict[str, Any]]) -> pa.Table:
+    keep = ("tenant_id", "field", "value", "comparison", "baseline", "metric", "start")
+    out = [
+        {
+            **{k: r.get(k) for k in keep},
+            "base_value": round(r["base_value"], 4) if r.get("base_value") is not None else None,
+            "new_value": round(r["new_value"], 4) if r.get("new_value") is not None else None,
+            "severity": r.get("severity"),
+        }
+        for r in rows
+    ]
+    return pa.Table.from_pylist(out) if out else pa.table({"tenant_id": pa.array([], pa.string())})
 
 
 def _incident_table(incidents: list[Incident]) -> pa.Table:

@@ -25,7 +25,18 @@ def test_demo_finds_each_injected_incident_as_an_explained_incident(tmp_path: Pa
     )
     kinds = {i["kind"] for i in result.truth["incidents"]}
     assert kinds == {"outage", "handoff_jump", "latency_regression"}
-    assert result.found == dict.fromkeys(kinds, True)
+    # Each injected incident as an incident; the two tied to a release also as regressions.
+    assert result.found == {
+        **dict.fromkeys(kinds, True),
+        "handoff_jump (regression)": True,
+        "latency_regression (regression)": True,
+    }
+    handoff = next(i for i in result.truth["incidents"] if i["kind"] == "handoff_jump")
+    assert any(
+        r["tenant_id"] == handoff["tenant_id"]
+        and (r["field"], r["value"], r["metric"]) == ("model_version", "v2.1", "handoff_rate")
+        for r in result.regressions
+    )
     assert result.ingest.total("accepted") == result.events_written
     assert any("nothing doubled" in s for s in said)
     assert shown[0][0] == "tenants"

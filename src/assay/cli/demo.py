@@ -41,10 +41,12 @@ def demo(
             show=show,
             progress=lambda name, n: bar.advance(name, n),
         )
-    found = sum(result.found.values())
+    as_incidents = {k: v for k, v in result.found.items() if not k.endswith("(regression)")}
+    as_regressions = {k: v for k, v in result.found.items() if k.endswith("(regression)")}
     _output.message(
-        f"\n{found} of {len(result.found)} injected incidents found as incidents "
-        f"({time.monotonic() - started:.0f} s)."
+        f"\n{sum(as_incidents.values())} of {len(as_incidents)} injected incidents found as "
+        f"incidents, {sum(as_regressions.values())} of {len(as_regressions)} release-related "
+        f"ones as regressions ({time.monotonic() - started:.0f} s)."
     )
     ws = result.workspace
     named = [i["tenant_id"] for i in result.truth.get("incidents", []) if i.get("tenant_id")]
@@ -55,6 +57,8 @@ def demo(
         f"  assay incidents show <id> --workspace {ws}\n"
         f"  assay explain --workspace {ws} --metric dau --tenant {tenant} --day <YYYY-MM-DD>\n"
         f"  assay anomalies scan --workspace {ws} --by prompt_template --dry-run\n"
+        f"  assay regressions --workspace {ws} --format json\n"
+        f"  assay drift --workspace {ws} --reference <first..last> --target <first..last>\n"
         f"  assay metrics dau --workspace {ws} --tenant {tenant}\n"
         f"  assay metrics rolling --workspace {ws} --format json\n"
         f"  assay metrics sessions --workspace {ws} --by model_version\n"
