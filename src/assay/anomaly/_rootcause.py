@@ -216,7 +216,7 @@ def explain_metric(
     ...             "tenant_id": "acme", "user_id": f"u{i}", "session_id": f"s{i}",
     ...             "event_type": "turn", "locale": locale}
     >>> events = [turn(i, 1 + i % 3, "en" if i % 2 else "fr") for i in range(12)]
-    >>> events += [turn(100 + i, 4, "fr") for i in range(6)]  # day 4: six more fr users
+    >>> events += [turn(100 + i, 4, "fr") for i in range(14)]  # day 4: 14 fr users, 2 before
     >>> events += [turn(200 + i, 4, "en") for i in range(2)]
     >>> with tempfile.TemporaryDirectory() as d:
     ...     src = Path(d) / "events.jsonl"
@@ -226,7 +226,7 @@ def explain_metric(
     ...         ex = explain_metric(ws, metric="dau", tenant="acme", day=dt.date(2026, 1, 4),
     ...                             baseline_days=3, dimensions=["locale"])
     >>> ex.explanation.before, ex.explanation.after
-    (4.0, 8.0)
+    (4.0, 16.0)
     >>> ex.explanation.rows[0]["slice"], ex.explanation.rows[0]["share"]
     ({'locale': 'fr'}, 1.0)
     """

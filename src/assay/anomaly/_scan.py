@@ -540,9 +540,10 @@ def betabinom_tails(
 
     Examples
     --------
-    >>> lo, hi = betabinom_tails(np.array([0.0]), np.array([5.0]), np.array([1.0]), np.array([9.0]))
-    >>> round(float(lo[0]), 12), round(float(hi[0]), 12)  # P(X = 0) = B(1, 14) / B(1, 9) = 9/14
-    (0.642857142857, 1.0)
+    >>> one = lambda v: np.array([v])
+    >>> lo, hi = betabinom_tails(one(5.0), one(5.0), one(1.0), one(9.0))
+    >>> float(lo[0]), round(float(hi[0]), 10)  # P(X = 5) = B(6, 9) / B(1, 9) = 1 / 2002
+    (1.0, 0.0004995005)
     """
     n = np.asarray(n, dtype=np.float64)
     k = np.clip(np.asarray(k, dtype=np.float64), 0.0, n)

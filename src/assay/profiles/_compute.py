@@ -71,6 +71,10 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def compute_rows(
     con: duckdb.DuckDBPyConnection,
     source: str,
@@ -86,14 +90,17 @@ def compute_rows(
     ``con`` and dropped before returning.
     """
     slices = check_options(slices, k)
+    # One row id per event ties the per-row numpy arrays to the slice map built in SQL.
     cols = [
+        "CAST(row_number() OVER () - 1 AS BIGINT) AS rid",
         "CAST(event_date AS DATE) AS event_date",
         "tenant_id",
         "user_id",
         *(f"({_q(c)} IS NOT NULL) AS {_q('has_' + c)}" for c in COUNT_COLUMNS if c != "text"),
-        "has_text AS has_text",
+        "coalesce(has_text, false) AS has_text",
         *(_q(c) for c in NUMERIC_COLUMNS),
-        *(_q(c) for c in CATEGORICAL_COLUMNS),
+        # Items are the columns' text (DuckDB's cast: 'true', '-1'), as stored.
+        *(f"CAST({_q(c)} AS VARCHAR) AS {_q(c)}" for c in CATEGORICAL_COLUMNS),
     ]
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _prof_ev AS SELECT {', '.join(cols)} FROM {source}", params
@@ -102,76 +109,71 @@ def compute_rows(
         return _compute(con, slices, k)
     finally:
         con.execute("DROP TABLE IF EXISTS _prof_ev")
-        con.execute("DROP TABLE IF EXISTS _prof_sl")
+        con.execute("DROP TABLE IF EXISTS _prof_map")
 
 
 def _compute(con: duckdb.DuckDBPyConnection, slices: tuple[str, ...], k: int) -> pa.Table:
-    parts = ["SELECT '' AS slice_field, '' AS slice_value, * FROM _prof_ev"]
-    for f in slices:
-        # The slice value keeps its name only with >= k distinct users that day in the tenant.
-        parts.append(
-            f"SELECT '{f}' AS slice_field, "
-            f"CASE WHEN e.{_q(f)} IS NULL THEN NULL WHEN u.n >= {k} THEN e.{_q(f)} "
-            f"ELSE '{OTHER}' END AS slice_value, e.* "
-            f"FROM _prof_ev e LEFT JOIN (SELECT event_date, tenant_id, {_q(f)} AS v, "
-            f"count(DISTINCT user_id) AS n FROM _prof_ev GROUP BY ALL) u "
-            f"ON u.event_date = e.event_date AND u.tenant_id = e.tenant_id AND u.v = e.{_q(f)}"
-        )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _prof_sl AS SELECT dense_rank() OVER (ORDER BY "
-        "event_date, tenant_id, slice_field, slice_value NULLS FIRST) - 1 AS gid, * FROM ("
-        + " UNION ALL ".join(parts)
-        + ")"
-    )
+    n_rows = int(con.sql("SELECT count(*) FROM _prof_ev").fetchall()[0][0])
+    if n_rows == 0:
+        return PROFILE_SCHEMA.empty_table()
+    _slice_map(con, slices, k)
     keys = con.sql(
         "SELECT gid, any_value(event_date) AS event_date, any_value(tenant_id) AS tenant_id, "
-        "any_value(slice_field) AS slice_field, any_value(slice_value) AS slice_value, "
-        "count(*) AS n, "
-        + ", ".join(
-            [f"count({_q(c)}) AS {_q(c)}" for c in (*NUMERIC_COLUMNS, *CATEGORICAL_COLUMNS)]
-            + [f"count_if({_q('has_' + c)}) AS {_q(c)}" for c in COUNT_COLUMNS]
-        )
-        + " FROM _prof_sl GROUP BY gid ORDER BY gid"
+        "any_value(slice_field) AS slice_field, any_value(slice_value) AS slice_value "
+        "FROM _prof_map GROUP BY gid ORDER BY gid"
     ).to_arrow_table()
     n_groups = keys.num_rows
-    if n_groups == 0:
-        return PROFILE_SCHEMA.empty_table()
+    # gid_of[s, rid]: the group of event rid in slice s (0 is the whole tenant).
+    m = con.sql("SELECT sid, rid, gid FROM _prof_map").fetchnumpy()
+    gid_of = np.empty((len(slices) + 1, n_rows), dtype=np.int64)
+    gid_of[np.asarray(m["sid"]), np.asarray(m["rid"])] = np.asarray(m["gid"])
+    del m
 
-    key_of = {
-        name: keys[name].to_pylist()
-        for name in ("event_date", "tenant_id", "slice_field", "slice_value")
-    }
-    counts_of = {
-        name: keys[name].to_numpy()
-        for name in ("n", *NUMERIC_COLUMNS, *CATEGORICAL_COLUMNS, *COUNT_COLUMNS)
-    }
-    out: dict[str, list[Any]] = {name: [] for name in PROFILE_SCHEMA.names}
+    ev = con.sql(
+        "SELECT "
+        + ", ".join(
+            [f"{_q('has_' + c)}" for c in COUNT_COLUMNS]
+            + [f"({_q(c)} IS NOT NULL) AS {_q('nn_' + c)}" for c in CATEGORICAL_COLUMNS]
+            + [f"({_q(c)} IS NOT NULL) AS {_q('nn_' + c)}" for c in NUMERIC_COLUMNS]
+            # Nulls become NaN; NaN values are counted as values but never sketched.
+            + [
+                f"coalesce(CAST({_q(c)} AS DOUBLE), 'NaN'::DOUBLE) AS {_q(c)}"
+                for c in NUMERIC_COLUMNS
+            ]
+        )
+        + " FROM _prof_ev ORDER BY rid"
+    ).fetchnumpy()
 
-    def emit(
-        column: str,
-        kind: str,
-        counts: np.ndarray[Any, Any],
-        extra: list[dict[str, Any]] | None = None,
-    ) -> None:
-        total = counts_of["n"]
-        for g in range(n_groups):
-            for name in ("event_date", "tenant_id", "slice_field", "slice_value"):
-                out[name].append(key_of[name][g])
-            out["column"].append(column)
-            out["kind"].append(kind)
-            out["count"].append(int(total[g]))
-            out["nulls"].append(int(total[g] - counts[g]))
-            e = extra[g] if extra is not None else {}
-            for name in ("min", "max", "kll", "hll", "items"):
-                out[name].append(e.get(name))
+    def per_group(flags: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """How many rows of each group have the flag set (every slice's groups)."""
+        w = np.asarray(flags, dtype=np.float64)
+        total = np.zeros(n_groups, dtype=np.int64)
+        for g in gid_of:
+            total += np.bincount(g, weights=w, minlength=n_groups).astype(np.int64)
+        return total
 
+    total = per_group(np.ones(n_rows, dtype=bool))
+    blocks: list[pa.Table] = []
     for c in NUMERIC_COLUMNS:
-        emit(c, "numeric", counts_of[c], _numeric(con, c, n_groups))
+        mins, maxs, klls = _numeric(np.asarray(ev[c], dtype=np.float64), gid_of, n_groups)
+        blocks.append(_block(keys, c, "numeric", total, per_group(ev["nn_" + c]), mins, maxs, klls))
+    items = _categorical(con, k, n_groups)
     for c in CATEGORICAL_COLUMNS:
-        emit(c, "categorical", counts_of[c], _categorical(con, c, n_groups, k))
+        group_items, hlls = items[c]
+        blocks.append(
+            _block(
+                keys,
+                c,
+                "categorical",
+                total,
+                per_group(ev["nn_" + c]),
+                hll=hlls,
+                items=group_items,
+            )
+        )
     for c in COUNT_COLUMNS:
-        emit(c, "count", counts_of[c])
-    table = pa.Table.from_pydict(out, schema=PROFILE_SCHEMA)
+        blocks.append(_block(keys, c, "count", total, per_group(ev["has_" + c])))
+    table = pa.concat_tables(blocks)
     return table.sort_by(
         [
             ("event_date", "ascending"),
@@ -180,6 +182,32 @@ def _compute(con: duckdb.DuckDBPyConnection, slices: tuple[str, ...], k: int) ->
             ("slice_value", "ascending"),
             ("column", "ascending"),
         ]
+    )
+
+
+def _slice_map(con: duckdb.DuckDBPyConnection, slices: tuple[str, ...], k: int) -> None:
+    """``_prof_map``: (rid, sid, gid, event_date, tenant_id, slice_field, slice_value), one row
+    per event and slice (sid 0 is the whole tenant, sid i the i-th slice field)."""
+    parts = [
+        "SELECT rid, 0 AS sid, event_date, tenant_id, '' AS slice_field, '' AS slice_value "
+        "FROM _prof_ev"
+    ]
+    for i, f in enumerate(slices, start=1):
+        # The slice value keeps its name only with >= k distinct users that day in the tenant.
+        parts.append(
+            f"SELECT e.rid, {i} AS sid, e.event_date, e.tenant_id, {_lit(f)} AS slice_field, "
+            f"CASE WHEN e.{_q(f)} IS NULL THEN NULL WHEN u.n >= {k} THEN e.{_q(f)} "
+            f"ELSE '{OTHER}' END AS slice_value "
+            f"FROM _prof_ev e LEFT JOIN (SELECT event_date, tenant_id, {_q(f)} AS v, "
+            f"count(DISTINCT user_id) AS n FROM _prof_ev GROUP BY ALL) u "
+            f"ON u.event_date = e.event_date AND u.tenant_id = e.tenant_id AND u.v = e.{_q(f)}"
+        )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _prof_map AS SELECT rid, sid, CAST(dense_rank() OVER ("
+        "ORDER BY event_date, tenant_id, slice_field, slice_value NULLS FIRST) - 1 AS BIGINT) "
+        "AS gid, event_date, tenant_id, slice_field, slice_value FROM ("
+        + " UNION ALL ".join(parts)
+        + ")"
     )
 
 
@@ -192,49 +220,123 @@ def _groups(gids: np.ndarray[Any, Any]) -> list[tuple[int, int, int]]:
     return [(int(gids[a]), int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
 
 
-def _numeric(con: duckdb.DuckDBPyConnection, c: str, n_groups: int) -> list[dict[str, Any]]:
-    # Sorted within a group so that the same events always give the same sketch bytes.
-    data = con.sql(
-        f"SELECT gid, CAST({_q(c)} AS DOUBLE) AS v FROM _prof_sl "
-        f"WHERE {_q(c)} IS NOT NULL AND NOT isnan(CAST({_q(c)} AS DOUBLE)) ORDER BY gid, v"
-    ).fetchnumpy()
-    extra: list[dict[str, Any]] = [{} for _ in range(n_groups)]
-    values = np.asarray(data["v"], dtype=np.float64)
-    for gid, a, b in _groups(np.asarray(data["gid"])):
-        sk = kll_doubles_sketch(KLL_K)
-        sk.update(values[a:b])
-        extra[gid] = {
-            "min": float(values[a]),
-            "max": float(values[b - 1]),
-            "kll": bytes(sk.serialize()),
-        }
-    return extra
+def _stable_order(gids: np.ndarray[Any, Any], n_groups: int) -> np.ndarray[Any, Any]:
+    """The permutation that sorts ``gids`` and keeps equal gids in their order."""
+    if n_groups <= 1 << 16:
+        # numpy's stable sort of 16-bit integers is a radix sort: linear in the rows.
+        return np.argsort(gids.astype(np.uint16), kind="stable")
+    return np.argsort(gids, kind="stable")
+
+
+def _numeric(
+    values: np.ndarray[Any, Any], gid_of: np.ndarray[Any, Any], n_groups: int
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], list[bytes | None]]:
+    """Per group: the least and greatest value (NaN if none) and the KLL sketch's bytes."""
+    idx = np.flatnonzero(~np.isnan(values))
+    # Sorted once by value; a stable sort by group then keeps each group's values sorted, so
+    # the same events always feed a sketch the same sequence.
+    by_value = idx[np.argsort(values[idx], kind="stable")]
+    ordered = values[by_value]
+    mins = np.full(n_groups, np.nan)
+    maxs = np.full(n_groups, np.nan)
+    klls: list[bytes | None] = [None] * n_groups
+    for gids in gid_of:
+        g = gids[by_value]
+        perm = _stable_order(g, n_groups)
+        g, v = g[perm], ordered[perm]
+        for gid, a, b in _groups(g):
+            sk = kll_doubles_sketch(KLL_K)
+            sk.update(v[a:b])
+            klls[gid] = bytes(sk.serialize())
+            mins[gid] = v[a]
+            maxs[gid] = v[b - 1]
+    return mins, maxs, klls
+
+
+_ITEM_TYPE = PROFILE_SCHEMA.field("items").type
 
 
 def _categorical(
-    con: duckdb.DuckDBPyConnection, c: str, n_groups: int, k: int
-) -> list[dict[str, Any]]:
-    # The fold happens inside DuckDB: only item names with >= k distinct users come out.
+    con: duckdb.DuckDBPyConnection, k: int, n_groups: int
+) -> dict[str, tuple[pa.Array, list[bytes | None]]]:
+    """Per categorical column: each group's folded item counts (a list array, null for a
+    group without values) and the HLL sketch of its stored items."""
+    names = ", ".join(_q(c) for c in CATEGORICAL_COLUMNS)
+    # One query for every column and slice. The fold happens inside DuckDB: only item names
+    # with >= k distinct users (counted exactly) come out.
     rows = con.sql(
-        f"SELECT gid, CASE WHEN users >= {k} THEN item ELSE '{OTHER}' END AS item, "
+        f"SELECT col, gid, CASE WHEN users >= {k} THEN item ELSE '{OTHER}' END AS item, "
         "CAST(sum(n) AS BIGINT) AS n FROM ("
-        f"SELECT gid, CAST({_q(c)} AS VARCHAR) AS item, count(*) AS n, "
-        f"count(DISTINCT user_id) AS users FROM _prof_sl WHERE {_q(c)} IS NOT NULL "
-        "GROUP BY gid, item) GROUP BY ALL ORDER BY gid, item"
-    ).fetchall()
-    items: list[list[dict[str, Any]]] = [[] for _ in range(n_groups)]
-    for gid, item, n in rows:
-        items[gid].append({"value": item, "count": int(n)})
-    extra: list[dict[str, Any]] = []
-    for group in items:
-        if not group:
-            extra.append({})
-            continue
-        sk = hll_sketch(HLL_LG_K)
-        for it in group:
-            sk.update(it["value"])
-        extra.append({"items": group, "hll": bytes(sk.serialize_compact())})
-    return extra
+        "SELECT m.gid, u.col, u.item, count(*) AS n, count(DISTINCT u.user_id) AS users "
+        f"FROM (UNPIVOT (SELECT rid, user_id, {names} FROM _prof_ev) ON {names} "
+        "INTO NAME col VALUE item) u JOIN _prof_map m ON m.rid = u.rid GROUP BY ALL"
+        ") GROUP BY ALL ORDER BY col, gid, item"
+    ).to_arrow_table()
+    cols = rows["col"].to_numpy(zero_copy_only=False)
+    gids = np.asarray(rows["gid"].to_numpy(), dtype=np.int64)
+    item_col = rows["item"].combine_chunks()
+    n_col = rows["n"].combine_chunks()
+    out: dict[str, tuple[pa.Array, list[bytes | None]]] = {}
+    for c in CATEGORICAL_COLUMNS:
+        sel = np.flatnonzero(cols == c)
+        a, b = (int(sel[0]), int(sel[-1]) + 1) if len(sel) else (0, 0)
+        g = gids[a:b]
+        sizes = np.bincount(g, minlength=n_groups)
+        offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int32)
+        values = pa.StructArray.from_arrays(
+            [item_col.slice(a, b - a), n_col.slice(a, b - a)], fields=list(_ITEM_TYPE.value_type)
+        )
+        items = pa.ListArray.from_arrays(
+            pa.array(offsets), values, type=_ITEM_TYPE, mask=pa.array(sizes == 0)
+        )
+        hlls: list[bytes | None] = [None] * n_groups
+        texts = item_col.slice(a, b - a).to_pylist()
+        for gid, lo, hi in _groups(g):
+            sk = hll_sketch(HLL_LG_K)
+            for text in texts[lo:hi]:
+                sk.update(text)
+            hlls[gid] = bytes(sk.serialize_compact())
+        out[c] = (items, hlls)
+    return out
+
+
+def _block(
+    keys: pa.Table,
+    column: str,
+    kind: str,
+    total: np.ndarray[Any, Any],
+    non_null: np.ndarray[Any, Any],
+    mins: np.ndarray[Any, Any] | None = None,
+    maxs: np.ndarray[Any, Any] | None = None,
+    klls: list[bytes | None] | None = None,
+    *,
+    hll: list[bytes | None] | None = None,
+    items: pa.Array | None = None,
+) -> pa.Table:
+    """The profile rows of one column: one per group."""
+    n = keys.num_rows
+
+    def floats(x: np.ndarray[Any, Any] | None) -> pa.Array:
+        if x is None:
+            return pa.nulls(n, pa.float64())
+        return pa.array(x, pa.float64(), mask=np.isnan(x))
+
+    arrays = [
+        keys["event_date"],
+        keys["tenant_id"],
+        keys["slice_field"],
+        keys["slice_value"],
+        pa.array(np.full(n, column, dtype=object), pa.string()),
+        pa.array(np.full(n, kind, dtype=object), pa.string()),
+        pa.array(total, pa.int64()),
+        pa.array(total - non_null, pa.int64()),
+        floats(mins),
+        floats(maxs),
+        pa.array(klls if klls is not None else [None] * n, pa.binary()),
+        pa.array(hll if hll is not None else [None] * n, pa.binary()),
+        items if items is not None else pa.nulls(n, _ITEM_TYPE),
+    ]
+    return pa.Table.from_arrays(arrays, schema=PROFILE_SCHEMA)
 
 
 def profile_events(
