@@ -328,6 +328,15 @@ def read_profiles(
     pyarrow.Table
         Rows of :data:`PROFILE_SCHEMA`: one per day, tenant, slice and column.
     """
+    return _read_days(ws, since, until, None)
+
+
+def _read_days(
+    ws: Workspace, since: date | None, until: date | None, where: pc.Expression | None
+) -> pa.Table:
+    """The stored rows of the days in [since, until] that match ``where`` (None: all),
+    filtered while each day file is read (filtering the whole table after would copy every
+    sketch once more)."""
     folder = profiles_path(ws) / "days"
     tables = []
     for path in sorted(folder.glob("*.parquet")) if folder.exists() else []:
@@ -336,7 +345,7 @@ def read_profiles(
         except ValueError:
             continue
         if (since is None or day >= since) and (until is None or day <= until):
-            tables.append(pq.read_table(path, schema=PROFILE_SCHEMA))
+            tables.append(pq.read_table(path, schema=PROFILE_SCHEMA, filters=where))
     if not tables:
         return PROFILE_SCHEMA.empty_table()
     return pa.concat_tables(tables)
@@ -370,7 +379,6 @@ def load_profiles(
         raise UsageError(
             f"since must not be after until (got since {since}, until {until}); swap them"
         )
-    rows = read_profiles(ws, since=since, until=until)
     state = _read_state(profiles_path(ws))
     built = state.get("options", {}).get("slices", list(DEFAULT_SLICES))
     if slice_field and slice_field not in built:
@@ -378,7 +386,7 @@ def load_profiles(
             f"profiles are not sliced by {slice_field!r}; built slices are "
             f"{', '.join(built) or 'none'}; rebuild with that slice or pick one of them"
         )
-    mask = pc.equal(rows["slice_field"], slice_field)
+    where = pc.field("slice_field") == slice_field
     if tenant is not None:
-        mask = pc.and_(mask, pc.equal(rows["tenant_id"], tenant))
-    return slice_profiles(rows.filter(mask))
+        where = where & (pc.field("tenant_id") == tenant)
+    return slice_profiles(_read_days(ws, since, until, where))

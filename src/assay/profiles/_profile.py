@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from datasketches import hll_sketch, hll_union, kll_doubles_sketch
 
 from assay._errors import UsageError
@@ -277,23 +279,217 @@ def slice_profiles(rows: pa.Table) -> list[SliceProfile]:
             f"profile rows must have the columns of PROFILE_SCHEMA; missing {missing}; "
             "pass a table from assay.profiles.read_profiles"
         )
-    Key = tuple[str, str, str | None]
-    groups: dict[Key, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows.to_pylist():
-        groups[(row["tenant_id"], row["slice_field"], row["slice_value"])].append(row)
+    if rows.num_rows == 0:
+        return []
+    _check_kinds(rows)
+    # Sort the rows by tenant, slice field, slice value (None first) and column, keeping their
+    # stored order within each (the order sketches merge in), with integer ranks of each key.
+    tenant = _sort_ranks(rows["tenant_id"])
+    field_ = _sort_ranks(rows["slice_field"])
+    value = _sort_ranks(rows["slice_value"])
+    column = _codes(rows["column"])
+    order = np.lexsort((column, value, field_, tenant))
+    tenant, field_, value, column = tenant[order], field_[order], value[order], column[order]
+    n = len(order)
+    new_slice = np.ones(n, dtype=bool)
+    new_slice[1:] = (tenant[1:] != tenant[:-1]) | (field_[1:] != field_[:-1])
+    new_slice[1:] |= value[1:] != value[:-1]
+    new_col = new_slice.copy()
+    new_col[1:] |= column[1:] != column[:-1]
+    col_start = np.flatnonzero(new_col)  # first sorted row of each (slice, column) group
+    col_size = np.diff(np.append(col_start, n))
+    col_gid = np.cumsum(new_col) - 1  # sorted row -> its (slice, column) group
+    slice_start = np.flatnonzero(new_slice)
+    slice_gid = np.cumsum(new_slice) - 1  # sorted row -> its slice group
+    # Sorted position of each stored row: gathers below stay in stored (chunked) order.
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n, dtype=np.int64)
+    row_gid = col_gid[position]  # stored row -> its (slice, column) group
+
+    def numbers(name: str) -> np.ndarray[Any, Any]:
+        return np.asarray(rows[name].to_numpy(), dtype=np.int64)[order]
+
+    counts = np.add.reduceat(numbers("count"), col_start).tolist()
+    nulls = np.add.reduceat(numbers("nulls"), col_start).tolist()
+    mins = _reduce_floats(rows["min"], order, col_start, np.minimum, np.inf)
+    maxs = _reduce_floats(rows["max"], order, col_start, np.maximum, -np.inf)
+    days = np.asarray(pc.cast(rows["event_date"], pa.int32()).to_numpy(), dtype=np.int64)[order]
+    first_day = np.minimum.reduceat(days, slice_start).tolist()
+    last_day = np.maximum.reduceat(days, slice_start).tolist()
+    span = int(days.max()) - int(days.min()) + 1
+    pairs = np.unique(slice_gid * span + (days - days.min()))  # distinct (slice, day)
+    day_count = np.bincount(pairs // span, minlength=len(slice_start)).tolist()
+    klls = _merged_sketches(rows["kll"], position, row_gid, col_size, _merge_kll)
+    hlls = _merged_sketches(rows["hll"], position, row_gid, col_size, _merge_hll)
+    items = _merged_items(rows["items"], row_gid, col_size)
+
+    first = order[col_start]  # stored position of each group's first row
+    names = rows["column"].take(pa.array(first)).to_pylist()
+    first_row = first.tolist()
+    head = rows.select(["tenant_id", "slice_field", "slice_value"]).take(
+        pa.array(order[slice_start])
+    )
+    tenants = head["tenant_id"].to_pylist()
+    fields = head["slice_field"].to_pylist()
+    values = head["slice_value"].to_pylist()
+    col_slice = slice_gid[col_start].tolist()
+    bounds = np.searchsorted(col_slice, np.arange(len(slice_start) + 1)).tolist()
+    epoch = date(1970, 1, 1).toordinal()
     out = []
-    for key in sorted(groups, key=lambda k: (k[0], k[1], k[2] is not None, k[2] or "")):
-        group = groups[key]
-        days = sorted({r["event_date"] for r in group})
+    for s in range(len(slice_start)):
+        lo, hi = bounds[s], bounds[s + 1]
+        # Columns in the order they were first seen in the stored rows.
+        gids = sorted(range(lo, hi), key=lambda g: first_row[g])
         out.append(
             SliceProfile(
-                tenant_id=key[0],
-                slice_field=key[1],
-                slice_value=key[2],
-                first_day=days[0],
-                last_day=days[-1],
-                days=len(days),
-                columns=merge_profiles(column_profile(r) for r in group),
+                tenant_id=tenants[s],
+                slice_field=fields[s],
+                slice_value=values[s],
+                first_day=date.fromordinal(epoch + first_day[s]),
+                last_day=date.fromordinal(epoch + last_day[s]),
+                days=day_count[s],
+                columns={
+                    names[g]: ColumnProfile(
+                        column=names[g],
+                        kind=KIND_OF[names[g]],
+                        count=counts[g],
+                        nulls=nulls[g],
+                        min=mins[g],
+                        max=maxs[g],
+                        kll=klls[g],
+                        hll=hlls[g],
+                        items=items[g],
+                    )
+                    for g in gids
+                },
             )
         )
+    return out
+
+
+def _check_kinds(rows: pa.Table) -> None:
+    """Every stored (column, kind) pair must be the column's kind in :data:`KIND_OF`."""
+    pairs = rows.select(["column", "kind"]).group_by(["column", "kind"]).aggregate([])
+    for column, kind in zip(pairs["column"].to_pylist(), pairs["kind"].to_pylist(), strict=True):
+        if KIND_OF.get(column) is None or KIND_OF[column] != kind:
+            raise UsageError(
+                f"a profile row for column {column!r} has kind {kind!r}, expected "
+                f"{KIND_OF.get(column)!r}; rebuild the profiles with "
+                "`assay profile build --since <first day>`"
+            )
+
+
+def _codes(values: pa.ChunkedArray) -> np.ndarray[Any, Any]:
+    """Integer codes of a string column (equal strings, equal codes; nulls one code)."""
+    encoded = pc.dictionary_encode(values.combine_chunks(), null_encoding="encode")
+    return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _sort_ranks(values: pa.ChunkedArray) -> np.ndarray[Any, Any]:
+    """Per row, the rank of its value among the distinct values in Python's order (None
+    first): rows sort by rank as :func:`sorted` sorts their values."""
+    encoded = pc.dictionary_encode(values.combine_chunks(), null_encoding="encode")
+    distinct = encoded.dictionary.to_pylist()
+    by_value = sorted(
+        range(len(distinct)), key=lambda i: (distinct[i] is not None, distinct[i] or "")
+    )
+    rank = np.empty(len(distinct), dtype=np.int64)
+    rank[by_value] = np.arange(len(distinct))
+    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    return rank[codes] if len(distinct) else codes
+
+
+def _reduce_floats(
+    values: pa.ChunkedArray,
+    order: np.ndarray[Any, Any],
+    starts: np.ndarray[Any, Any],
+    ufunc: Any,
+    fill: float,
+) -> list[float | None]:
+    """Per group of the rows taken in ``order`` (from each start to the next), the ufunc
+    reduction of the non-null values, or None for a group with none."""
+    valid = np.asarray(values.is_valid().to_numpy(), dtype=np.int64)[order]
+    filled = np.asarray(pc.fill_null(values, fill).to_numpy(), dtype=np.float64)[order]
+    reduced = ufunc.reduceat(filled, starts).tolist()
+    present = np.add.reduceat(valid, starts).tolist()
+    return [float(r) if p else None for r, p in zip(reduced, present, strict=True)]
+
+
+def _merge_kll(blobs: list[bytes]) -> bytes:
+    sk = kll_doubles_sketch.deserialize(blobs[0])
+    for blob in blobs[1:]:
+        sk.merge(kll_doubles_sketch.deserialize(blob))
+    return bytes(sk.serialize())
+
+
+def _merge_hll(blobs: list[bytes]) -> bytes:
+    union = hll_union(HLL_LG_K)
+    for blob in blobs:
+        union.update(hll_sketch.deserialize(blob))
+    return bytes(union.get_result().serialize_compact())
+
+
+def _merged_sketches(
+    blobs: pa.ChunkedArray,
+    position: np.ndarray[Any, Any],
+    gid: np.ndarray[Any, Any],
+    size: np.ndarray[Any, Any],
+    merge: Any,
+) -> list[bytes | None]:
+    """Per group, its rows' sketches merged in sorted-row order (a one-row group keeps its
+    bytes, as :func:`merge_profiles` does); None for a group without sketches.
+
+    ``position`` and ``gid`` give each stored row its sorted position and its group."""
+    out: list[bytes | None] = [None] * len(size)
+    if blobs.null_count == len(blobs):
+        return out
+    valid = np.flatnonzero(np.asarray(blobs.is_valid().to_numpy()))
+    stored = blobs.to_pylist()  # (drop_null first would copy every sketch once more)
+    by_position = np.argsort(position[valid], kind="stable")
+    present = [stored[i] for i in valid[by_position].tolist()]
+    groups = gid[valid][by_position]
+    cut = np.flatnonzero(np.diff(groups)) + 1
+    lows = np.concatenate(([0], cut)).astype(np.int64).tolist()
+    highs = np.concatenate((cut, [len(groups)])).astype(np.int64).tolist()
+    single = (size == 1).tolist()
+    for lo, hi, g in zip(lows, highs, groups[lows].tolist(), strict=True):
+        out[g] = present[lo] if single[g] else merge(present[lo:hi])
+    return out
+
+
+def _merged_items(
+    lists: pa.ChunkedArray, gid: np.ndarray[Any, Any], size: np.ndarray[Any, Any]
+) -> list[dict[str, int]]:
+    """Per group (``gid``: each stored row's group), the summed item counts: in stored order
+    for a one-row group, sorted by value otherwise (as :func:`merge_profiles` returns them)."""
+    out: list[dict[str, int]] = [{} for _ in range(len(size))]
+    parents = np.asarray(pc.list_parent_indices(lists).to_numpy(), dtype=np.int64)
+    if len(parents) == 0:
+        return out
+    flat = pc.list_flatten(lists).combine_chunks()
+    entries = pa.table(
+        {
+            "g": pa.array(gid[parents]),
+            "value": flat.field("value"),
+            "count": flat.field("count"),
+            "pos": pa.array(np.arange(len(parents), dtype=np.int64)),
+        }
+    )
+    summed = entries.group_by(["g", "value"], use_threads=False).aggregate(
+        [("count", "sum"), ("pos", "min")]
+    )
+    summed = summed.sort_by([("g", "ascending"), ("value", "ascending")])
+    g = np.asarray(summed["g"].to_numpy(), dtype=np.int64)
+    pos = np.asarray(summed["pos_min"].to_numpy(), dtype=np.int64)
+    # Within a group: by value, except one-row groups keep their stored order.
+    rank = np.where(size[g] == 1, pos, np.arange(len(g), dtype=np.int64))
+    order = np.lexsort((rank, g))
+    g = g[order]
+    names = summed["value"].take(pa.array(order)).to_pylist()
+    sums = summed["count_sum"].take(pa.array(order)).to_pylist()
+    cut = np.flatnonzero(np.diff(g)) + 1
+    lows = np.concatenate(([0], cut)).tolist()
+    highs = np.concatenate((cut, [len(g)])).tolist()
+    for lo, hi, grp in zip(lows, highs, g[lows].tolist(), strict=True):
+        out[grp] = dict(zip(names[lo:hi], sums[lo:hi], strict=True))
     return out
