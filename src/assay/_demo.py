@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from assay._api import Workspace
 from assay._errors import UsageError
+from assay._records import slice_text
 from assay.anomaly import scan_workspace
 from assay.drift import find_regressions
 from assay.ingest import IngestSummary, ingest_paths
@@ -227,7 +228,7 @@ def _incident_table(incidents: list[Incident]) -> pa.Table:
             "id": i.id,
             "severity": i.severity,
             "tenant_id": i.tenant_id,
-            "slice": ", ".join(f"{k}={v}" for k, v in i.slice.items()),
+            "slice": slice_text(i.slice),
             "metric": i.metric,
             "start": i.start,
             "end": i.end,
@@ -244,9 +245,7 @@ def _incident_table(incidents: list[Incident]) -> pa.Table:
 def _causes(incident: Incident) -> str:
     rows = incident.details.get("explanation") or []
     causes = [r["slice"] for r in rows if r.get("root_cause")]
-    return "; ".join(
-        ", ".join(f"{k}={v}" for k, v in c.items()) or "the whole tenant" for c in causes
-    )
+    return "; ".join(slice_text(c) or "the whole tenant" for c in causes)
 
 
 #: The metrics an injected incident shows in: an outage empties a tenant and fails its turns.
@@ -272,7 +271,7 @@ def _matches(incident: Incident, injected: dict[str, Any]) -> bool:
 
 def _say_match(injected: dict[str, Any], matches: list[Incident], say: Say) -> None:
     where = injected.get("tenant_id") or "every tenant"
-    what = ", ".join(f"{k}={v}" for k, v in injected.get("slice", {}).items()) or "all traffic"
+    what = slice_text(injected.get("slice", {})) or "all traffic"
     say(
         f"  - {injected['kind']}: {injected['metric']} of {where} ({what}) from {injected['start']}"
     )

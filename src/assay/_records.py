@@ -32,3 +32,15 @@ def records(table: pa.Table) -> list[dict[str, Any]]:
     [{'day': '2026-01-05', 'rate': None}]
     """
     return [{k: jsonable(v) for k, v in row.items()} for row in table.to_pylist()]
+
+
+def slice_text(slice_: Any, *, null: str = "None") -> str:
+    """A slice as people read it: ``{"locale": "fr", "platform": None}`` ->
+    ``"locale=fr, platform=None"`` (``null`` names a null value); ``""`` for no slice.
+
+    Examples
+    --------
+    >>> slice_text({"locale": "fr", "day": dt.date(2026, 1, 5), "platform": None}, null="null")
+    'locale=fr, day=2026-01-05, platform=null'
+    """
+    return ", ".join(f"{k}={null if v is None else jsonable(v)}" for k, v in dict(slice_).items())

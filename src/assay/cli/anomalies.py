@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import pyarrow as pa
 import typer
 
+from assay._records import slice_text
 from assay.cli import _output
 from assay.cli._common import EXIT_FINDINGS, EXIT_OK, FormatOpt, WorkspaceOpt, handle_errors
 
@@ -194,10 +195,6 @@ def scan(
     raise typer.Exit(EXIT_FINDINGS if opened else EXIT_OK)
 
 
-def _slice_text(value: dict[str, object]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in value.items())
-
-
 def _scan_rows(report: object, record: bool) -> list[dict[str, object]]:
     from assay.anomaly._watch import ScanReport
 
@@ -209,7 +206,7 @@ def _scan_rows(report: object, record: bool) -> list[dict[str, object]]:
                 continue
             d = incident.as_dict()
             causes = [
-                _slice_text(r["slice"])
+                slice_text(r["slice"])
                 for r in d.get("details", {}).get("explanation", [])
                 if r.get("root_cause")
             ]
@@ -218,7 +215,7 @@ def _scan_rows(report: object, record: bool) -> list[dict[str, object]]:
                     "id": d["id"],
                     "outcome": outcome,
                     **{k: d[k] for k in ("severity", "tenant_id")},
-                    "slice": _slice_text(d["slice"]),
+                    "slice": slice_text(d["slice"]),
                     **{
                         k: d[k]
                         for k in ("metric", "start", "end", "direction", "expected", "observed")
@@ -234,7 +231,7 @@ def _scan_rows(report: object, record: bool) -> list[dict[str, object]]:
             {
                 "severity": c.severity,
                 "tenant_id": c.tenant_id,
-                "slice": _slice_text(c.slice),
+                "slice": slice_text(c.slice),
                 "metric": c.metric,
                 "start": c.start.isoformat(),
                 "end": c.end.isoformat(),

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import pyarrow as pa
 import typer
 
 from assay._errors import NotFoundError, UsageError
-from assay._records import jsonable
+from assay._records import slice_text
 from assay.cli import _output
 from assay.cli._common import WorkspaceOpt, handle_errors
 
@@ -74,10 +74,6 @@ def _read(path: Path, dims: list[str]) -> pa.Table:
             f"could not read {path.name} as {'CSV' if is_csv else 'Parquet'} "
             f"({type(exc).__name__}); pass a .parquet or .csv file with a header row"
         ) from None
-
-
-def _slice_text(s: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={jsonable(v)}" for k, v in s.items())
 
 
 def _date(value: str, option: str) -> dt.date:
@@ -194,7 +190,7 @@ def _explain_workspace(
     columns = ["slice", "root_cause"]
     columns += ["effect"] if ex.metric == "ratio" else []
     columns += ["score", "share", "before", "after", "support"]
-    shown = [{"slice": _slice_text(r["slice"]), **{c: r[c] for c in columns[1:]}} for r in ex.rows]
+    shown = [{"slice": slice_text(r["slice"]), **{c: r[c] for c in columns[1:]}} for r in ex.rows]
     _output.print_table(
         pa.Table.from_pylist(shown) if shown else pa.table({c: [] for c in columns}), "table"
     )
@@ -262,7 +258,7 @@ def table(
             _output.print_json(rows)
         else:
             shown = [
-                {"slice": _slice_text(r["slice"]), **{k: v for k, v in r.items() if k != "slice"}}
+                {"slice": slice_text(r["slice"]), **{k: v for k, v in r.items() if k != "slice"}}
                 for r in rows
             ]
             names = list(shown[0]) if shown else ["slice", "root_cause", "score", "share"]

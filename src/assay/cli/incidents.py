@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 import pyarrow as pa
 import typer
 
+from assay._records import slice_text
 from assay.cli import _output
 from assay.cli._common import FormatOpt, WorkspaceOpt, handle_errors
 from assay.store import Incident, Workspace
@@ -50,7 +51,7 @@ _RELEASE_COLUMNS = ("field", "value", "first_seen", "days_before")
 
 def _slice_text(slice_: dict[str, Any]) -> str:
     """``{"locale": "fr", "platform": None}`` -> ``"locale=fr, platform=null"``."""
-    return ", ".join(f"{k}={'null' if v is None else v}" for k, v in slice_.items())
+    return slice_text(slice_, null="null")
 
 
 def _slice_cell(value: object) -> str:
