@@ -7,8 +7,9 @@ The profiles are synthesized directly, in the stored format (``PROFILE_SCHEMA`` 
 under ``profiles/days/`` and ``state.json``, written with the profiles module's own writer),
 for the whole-tenant slice: per tenant and day, the allow-listed columns of
 ``assay.profiles`` (7 numeric with a KLL sketch of k = 200, 10 categorical with folded item
-counts and an HLL sketch, 8 count-only: 25 stored, 17 compared; the allow-list has no 20-column
-variant, so this is a little more than the issue's 20). Tenant-days have log-uniform sizes of
+counts and an HLL sketch, 8 count-only, of which ``user_id`` carries HLL and AMS sketches of
+the day's users: 25 stored, 17 compared; the allow-list has no 20-column variant, so this is a
+little more than the issue's 20). Tenant-days have log-uniform sizes of
 ``--min-events``..``--max-events`` values; numeric values are lognormal or uniform per column
 with a per-tenant scale; the last 7 days shift a third of the tenants' latency and intent mix.
 Generation is not timed; the data set is kept under ``$ASSAY_BENCH_DIR/drift-speed/``.
@@ -57,7 +58,14 @@ def _synthesize(root: Path, tenants: int, days: int, lo: int, hi: int, seed: int
         NUMERIC_COLUMNS,
         PROFILE_SCHEMA,
     )
-    from assay.profiles._build import _day_file, _write_atomic, _write_state, profiles_path
+    from assay.profiles._build import (
+        _STATE_FORMAT,
+        _day_file,
+        _write_atomic,
+        _write_state,
+        profiles_path,
+    )
+    from assay.profiles._f2 import f2_sketches
 
     rng = np.random.default_rng(seed)
     ws_path = root / "ws"
@@ -113,8 +121,19 @@ def _synthesize(root: Path, tenants: int, days: int, lo: int, hi: int, seed: int
                 for it in items:
                     sk.update(it["value"])
                 row(c, "categorical", 0, items=items, hll=bytes(sk.serialize_compact()))
+            # The day's active users (about one per 6 events, from a pool of the tenant's
+            # users): the HLL sketch the design effect of the tests reads.
+            pool = max(10, int(sizes[t].mean()) // 3)
+            active = rng.choice(pool, size=min(pool, max(1, n // 6)), replace=False)
+            ids = [f"user-{t}-{u}" for u in active.tolist()]
+            users = hll_sketch(HLL_LG_K)
+            for u in ids:
+                users.update(u)
+            per_user = rng.multinomial(n, rng.dirichlet(np.ones(len(ids))))
+            f2 = f2_sketches(np.zeros(len(ids), dtype=np.int64), ids, per_user, 1)[0]
             for c in COUNT_COLUMNS:
-                row(c, "count", n // 3 if c == "text" else 0)
+                extra = {"hll": bytes(users.serialize_compact()), "f2": f2}
+                row(c, "count", n // 3 if c == "text" else 0, **(extra if c == "user_id" else {}))
         table = pa.Table.from_pydict(out, schema=PROFILE_SCHEMA)
         _write_atomic(
             _day_file(folder, day),
@@ -125,7 +144,7 @@ def _synthesize(root: Path, tenants: int, days: int, lo: int, hi: int, seed: int
     _write_state(
         folder,
         {
-            "format": 1,
+            "format": _STATE_FORMAT,
             "options": {"slices": [], "k": 10},
             "days": built,
             "events_version": None,
@@ -155,7 +174,7 @@ def _append(
         ("nulls", nulls),
     ):
         out[name].append(value)
-    for name in ("min", "max", "kll", "hll", "items"):
+    for name in ("min", "max", "kll", "hll", "f2", "items"):
         out[name].append(extra.get(name))
 
 
@@ -173,7 +192,8 @@ def _parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = _parse_args()
-    key = f"t{args.tenants}-d{args.days}-n{args.min_events}-{args.max_events}-s{args.seed}"
+    # v3: the user_id rows carry HLL and AMS sketches of the day's users (profile format 2).
+    key = f"t{args.tenants}-d{args.days}-n{args.min_events}-{args.max_events}-s{args.seed}-v3"
     root = _bench.BENCH_DIR / "drift-speed" / key
     if not (root / "done").exists():
         _bench.note(f"synthesizing profiles {key} into {root} ...")

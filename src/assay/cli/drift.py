@@ -1,4 +1,5 @@
-"""`assay drift --reference D..D --target D..D`: drift between two ranges, from profiles."""
+"""`assay drift --reference SPEC --target D..D`: drift against a range of days, a trailing
+window or a stored reference, from profiles."""
 
 from __future__ import annotations
 
@@ -31,7 +32,12 @@ def _range(text: str, option: str) -> tuple[dt.date, dt.date]:
 
 def drift(
     reference: Annotated[
-        str, typer.Option("--reference", help="Reference days FIRST..LAST (YYYY-MM-DD).")
+        str,
+        typer.Option(
+            "--reference",
+            help="Reference: days FIRST..LAST (YYYY-MM-DD), last:Nd (the N days before the "
+            "target) or ref:NAME (a stored reference).",
+        ),
     ],
     target: Annotated[str, typer.Option("--target", help="Target days FIRST..LAST (YYYY-MM-DD).")],
     by: Annotated[
@@ -47,24 +53,27 @@ def drift(
         DriftFormat, typer.Option("--format", "-f", help="table, json, csv or html.")
     ] = "table",
 ) -> None:
-    """Drift of every column between two ranges of days, per tenant (and slice); exit 1 on drift."""
+    """Drift of every column against a reference, per tenant (and slice); exit 1 on drift."""
     from assay._api import Workspace
-    from assay.drift._report import drift_report
+    from assay.drift._report import drift_report, resolve_reference
     from assay.profiles import build_profiles
 
     with handle_errors():
-        ref = _range(reference, "--reference")
         cur = _range(target, "--target")
+        resolve_reference(reference, cur)  # a bad spec fails before any build
         with Workspace.open(workspace) as ws:
             if build:
                 build_profiles(ws)
-            report = drift_report(ws, reference=ref, target=cur, by=by, tenant=tenant)
+            report = drift_report(ws, reference=reference, target=cur, by=by, tenant=tenant)
         if fmt == "html":
             sys.stdout.write(report.to_html())
         elif fmt == "json":
             _output.print_json(
                 {
                     "reference": [d.isoformat() for d in report.reference],
+                    "reference_spec": report.reference_spec,
+                    "reference_name": report.reference_name,
+                    "reference_pooled": report.reference_pooled,
                     "target": [d.isoformat() for d in report.target],
                     "by": report.by,
                     "datasets": report.datasets,
@@ -78,8 +87,9 @@ def drift(
         else:
             _output.print_table(report.to_arrow(), fmt, title="drift by column")
         _output.message(
+            f"against {report.reference_label}: "
             f"{len(report.drifted)} of {len(report.datasets)} dataset(s) drifted "
             f"({sum(c['drift'] for c in report.columns)} of {len(report.columns)} columns)"
-            + (f"; {len(report.skipped)} skipped (in one range only)" if report.skipped else "")
+            + (f"; {len(report.skipped)} skipped (on one side only)" if report.skipped else "")
         )
     raise typer.Exit(EXIT_FINDINGS if report.drifted else EXIT_OK)

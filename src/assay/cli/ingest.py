@@ -87,13 +87,16 @@ def ingest(
                     progress=on_progress,
                     on_file=on_file,
                 )
-            from assay.profiles import build_profiles, profiles_built
+            if profile is not False:
+                from assay.profiles import refresh_profiles
 
-            if profile or (profile is None and profiles_built(ws)):
-                built = build_profiles(ws)
-                _output.message(
-                    f"profiles updated: {built.days_rebuilt} day(s) rebuilt from committed events"
-                )
+                # --profile builds even the first time; by default only profiles built before.
+                built = refresh_profiles(ws, create=bool(profile))
+                if built is not None:
+                    _output.message(
+                        f"profiles updated: {built.days_rebuilt} day(s) rebuilt from committed "
+                        "events"
+                    )
         data = summary.as_dict()
         if output == "json":
             _output.print_json(data)

@@ -12,6 +12,9 @@ from assay._errors import UsageError
 from assay.cli import _output
 from assay.cli._common import WorkspaceOpt, handle_errors
 
+#: ``assay.profiles.DEFAULT_REFRESH_INTERVAL``, written out: the CLI imports profiles lazily.
+PROFILE_INTERVAL = 60.0
+
 
 def _check_address(host: str, port: int) -> None:
     """Fail with a usage error, not uvicorn's exit, when the address cannot be listened on."""
@@ -50,10 +53,22 @@ def serve(
             help="One JSON line per request on stderr (no query strings, bodies, ids or keys).",
         ),
     ] = True,
+    profile_interval: Annotated[
+        float,
+        typer.Option(
+            "--profile-interval",
+            envvar="ASSAY_PROFILE_INTERVAL",
+            min=0,
+            help="Least seconds between two background rebuilds of the profiles after events "
+            "are committed (only where profiles were built before); 0 turns them off.",
+        ),
+    ] = PROFILE_INTERVAL,
 ) -> None:
     """Serve ingestion and the read API over HTTP (FastAPI on uvicorn, one process).
 
-    SIGTERM or Ctrl-C stops accepting, answers what is in flight and commits it, then exits.
+    Profiles built before are kept current in the background (at most one rebuild per
+    --profile-interval seconds). SIGTERM or Ctrl-C stops accepting, answers what is in flight
+    and commits it, then exits.
     """
     with handle_errors():
         import logging
@@ -69,7 +84,7 @@ def serve(
         with Workspace.open(workspace) as ws:  # fail here, clearly, if there is none
             path = ws.path
         _check_address(host, port)
-        app = create_app(path)
+        app = create_app(path, profile_interval=profile_interval)
 
         def stopped(signum: int, frame: object) -> None:
             # uvicorn drains, then re-raises the SIGTERM it caught: end with 0 (done), not -15.

@@ -29,7 +29,11 @@ def forget(
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = "table",
 ) -> None:
-    """Erase a tenant's or a user's events, content and quarantine rows, and vacuum at once."""
+    """Erase a tenant's or a user's events, content and quarantine rows, and vacuum at once.
+
+    Profiles built before are then rebuilt for the days whose events changed, so that they
+    no longer count the erased events.
+    """
     with handle_errors(), Workspace.open(workspace) as ws:
         result = ws.forget(tenant, user)
         who = "the user" if user is not None else "the tenant"
@@ -50,3 +54,11 @@ def forget(
             if result.total
             else f"nothing stored for {who}; nothing to erase"
         )
+        from assay.profiles import refresh_profiles
+
+        # Also when nothing was erased: a forget run again after a failed rebuild catches up
+        # (a rebuild finds no changed day in no time).
+        built = refresh_profiles(ws)
+        if built is not None:
+            removed = f", {built.days_removed} removed" if built.days_removed else ""
+            _output.message(f"profiles updated: {built.days_rebuilt} day(s) rebuilt{removed}")

@@ -49,7 +49,8 @@ log = logging.getLogger("assay.profiles")
 
 PROFILES_DIR = "profiles"
 STATE_FILE = "state.json"
-_STATE_FORMAT = 1
+#: 2: ``user_id`` rows hold HLL and AMS sketches of the users (format 1 days are rebuilt).
+_STATE_FORMAT = 2
 _DAY_IN_PATH = re.compile(r"(?:^|/)event_date=(\d{4}-\d{2}-\d{2})/")
 
 #: Called after each day is built or removed, with (days done, days to do).

@@ -89,6 +89,12 @@ KLL_K = 200
 #: HLL precision: 2^12 registers, relative standard error about 1.6 %.
 HLL_LG_K = 12
 
+#: Counters of the AMS sketch on ``user_id`` rows (Alon, Matias and Szegedy 1996): signed sums
+#: of the users' event counts, whose mean square estimates ``sum over users of events^2`` (the
+#: second frequency moment F2) within about ``sqrt(2 / 128)``, 12.5 % relative standard error.
+#: The sketch is linear, so it merges exactly across days, slices and workspaces by addition.
+F2_COUNTERS = 128
+
 #: One stored profile row: a column of one day, tenant and slice.
 PROFILE_SCHEMA: pa.Schema = pa.schema(
     [
@@ -104,6 +110,8 @@ PROFILE_SCHEMA: pa.Schema = pa.schema(
         pa.field("max", pa.float64()),
         pa.field("kll", pa.binary()),
         pa.field("hll", pa.binary()),
+        # user_id rows only: the AMS sketch of the users' event counts (see F2_COUNTERS).
+        pa.field("f2", pa.binary()),
         pa.field(
             "items",
             pa.list_(

@@ -8,7 +8,10 @@ field. For each day x tenant x slice:
 2. per allow-listed categorical column, each item's rows and distinct users are counted
    exactly (``COUNT(DISTINCT user_id)``); items with fewer than k users are folded into
    ``<OTHER>`` in the same query, so only folded counts ever leave DuckDB;
-3. numeric columns' values, sorted, go into one KLL sketch per group.
+3. numeric columns' values, sorted, go into one KLL sketch per group;
+4. the group's distinct (pseudonymised) user ids go into one HLL sketch, and their event
+   counts into one AMS sketch (:mod:`assay.profiles._f2`), stored on the ``user_id`` row: the
+   drift tests count users, not events, from them (``docs/drift.md``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from assay.profiles._columns import (
     PROFILE_SCHEMA,
     SLICE_FIELDS,
 )
+from assay.profiles._f2 import f2_sketches
 
 #: Columns an events table must have to be profiled (the stored events schema's names).
 REQUIRED_COLUMNS: tuple[str, ...] = (
@@ -171,8 +175,19 @@ def _compute(con: duckdb.DuckDBPyConnection, slices: tuple[str, ...], k: int) ->
                 items=group_items,
             )
         )
+    users, f2 = _user_sketches(con, n_groups)
     for c in COUNT_COLUMNS:
-        blocks.append(_block(keys, c, "count", total, per_group(ev["has_" + c])))
+        blocks.append(
+            _block(
+                keys,
+                c,
+                "count",
+                total,
+                per_group(ev["has_" + c]),
+                hll=users if c == "user_id" else None,
+                f2=f2 if c == "user_id" else None,
+            )
+        )
     table = pa.concat_tables(blocks)
     return table.sort_by(
         [
@@ -300,6 +315,30 @@ def _categorical(
     return out
 
 
+def _user_sketches(
+    con: duckdb.DuckDBPyConnection, n_groups: int
+) -> tuple[list[bytes | None], list[bytes | None]]:
+    """Per group, the HLL sketch of its distinct user ids and the AMS sketch of their event
+    counts (None for a group without a user id).
+
+    Only sketches leave: HLL registers hold hash bits of the (already pseudonymised) ids, AMS
+    counters signed sums of many users' counts; neither holds an id. They give a slice's
+    distinct users and how its events spread over them, for any merged range of days."""
+    pairs = con.sql(
+        "SELECT m.gid, e.user_id, count(*) AS n FROM _prof_ev e JOIN _prof_map m "
+        "ON m.rid = e.rid WHERE e.user_id IS NOT NULL GROUP BY ALL ORDER BY m.gid, e.user_id"
+    ).to_arrow_table()
+    gids = np.asarray(pairs["gid"].to_numpy(), dtype=np.int64)
+    ids = pairs["user_id"].to_pylist()
+    hlls: list[bytes | None] = [None] * n_groups
+    for gid, lo, hi in _groups(gids):
+        sk = hll_sketch(HLL_LG_K)
+        for user in ids[lo:hi]:
+            sk.update(user)
+        hlls[gid] = bytes(sk.serialize_compact())
+    return hlls, f2_sketches(gids, ids, pairs["n"].to_numpy(), n_groups)
+
+
 def _block(
     keys: pa.Table,
     column: str,
@@ -312,6 +351,7 @@ def _block(
     *,
     hll: list[bytes | None] | None = None,
     items: pa.Array | None = None,
+    f2: list[bytes | None] | None = None,
 ) -> pa.Table:
     """The profile rows of one column: one per group."""
     n = keys.num_rows
@@ -334,6 +374,7 @@ def _block(
         floats(maxs),
         pa.array(klls if klls is not None else [None] * n, pa.binary()),
         pa.array(hll if hll is not None else [None] * n, pa.binary()),
+        pa.array(f2 if f2 is not None else [None] * n, pa.binary()),
         items if items is not None else pa.nulls(n, _ITEM_TYPE),
     ]
     return pa.Table.from_arrays(arrays, schema=PROFILE_SCHEMA)

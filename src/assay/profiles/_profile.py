@@ -22,6 +22,7 @@ from datasketches import hll_sketch, hll_union, kll_doubles_sketch
 
 from assay._errors import UsageError
 from assay.profiles._columns import HLL_LG_K, KIND_OF, PROFILE_SCHEMA, ColumnKind
+from assay.profiles._f2 import f2_estimate, merge_f2
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,13 @@ class ColumnProfile:
     nulls : events where the column is null (for ``text``: events sent without text).
     min, max : the exact smallest and largest value of a numeric column (None if no value).
     kll : the serialized KLL doubles sketch of a numeric column's values (None if no value).
-    hll : the serialized HLL sketch of a categorical column's stored items (None if none).
+    hll : the serialized HLL sketch of a categorical column's stored items, or for the
+        ``user_id`` column of the distinct (pseudonymised) users (None if none).
     items : item counts of a categorical column after the k-user fold: values seen by fewer
         than k distinct users on a day and slice are counted under ``<OTHER>``. Their sum is
         ``count - nulls``.
+    f2 : ``user_id`` only: the AMS sketch of the users' event counts (:mod:`._f2`), None
+        otherwise and for profiles built before it was stored.
 
     Examples
     --------
@@ -60,6 +64,7 @@ class ColumnProfile:
     kll: bytes | None = None
     hll: bytes | None = None
     items: Mapping[str, int] = field(default_factory=dict)
+    f2: bytes | None = None
 
     @property
     def non_null(self) -> int:
@@ -102,8 +107,15 @@ class ColumnProfile:
         return float(sk.normalized_rank_error(False))
 
     @property
+    def sum_squares(self) -> float | None:
+        """``user_id`` only: the estimate of ``sum over users of (their events) ** 2`` (about
+        12.5 % relative standard error), or None without the sketch."""
+        return None if self.f2 is None else f2_estimate(self.f2)
+
+    @property
     def distinct(self) -> float | None:
-        """HLL estimate of the distinct stored items (``<OTHER>`` counts as one), or None."""
+        """HLL estimate of the distinct stored items (``<OTHER>`` counts as one), or for
+        ``user_id`` of the distinct users; None without a sketch."""
         if self.hll is None:
             return None
         return float(hll_sketch.deserialize(self.hll).get_estimate())
@@ -199,6 +211,7 @@ def _merge_one(name: str, group: list[ColumnProfile]) -> ColumnProfile:
     for p in group:
         for value, n in p.items.items():
             items[value] += n
+    f2s = [p.f2 for p in group if p.f2 is not None]
     return ColumnProfile(
         column=name,
         kind=kind,
@@ -209,6 +222,7 @@ def _merge_one(name: str, group: list[ColumnProfile]) -> ColumnProfile:
         kll=kll,
         hll=hll,
         items=dict(sorted(items.items())),
+        f2=merge_f2(f2s) if f2s else None,
     )
 
 
@@ -235,6 +249,22 @@ class SliceProfile:
     days: int
     columns: Mapping[str, ColumnProfile]
 
+    @property
+    def users(self) -> float | None:
+        """HLL estimate of the distinct users with events in the slice over its days (about
+        1.6 % relative standard error); None for profiles built before it was stored."""
+        column = self.columns.get("user_id")
+        return None if column is None else column.distinct
+
+    @property
+    def user_sum_squares(self) -> float | None:
+        """The estimate of ``sum over users of (their events in the slice) ** 2`` over the
+        slice's days (AMS sketch, about 12.5 % relative standard error); None for profiles
+        built before it was stored. Divided by the events, it is the design effect of a
+        per-user attribute (``docs/drift.md``)."""
+        column = self.columns.get("user_id")
+        return None if column is None else column.sum_squares
+
 
 def column_profile(row: Mapping[str, Any]) -> ColumnProfile:
     """One stored profile row (a dict of :data:`PROFILE_SCHEMA`) as a :class:`ColumnProfile`."""
@@ -256,6 +286,7 @@ def column_profile(row: Mapping[str, Any]) -> ColumnProfile:
         kll=row.get("kll"),
         hll=row.get("hll"),
         items={str(i["value"]): int(i["count"]) for i in items},
+        f2=row.get("f2"),
     )
 
 
@@ -321,6 +352,7 @@ def slice_profiles(rows: pa.Table) -> list[SliceProfile]:
     day_count = np.bincount(pairs // span, minlength=len(slice_start)).tolist()
     klls = _merged_sketches(rows["kll"], position, row_gid, col_size, _merge_kll)
     hlls = _merged_sketches(rows["hll"], position, row_gid, col_size, _merge_hll)
+    f2s = _merged_sketches(rows["f2"], position, row_gid, col_size, merge_f2)
     items = _merged_items(rows["items"], row_gid, col_size)
 
     first = order[col_start]  # stored position of each group's first row
@@ -359,6 +391,7 @@ def slice_profiles(rows: pa.Table) -> list[SliceProfile]:
                         kll=klls[g],
                         hll=hlls[g],
                         items=items[g],
+                        f2=f2s[g],
                     )
                     for g in gids
                 },

@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from opentelemetry.trace import TracerProvider
 
 from assay import __version__
+from assay._errors import UsageError
+from assay.profiles import DEFAULT_REFRESH_INTERVAL
 from assay.service import _errors
 from assay.service._observe import Observability, middleware
 from assay.service._state import ServiceState
@@ -23,6 +25,7 @@ def create_app(
     *,
     parse_only: bool = False,
     tracer_provider: TracerProvider | None = None,
+    profile_interval: float = DEFAULT_REFRESH_INTERVAL,
 ) -> FastAPI:
     """The service for one workspace (which must exist: ``assay init``).
 
@@ -31,6 +34,9 @@ def create_app(
     ingest benchmark compares the real server with. Never use it in production.
     ``tracer_provider`` overrides the ``otlp_endpoint`` setting (to embed the app in a process
     that already traces, or to test the spans).
+    ``profile_interval`` is the least number of seconds between two background rebuilds of
+    the workspace's profiles after events are committed (only where profiles were built
+    before; 0 turns the background rebuilds off).
 
     The workspace is opened when the app starts (its lifespan) and closed when it stops,
     after every request in flight has been answered and its events committed.
@@ -41,13 +47,20 @@ def create_app(
     >>> sorted(p for p in app.openapi()["paths"] if p.startswith("/v1"))
     ['/v1/events', '/v1/metrics/{name}', '/v1/quarantine', '/v1/tenants']
     """
+    if not profile_interval >= 0:  # also refuses NaN
+        raise UsageError(
+            f"profile_interval must be a number of seconds >= 0 (got {profile_interval!r}); "
+            "use 0 to turn background profile refreshes off"
+        )
     path: Path = resolve_path(workspace)
     endpoint = Settings.load(path).otlp_endpoint if path.is_dir() else ""
     obs = Observability(endpoint, tracer_provider)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = ServiceState.start(path, obs, parse_only=parse_only)
+        state = ServiceState.start(
+            path, obs, parse_only=parse_only, profile_interval=profile_interval
+        )
         app.state.assay = state
         try:
             yield

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from assay._errors import UsageError
+from assay.profiles import REFRESH_OUTCOMES, ProfileRefresher, RefreshResult
 
 access_log = logging.getLogger("assay.access")
 
@@ -75,6 +76,25 @@ class Observability:
             ["reason"],
             registry=self.registry,
         )
+        self.profile_builds = Counter(
+            "assay_profile_builds",
+            "Background profile refreshes by outcome (ok, failed, skipped, abandoned).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in REFRESH_OUTCOMES:
+            self.profile_builds.labels(outcome)
+        self.profile_last_build = Gauge(
+            "assay_profile_last_build_seconds",
+            "Wall time of the last background profile refresh.",
+            registry=self.registry,
+        )
+        self.profiles_age = Gauge(
+            "assay_profiles_age_seconds",
+            "Seconds since the oldest commit the stored profiles do not include yet was made "
+            "(0 when they are current).",
+            registry=self.registry,
+        )
         self._own_provider: Any = None
         if tracer_provider is not None:
             self.tracer = tracer_provider.get_tracer("assay.service")
@@ -100,6 +120,14 @@ class Observability:
     def on_commit(self, batches: int, rows: int, seconds: float) -> None:
         self.commit_latency.observe(seconds)
         self.commit_batches.observe(batches)
+
+    def on_profile_refresh(self, result: RefreshResult) -> None:
+        self.profile_builds.labels(result.outcome).inc()
+        self.profile_last_build.set(result.seconds)
+
+    def watch_profiles(self, refresher: ProfileRefresher) -> None:
+        """Read the profiles' age from ``refresher`` at each scrape."""
+        self.profiles_age.set_function(lambda: refresher.status().age_seconds)
 
 
 def _provider(endpoint: str) -> Any:

@@ -373,12 +373,39 @@ def test_sketch_statistics_agree_with_exact_within_the_stated_tolerances(case) -
         assert abs(wasserstein_sketch(sa, sb) - exact_w) <= 0.05 + 0.1 * exact_w
 
 
-def test_ks_sketch_p_value_is_the_asymptotic_ks_2samp_one() -> None:
-    a, b = _pair(7, "normal", 0.05, 20_000, 20_000)
-    d = ks_sketch(sketch_of(a), sketch_of(b))
-    assert d.p_value == pytest.approx(st.kstwo.sf(d.statistic, 10_000), rel=1e-9)
+def test_ks_sketch_p_value_up_to_en_1000_is_kolmogorovs_distribution() -> None:
+    a, b = _pair(7, "normal", 0.05, 1_500, 1_500)
+    sa, sb = sketch_of(a), sketch_of(b)
+    assert sa.is_estimation_mode()
+    d = ks_sketch(sa, sb)
+    assert d.p_value == pytest.approx(st.kstwo.sf(d.statistic, 750), rel=1e-9)
     exact = st.ks_2samp(a, b, method="asymp")
     assert abs(d.statistic - exact.statistic) < 0.027
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st_h.integers(1_001, 200_000),
+    st_h.integers(1_001, 200_000),
+    st_h.floats(0.2, 2.5),
+)
+def test_ks_p_value_above_en_1000_is_within_3_percent_of_kolmogorovs(n, m, scaled) -> None:
+    from assay.drift._stats import _ks_p_value
+
+    en = round(n * m / (n + m))
+    if en <= 1_000:
+        return
+    d = scaled / math.sqrt(en)
+    exact = float(st.kstwo.sf(d, en))
+    if exact < 1e-4:
+        return
+    assert _ks_p_value(d, float(n), float(m)) == pytest.approx(exact, rel=0.03)
+
+
+def test_ks_sketch_p_value_above_en_1000_matches_ks_2samp_asymp() -> None:
+    a, b = _pair(3, "normal", 0.03, 20_000, 20_000)
+    d = ks_sketch(sketch_of(a), sketch_of(b))
+    assert d.p_value == pytest.approx(st.kstwo.sf(d.statistic, 10_000), rel=0.03)
 
 
 def test_sketch_inputs_are_checked() -> None:

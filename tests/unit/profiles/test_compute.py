@@ -173,3 +173,46 @@ def test_bad_options_are_usage_errors() -> None:
         profile_events(events, k=0)
     with pytest.raises(UsageError, match="missing"):
         profile_events(events.drop_columns(["intent"]))
+
+
+def test_user_rows_sketch_the_distinct_users_of_each_slice_over_merged_days() -> None:
+    """Each day's user_id row holds an HLL sketch of that day and slice's users; merged over
+    days it estimates the distinct users of the range (exact-ish: a few hundred users)."""
+    from assay.profiles import slice_profiles
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for day in range(3):
+        for i in range(400):
+            user = f"u{int(rng.integers(0, 300))}"
+            rows.append(
+                {
+                    "tenant_id": "t",
+                    "user_id": user,
+                    "locale": "de-DE" if int(user[1:]) % 3 else "en-US",
+                    "event_date": D1 + dt.timedelta(days=day),
+                    "event_id": f"e{day}-{i}",
+                }
+            )
+    table = profile_events(stored_events(rows), slices=("locale",), k=1)
+    expected_users = {"": len({r["user_id"] for r in rows})}
+    for loc in ("de-DE", "en-US"):
+        expected_users[loc] = len({r["user_id"] for r in rows if r["locale"] == loc})
+    got = {p.slice_value: p.users for p in slice_profiles(table)}
+    assert set(got) == set(expected_users)
+    for key, exact in expected_users.items():
+        assert got[key] == pytest.approx(exact, rel=0.03)
+    # the AMS sketch: sum over users of their events (over the 3 days) squared
+    squares = {p.slice_value: p.user_sum_squares for p in slice_profiles(table)}
+    for key in expected_users:
+        per_user: dict[str, int] = {}
+        for r in rows:
+            if key in ("", r["locale"]):
+                per_user[r["user_id"]] = per_user.get(r["user_id"], 0) + 1
+        exact_sq = sum(v * v for v in per_user.values())
+        assert squares[key] == pytest.approx(exact_sq, rel=0.375)  # 3 standard errors
+    # a day on its own: that day's users
+    day1 = table.filter(pa.compute.equal(table["event_date"], D1))
+    whole = next(p for p in slice_profiles(day1) if p.slice_field == "")
+    exact_day1 = len({r["user_id"] for r in rows if r["event_date"] == D1})
+    assert whole.users == pytest.approx(exact_day1, rel=0.03)

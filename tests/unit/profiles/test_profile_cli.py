@@ -1,5 +1,5 @@
-"""`assay profile build` through typer's runner: happy path, output formats, bad arguments;
-and the package's ``__all__``."""
+"""`assay profile build` and `assay profile reference save|list|delete` through typer's
+runner: happy path, output formats, bad arguments; and the package's ``__all__``."""
 
 from __future__ import annotations
 
@@ -109,3 +109,73 @@ def test_ingest_keeps_profiles_current_once_they_were_built(tmp_path: Path) -> N
     assert days_before >= 1
     skipped = runner.invoke(app, ["ingest", "-w", str(ws), "--no-profile", str(files[0])])
     assert "profiles updated" not in skipped.stderr
+
+
+def test_reference_save_list_delete_round_trip(tmp_path: Path) -> None:
+    root = _workspace(tmp_path)
+    w = ["-w", str(root)]
+    save = ["profile", "reference", "save", "week", "--since", "2026-01-05", "--until"]
+    saved = runner.invoke(app, [*save, "2026-01-06", "-f", "json", *w])
+    assert saved.exit_code == 0, saved.output
+    info = json.loads(saved.stdout)
+    # 3 events a day over 2 days, one tenant; the default build's k and slices.
+    assert (info["name"], info["source"]) == ("week", "profiles")
+    assert (info["events"], info["days"], info["tenants"]) == (6, 2, 1)
+    assert (info["first_day"], info["last_day"], info["k"]) == ("2026-01-05", "2026-01-06", 10)
+    assert "ref:week" in saved.stderr
+    again = runner.invoke(app, [*save, "2026-01-05", *w])
+    assert again.exit_code == 2
+    assert "--replace" in again.stderr
+    replaced = runner.invoke(app, [*save, "2026-01-05", "--replace", "--no-build", *w])
+    assert replaced.exit_code == 0, replaced.output
+    assert "days" in replaced.stdout  # the table's header
+    events = write_jsonl(
+        [input_event(f"t{u}", DAYS[0], t, f"user{u}") for u in range(4) for t in ("a", "b")],
+        tmp_path / "train.jsonl",
+    )
+    trained = runner.invoke(
+        app, ["profile", "reference", "save", "train", "--events", str(events), "--pooled", *w]
+    )
+    assert trained.exit_code == 0, trained.output
+    assert "8 events of 2 tenant(s)" in trained.stderr
+    listed = runner.invoke(app, ["profile", "reference", "list", "-f", "json", *w])
+    rows = json.loads(listed.stdout)
+    assert [(r["name"], r["source"], r["days"], r["pooled"]) for r in rows] == [
+        ("train", "events", 1, True),
+        ("week", "profiles", 1, False),
+    ]
+    assert rows[0]["file"] == str(events)
+    table = runner.invoke(app, ["profile", "reference", "list", *w])
+    assert "train" in table.stdout
+    assert "week" in table.stdout
+    deleted = runner.invoke(app, ["profile", "reference", "delete", "week", *w])
+    assert deleted.exit_code == 0, deleted.output
+    assert "deleted reference week" in deleted.stderr
+    gone = runner.invoke(app, ["profile", "reference", "delete", "week", *w])
+    assert gone.exit_code == 2
+    assert "no stored reference named 'week'" in gone.stderr
+    left = runner.invoke(app, ["profile", "reference", "list", "-f", "json", *w])
+    assert [r["name"] for r in json.loads(left.stdout)] == ["train"]
+
+
+def test_reference_save_bad_arguments_exit_2(tmp_path: Path) -> None:
+    root = _workspace(tmp_path)
+    w = ["-w", str(root)]
+    save = ["profile", "reference", "save"]
+    cases = [
+        ([*save, "Bad Name", "--since", "2026-01-05", "--until", "2026-01-06"], "lower-case"),
+        ([*save, "r", "--since", "2026-01-05"], "--since D --until D"),
+        ([*save, "r"], "--events PATH"),
+        ([*save, "r", "--events", "x.jsonl", "--since", "2026-01-05"], "not both"),
+        ([*save, "r", "--since", "2026-01-06", "--until", "2026-01-05"], "swap them"),
+        ([*save, "r", "--since", "2026-01-01", "--until", "2026-01-02"], "no stored profiles"),
+        ([*save, "r", "--events", str(tmp_path / "none.jsonl")], "no events file"),
+    ]
+    for args, says in cases:
+        result = runner.invoke(app, [*args, *w])
+        assert result.exit_code == 2, (args, result.output)
+        assert says in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.output
+    empty = runner.invoke(app, ["profile", "reference", "list", *w])
+    assert empty.exit_code == 0
+    assert "no stored references" in empty.stderr

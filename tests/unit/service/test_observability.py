@@ -15,7 +15,22 @@ from assay._logging import JsonFormatter
 def test_healthz_is_200_ok_without_a_key(service: Any) -> None:
     response = service.client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "inflight": 0}
+    body = response.json()
+    assert set(body) == {"status", "inflight", "profiles"}
+    assert (body["status"], body["inflight"]) == ("ok", 0)
+    # The background profile refresh, on by default every 60 s (its state varies with timing).
+    assert body["profiles"]["enabled"] is True
+    assert body["profiles"]["interval"] == 60.0
+    assert set(body["profiles"]) == {
+        "enabled",
+        "interval",
+        "running",
+        "building",
+        "pending",
+        "age_seconds",
+        "builds",
+        "last",
+    }
 
 
 def ingest_counts(text: str) -> dict[tuple[str, str], float]:

@@ -130,6 +130,8 @@ async def post_events(request: Request, key: IngestKey, state: StateDep) -> Resp
                 raise ApiError(503, "unavailable", str(exc), headers={"Retry-After": "1"}) from None
             group, k = await asyncio.wrap_future(future)
         result = group.answer(k)
+        if result.accepted and state.profiles is not None:
+            state.profiles.mark_dirty()  # a flag: the build runs in the background
     finally:
         state.inflight -= 1
         state.obs.queue_depth.set(state.inflight)
