@@ -931,7 +931,9 @@ def _check_deff(design_effect: float) -> float:
     return float(design_effect)
 
 
-def design_effect(rows: int, sum_squares: float, *, share: float = 1.0) -> float:
+def design_effect(
+    rows: int, sum_squares: float, *, share: float = 1.0, clustering: float = 1.0
+) -> float:
     """The design effect of rows sent in clusters whose category never changes within one.
 
     For clusters (a user's events) of sizes ``m_j`` with ``rows = sum m_j``, the variance of a
@@ -944,12 +946,16 @@ def design_effect(rows: int, sum_squares: float, *, share: float = 1.0) -> float
 
     ``share`` is for a column present on only part of the rows (a random share ``f`` of each
     cluster's rows): its clusters shrink to ``f m_j`` and the effect to ``f deff + (1 - f)``.
+    ``clustering`` is the intra-cluster correlation ``rho`` when it is known (0 for a column
+    drawn independently for each event): the effect is ``1 + rho (deff - 1)``; the default 1
+    is the bound, which the drift report uses.
 
     Parameters
     ----------
     rows : the rows (events) of all clusters.
     sum_squares : ``sum over clusters of size**2`` (``SliceProfile.user_sum_squares``).
     share : the share of rows where the column has a value, in (0, 1].
+    clustering : the intra-cluster correlation, in [0, 1].
 
     Returns
     -------
@@ -964,6 +970,8 @@ def design_effect(rows: int, sum_squares: float, *, share: float = 1.0) -> float
     2.9
     >>> design_effect(5, 5)  # one event per user
     1.0
+    >>> design_effect(1000, 1000 * 20, clustering=0.5)
+    10.5
     """
     if isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < 0:
         raise UsageError(f"rows must be an integer >= 0; got {rows!r}; pass a row count")
@@ -974,10 +982,15 @@ def design_effect(rows: int, sum_squares: float, *, share: float = 1.0) -> float
         )
     if not (isinstance(share, int | float) and 0.0 < share <= 1.0):
         raise UsageError(f"share must be in (0, 1]; got {share!r}; pass values / rows")
+    if not (isinstance(clustering, int | float) and 0.0 <= clustering <= 1.0):
+        raise UsageError(
+            f"clustering must be in [0, 1]; got {clustering!r}; pass the intra-user "
+            "correlation, or 1 for the bound"
+        )
     if rows == 0:
         return 1.0
     deff = float(sum_squares) / float(rows)
-    return max(1.0, share * deff + (1.0 - share))
+    return max(1.0, 1.0 + clustering * (share * deff + (1.0 - share) - 1.0))
 
 
 def _need(stats: Mapping[str, float], keys: tuple[str, ...], why: str) -> None:

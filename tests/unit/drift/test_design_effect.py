@@ -57,6 +57,10 @@ def test_design_effect_is_kishs_for_clusters_of_unequal_size() -> None:
         design_effect(-1, 5)
     with pytest.raises(UsageError, match="share must be in"):
         design_effect(10, 10, share=0.0)
+    # a known intra-user correlation: 1 + rho (deff - 1)
+    assert design_effect(1000, 20_000, clustering=0.25) == pytest.approx(1 + 0.25 * 19)
+    with pytest.raises(UsageError, match="clustering must be in"):
+        design_effect(10, 10, clustering=1.5)
     with pytest.raises(UsageError, match="design_effect must be a finite number >= 1"):
         categorical_stats({"a": 1}, {"a": 1}, design_effect=0.5)
 
@@ -136,3 +140,55 @@ def test_the_ams_sketch_estimates_the_sum_of_squares_and_merges_exactly() -> Non
     exact = float(np.sum((day1 + day2) ** 2))  # a user's days add before they are squared
     assert f2_estimate(both) == pytest.approx(exact, rel=3 * (2 / 128) ** 0.5)
     assert f2_estimate(both) > float(np.sum(day1**2) + np.sum(day2**2))
+
+
+def _user_days(rng: np.random.Generator, users: int, days: int, per_user: bool, shares):
+    """Events of users over days: per user-day a Poisson number of events (mean 6), each
+    with the user's own category (``per_user``) or an independent draw. Returns the item
+    counts, the items' user-days, the user-days and each user's total events."""
+    own = rng.choice(len(shares), size=users, p=shares)
+    counts = np.zeros(len(shares), dtype=int)
+    item_days = np.zeros(len(shares), dtype=int)
+    user_days = 0
+    totals = np.zeros(users, dtype=int)
+    for _ in range(days):
+        for u in range(users):
+            if rng.random() < 0.5:
+                continue
+            m = 1 + rng.poisson(5)
+            cats = np.full(m, own[u]) if per_user else rng.choice(len(shares), size=m, p=shares)
+            counts += np.bincount(cats, minlength=len(shares))
+            item_days += np.bincount(cats, minlength=len(shares)) > 0
+            user_days += 1
+            totals[u] += m
+    names = [f"c{i}" for i in range(len(shares))]
+    return (
+        {n: int(c) for n, c in zip(names, counts, strict=True) if c},
+        {n: int(v) for n, v in zip(names, item_days, strict=True) if v},
+        user_days,
+        totals[totals > 0],
+    )
+
+
+def test_the_bound_costs_per_event_columns_their_power_a_known_rho_restores_it() -> None:
+    """Per-event categories (intent drawn for each event): the bound rho = 1 divides by the
+    users' whole design effect and misses the shifts; with their rho = 0 the test keeps its
+    power and its level. (The drift report uses the bound: profiles cannot tell rho.)"""
+    rng = np.random.default_rng(5)
+    before, after = np.array([0.4, 0.3, 0.2, 0.1]), np.array([0.3, 0.3, 0.2, 0.2])
+    found_bound = found_known = quiet_alarms = 0
+    for _ in range(40):
+        c1, _, _, t1 = _user_days(rng, 40, 7, False, before)
+        c2, _, _, t2 = _user_days(rng, 40, 7, False, after)
+        c3, _, _, _ = _user_days(rng, 40, 7, False, before)
+        rows = int(t1.sum() + t2.sum())
+        squares = float(np.sum(t1**2) + np.sum(t2**2))
+        bound = design_effect(rows, squares)
+        known = design_effect(rows, squares, clustering=0.0)
+        assert known == 1.0
+        found_bound += categorical_stats(c1, c2, design_effect=bound)["chi_square_p_value"] < 0.05
+        found_known += categorical_stats(c1, c2, design_effect=known)["chi_square_p_value"] < 0.05
+        quiet_alarms += categorical_stats(c1, c3)["chi_square_p_value"] < 0.05
+    assert found_known >= 36
+    assert found_bound <= 20
+    assert quiet_alarms <= 5
