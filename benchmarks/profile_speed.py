@@ -17,7 +17,8 @@ included), on a fresh copy of the workspace (events hard-linked, no ``profiles/`
     ``build_profiles(ws, until=<last day of the size>)`` with the default slices (tenant plus
     ``model_version``, ``prompt_template``, ``locale``, ``platform``) and k = 10: per day, the
     k-user folds, exact item counts (``COUNT(DISTINCT user_id)``), 7 KLL sketches, 10 item
-    lists with HLL sketches and 8 null counts per day x tenant x slice, written to Parquet.
+    lists with HLL sketches, 8 null counts, and the users' HLL and AMS sketches per day x
+    tenant x slice, written to Parquet.
 ``DuckDB GROUP BY``
     The minimal aggregation over the same files and days: one ``SELECT event_date, tenant_id,
     count(*), count(c), min(c), max(c) ... GROUP BY event_date, tenant_id`` over the 25
