@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import Annotated
@@ -51,6 +52,10 @@ def demo(
     ws = result.workspace
     named = [i["tenant_id"] for i in result.truth.get("incidents", []) if i.get("tenant_id")]
     tenant = named[0] if named else "<tenant>"
+    week = "<first..last>"
+    if "start" in result.truth:
+        last = dt.date.fromisoformat(result.truth["start"]) + dt.timedelta(days=days - 1)
+        week = f"{last - dt.timedelta(days=6)}..{last}"
     _output.message(
         "\nTry next:\n"
         f"  assay incidents list --workspace {ws}\n"
@@ -58,7 +63,7 @@ def demo(
         f"  assay explain --workspace {ws} --metric dau --tenant {tenant} --day <YYYY-MM-DD>\n"
         f"  assay anomalies scan --workspace {ws} --by prompt_template --dry-run\n"
         f"  assay regressions --workspace {ws} --format json\n"
-        f"  assay drift --workspace {ws} --reference <first..last> --target <first..last>\n"
+        f"  assay drift --workspace {ws} --reference last:28d --target {week}\n"
         f"  assay metrics dau --workspace {ws} --tenant {tenant}\n"
         f"  assay metrics rolling --workspace {ws} --format json\n"
         f"  assay metrics sessions --workspace {ws} --by model_version\n"
