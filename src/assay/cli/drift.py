@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections import Counter
 from typing import Annotated, Literal
 
 import typer
@@ -48,6 +49,14 @@ def drift(
         bool,
         typer.Option("--build/--no-build", help="Bring the profiles up to date first."),
     ] = True,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record/--dry-run",
+            help="Record each drifted dataset as an incident of kind drift, or only report "
+            "(default).",
+        ),
+    ] = False,
     workspace: WorkspaceOpt = None,
     fmt: Annotated[
         DriftFormat, typer.Option("--format", "-f", help="table, json, csv or html.")
@@ -56,15 +65,17 @@ def drift(
     """Drift of every column against a reference, per tenant (and slice); exit 1 on drift."""
     from assay._api import Workspace
     from assay.drift._report import drift_report, resolve_reference
-    from assay.profiles import build_profiles
+    from assay.profiles import refresh_profiles
 
     with handle_errors():
         cur = _range(target, "--target")
         resolve_reference(reference, cur)  # a bad spec fails before any build
         with Workspace.open(workspace) as ws:
             if build:
-                build_profiles(ws)
-            report = drift_report(ws, reference=reference, target=cur, by=by, tenant=tenant)
+                refresh_profiles(ws, create=True)
+            report = drift_report(
+                ws, reference=reference, target=cur, by=by, tenant=tenant, record=record
+            )
         if fmt == "html":
             sys.stdout.write(report.to_html())
         elif fmt == "json":
@@ -82,6 +93,10 @@ def drift(
                         {"tenant_id": t, "slice_value": v, "reason": r}
                         for t, v, r in report.skipped
                     ],
+                    "incidents": [
+                        {"incident_id": inc.id if inc is not None else None, "outcome": outcome}
+                        for inc, outcome in report.recorded
+                    ],
                 }
             )
         else:
@@ -92,4 +107,11 @@ def drift(
             f"({sum(c['drift'] for c in report.columns)} of {len(report.columns)} columns)"
             + (f"; {len(report.skipped)} skipped (on one side only)" if report.skipped else "")
         )
+        if record:
+            outcomes = Counter(outcome for _, outcome in report.recorded)
+            _output.message(
+                f"incidents: {outcomes['opened']} opened, {outcomes['extended']} extended, "
+                f"{outcomes['unchanged']} unchanged, {outcomes['suppressed']} already resolved; "
+                "see `assay incidents list --kind drift`"
+            )
     raise typer.Exit(EXIT_FINDINGS if report.drifted else EXIT_OK)

@@ -176,6 +176,8 @@ class DriftReport:
     reference_name : the stored reference's name, or None.
     reference_pooled : whether the reference is pooled over tenants: each target tenant was
         compared with the one pooled profile.
+    recorded : with ``record=True``, per drifted dataset the ``(incident, outcome)`` of
+        ``ws.incidents.record``.
     """
 
     reference: tuple[dt.date, dt.date]
@@ -187,6 +189,7 @@ class DriftReport:
     reference_spec: str = ""
     reference_name: str | None = None
     reference_pooled: bool = False
+    recorded: list[tuple[Any, str]] = field(default_factory=list)
 
     @property
     def reference_label(self) -> str:
@@ -222,6 +225,7 @@ def drift_report(
     columns: Sequence[str] | None = None,
     thresholds: dict[str, float] | None = None,
     dataset_share: float = DEFAULT_DATASET_SHARE,
+    record: bool = False,
 ) -> DriftReport:
     """Compare the profiles of ``target`` days with those of a reference.
 
@@ -239,6 +243,10 @@ def drift_report(
     columns : the columns to compare (default every numeric and categorical column).
     thresholds : overrides of :data:`DEFAULT_THRESHOLDS`.
     dataset_share : share of drifted columns at which a dataset has drifted.
+    record : record each drifted dataset as an incident of kind ``drift`` in the workspace's
+        incident store (:func:`drift_incident`): one series per tenant, slice and reference
+        spec, so a weekly run against ``last:28d`` extends the incident while the drift lasts
+        and never raises it twice.
 
     Returns
     -------
@@ -332,7 +340,57 @@ def drift_report(
                     "drift": share >= dataset_share,
                 }
             )
+    if record:
+        for d in report.drifted:
+            report.recorded.append(ws.incidents.record(drift_incident(report, d)))
     return report
+
+
+def drift_incident(report: DriftReport, dataset: dict[str, Any]) -> Any:
+    """The incident (``assay.store.NewIncident``) of one drifted dataset of ``report``.
+
+    Key ``drift|tenant=T[|FIELD=VALUE]|reference=SPEC``; the days are the target's; observed
+    is the share of drifted columns (no expected value); severity
+    ``high`` when at least three quarters of the columns drifted, else ``medium``; the details
+    name the reference and the drifted columns. The columns' figures stay in the report: KLL
+    merges compact at random, so figures move in their last digits between two runs, and a
+    re-run must leave the incident unchanged.
+    """
+    from assay.store import NewIncident
+
+    where = {"tenant_id": dataset["tenant_id"], "slice_value": dataset["slice_value"]}
+    cols = [
+        c
+        for c in report.columns
+        if c["drift"]
+        and c["tenant_id"] == where["tenant_id"]
+        and c["slice_value"] == where["slice_value"]
+    ]
+    spec = report.reference_spec or f"{report.reference[0]}..{report.reference[1]}"
+    sliced = {report.by: dataset["slice_value"]} if report.by else {}
+    key = f"drift|tenant={dataset['tenant_id']}"
+    if report.by:
+        key += f"|{report.by}={dataset['slice_value']}"
+    return NewIncident(
+        kind="drift",
+        key=f"{key}|reference={spec}",
+        tenant_id=dataset["tenant_id"],
+        metric="drifted_columns_share",
+        slice=sliced,
+        start=report.target[0],
+        end=report.target[1],
+        direction="up",
+        severity="high" if dataset["share"] >= 0.75 else "medium",
+        expected=None,
+        observed=float(dataset["share"]),
+        score=None,
+        details={
+            "reference": report.reference_label,
+            "reference_days": [d.isoformat() for d in report.reference],
+            "columns_compared": dataset["columns"],
+            "columns": sorted(c["column"] for c in cols),
+        },
+    )
 
 
 def _clusters(ref: Any, cur: Any) -> tuple[int, float] | None:
