@@ -54,7 +54,7 @@ def forget(
             if result.total
             else f"nothing stored for {who}; nothing to erase"
         )
-        from assay.profiles import refresh_profiles
+        from assay.profiles import references_holding, refresh_profiles
 
         # Also when nothing was erased: a forget run again after a failed rebuild catches up
         # (a rebuild finds no changed day in no time).
@@ -62,3 +62,11 @@ def forget(
         if built is not None:
             removed = f", {built.days_removed} removed" if built.days_removed else ""
             _output.message(f"profiles updated: {built.days_rebuilt} day(s) rebuilt{removed}")
+        frozen = references_holding(ws, tenant)
+        if frozen:
+            names = ", ".join(i.name + (" (pooled)" if i.pooled else "") for i in frozen)
+            _output.message(
+                f"note: stored drift references are frozen and may still hold the tenant's "
+                f"profiles: {names}; delete them with `assay profile reference delete NAME` "
+                "(or save them again) if the tenant must leave them"
+            )

@@ -89,6 +89,22 @@ def profiles_path(ws: Workspace) -> Path:
     return ws.path / PROFILES_DIR
 
 
+def built_options(ws: Workspace) -> dict[str, Any]:
+    """The ``slices`` and ``k`` the stored profiles were built with, as keyword arguments of
+    :func:`build_profiles` (empty when nothing was built): a refresh keeps them, since other
+    options would rebuild every day."""
+    options = _read_state(profiles_path(ws)).get("options")
+    out: dict[str, Any] = {}
+    if isinstance(options, dict):
+        slices = options.get("slices")
+        if isinstance(slices, list) and all(isinstance(s, str) for s in slices):
+            out["slices"] = tuple(slices)
+        k = options.get("k")
+        if isinstance(k, int) and not isinstance(k, bool):
+            out["k"] = k
+    return out
+
+
 def profiles_built(ws: Workspace) -> bool:
     """Whether profiles were ever built in this workspace (``assay ingest`` then keeps them
     current)."""

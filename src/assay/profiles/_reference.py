@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from assay._errors import LockTimeoutError, NotFoundError, UsageError
-from assay.profiles._build import _read_state, _write_atomic, profiles_path, read_profiles
+from assay.profiles._build import _write_atomic, built_options, profiles_path, read_profiles
 from assay.profiles._columns import DEFAULT_MIN_USERS, DEFAULT_SLICES, PROFILE_SCHEMA
 from assay.profiles._compute import check_options, profile_events
 from assay.profiles._profile import SliceProfile, slice_profiles
@@ -237,6 +237,26 @@ def list_references(ws: Workspace) -> list[ReferenceInfo]:
     return out
 
 
+def references_holding(ws: Workspace, tenant: str) -> list[ReferenceInfo]:
+    """The stored references that may hold profiles of ``tenant``: those with its rows, and
+    every pooled one (its tenants are merged, so whether it holds the tenant is not stored).
+
+    References are frozen: ``assay forget`` does not change them, and names them so that a
+    forgotten tenant's references can be deleted or saved again."""
+    out = []
+    for info in list_references(ws):
+        if info.pooled:
+            out.append(info)
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            rows = pq.read_table(
+                _file(ws, info.name), columns=["tenant_id"], filters=pc.field("tenant_id") == tenant
+            )
+            if rows.num_rows:
+                out.append(info)
+    return out
+
+
 def read_reference(ws: Workspace, name: str) -> pa.Table:
     """The stored rows of reference ``name`` (:data:`PROFILE_SCHEMA`; ``tenant_id`` is
     ``"*"`` in every row of a pooled reference)."""
@@ -359,7 +379,7 @@ def save_reference(
             f"no stored profiles{who} for {since}..{until}; build them with `assay profile "
             "build` (after ingesting those days) or pick days with events"
         )
-    options = _read_state(profiles_path(ws)).get("options", {})
+    options = built_options(ws)
     return _save(
         ws,
         name,

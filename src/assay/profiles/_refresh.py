@@ -30,10 +30,9 @@ from assay._errors import AssayError, UsageError
 from assay.profiles._build import (
     BuildSummary,
     ProgressFn,
-    _read_state,
     build_profiles,
+    built_options,
     profiles_built,
-    profiles_path,
 )
 from assay.store import Workspace
 
@@ -89,22 +88,7 @@ def refresh_profiles(
     """
     if not profiles_built(ws) and not create:
         return None
-    return build_profiles(ws, progress=progress, **_built_options(ws))
-
-
-def _built_options(ws: Workspace) -> dict[str, Any]:
-    """The slices and k the stored profiles were built with (a refresh keeps them; other
-    options would rebuild every day)."""
-    options = _read_state(profiles_path(ws)).get("options")
-    out: dict[str, Any] = {}
-    if isinstance(options, dict):
-        slices = options.get("slices")
-        if isinstance(slices, list) and all(isinstance(s, str) for s in slices):
-            out["slices"] = tuple(slices)
-        k = options.get("k")
-        if isinstance(k, int) and not isinstance(k, bool):
-            out["k"] = k
-    return out
+    return build_profiles(ws, progress=progress, **built_options(ws))
 
 
 @dataclass(frozen=True)

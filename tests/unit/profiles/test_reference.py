@@ -441,3 +441,28 @@ def test_reference_files_hold_profile_schema_rows(tmp_path: Path) -> None:
             days[d] += 1
     assert rows.schema == PROFILE_SCHEMA
     assert set(days) == {D[0], D[1]}
+
+
+def test_forget_names_the_frozen_references_that_may_hold_the_tenant(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from assay.cli import app
+    from assay.profiles import references_holding
+
+    root = _workspace(tmp_path)
+    with assay.Workspace.open(root) as ws:
+        save_reference(ws, "acme-only", since=D[0], until=D[1], tenant="acme")
+        save_reference(ws, "beta-only", since=D[0], until=D[1], tenant="beta")
+        save_reference(ws, "everyone", since=D[0], until=D[1], pooled=True)
+        # beta's own reference and the pooled one; never acme's
+        assert sorted(i.name for i in references_holding(ws, "beta")) == [
+            "beta-only",
+            "everyone",
+        ]
+        assert references_holding(ws, "nobody") == [i for i in list_references(ws) if i.pooled]
+    out = CliRunner().invoke(app, ["forget", "-w", str(root), "--tenant", "beta"])
+    assert out.exit_code == 0, out.output
+    assert "beta-only, everyone (pooled)" in out.stderr
+    assert "acme-only" not in out.stderr
+    with assay.Workspace.open(root) as ws:  # frozen: forget did not touch them
+        assert {i.name for i in list_references(ws)} == {"acme-only", "beta-only", "everyone"}
