@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -123,6 +123,19 @@ class ProgressBar:
         if self._progress is not None:
             self.task(name)
             self._progress.update(self._tasks[name], advance=amount)
+
+
+@contextmanager
+def days_progress(name: str = "profile days") -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback for work done day by day (profile builds), shown as
+    a progress bar on a terminal."""
+    with progress() as bar:
+
+        def advance(_done: int, total: int) -> None:
+            bar.task(name, total)
+            bar.advance(name, 1)
+
+        yield advance
 
 
 @contextmanager

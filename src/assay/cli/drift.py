@@ -72,7 +72,8 @@ def drift(
         resolve_reference(reference, cur)  # a bad spec fails before any build
         with Workspace.open(workspace) as ws:
             if build:
-                refresh_profiles(ws, create=True)
+                with _output.days_progress() as on_progress:
+                    refresh_profiles(ws, create=True, progress=on_progress)
             report = drift_report(
                 ws, reference=reference, target=cur, by=by, tenant=tenant, record=record
             )

@@ -91,7 +91,8 @@ def ingest(
                 from assay.profiles import refresh_profiles
 
                 # --profile builds even the first time; by default only profiles built before.
-                built = refresh_profiles(ws, create=bool(profile))
+                with _output.days_progress() as on_days:
+                    built = refresh_profiles(ws, create=bool(profile), progress=on_days)
                 if built is not None:
                     _output.message(
                         f"profiles updated: {built.days_rebuilt} day(s) rebuilt from committed "

@@ -80,12 +80,7 @@ def build(
         first, last = _date(since, "--since"), _date(until, "--until")
         if first is not None and last is not None and first > last:
             raise UsageError(f"--since {first} is after --until {last}; swap them")
-        with Workspace.open(workspace) as ws, _output.progress() as bar:
-
-            def on_progress(done: int, total: int) -> None:
-                bar.task("profile days", total)
-                bar.advance("profile days", 1)
-
+        with Workspace.open(workspace) as ws, _output.days_progress() as on_progress:
             summary = build_profiles(ws, since=first, until=last, progress=on_progress)
         data = summary.as_dict()
         if fmt == "json":
@@ -154,8 +149,8 @@ def reference_save(
     """Freeze the stored profiles of --since..--until, or the profile of an --events file (a
     training set), as reference NAME; later builds, forgets and ingests never change it."""
     from assay.profiles import (
-        build_profiles,
         check_reference_name,
+        refresh_profiles,
         save_reference,
         save_reference_events,
     )
@@ -185,7 +180,8 @@ def reference_save(
                 assert first is not None
                 assert last is not None
                 if build:
-                    build_profiles(ws)
+                    with _output.days_progress() as on_progress:
+                        refresh_profiles(ws, create=True, progress=on_progress)
                 info = save_reference(
                     ws,
                     name,

@@ -58,7 +58,8 @@ def forget(
 
         # Also when nothing was erased: a forget run again after a failed rebuild catches up
         # (a rebuild finds no changed day in no time).
-        built = refresh_profiles(ws)
+        with _output.days_progress() as on_progress:
+            built = refresh_profiles(ws, progress=on_progress)
         if built is not None:
             removed = f", {built.days_removed} removed" if built.days_removed else ""
             _output.message(f"profiles updated: {built.days_rebuilt} day(s) rebuilt{removed}")
