@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,3 +78,13 @@ def parse_duration(text: str, *, option: str) -> float:
             f"{option} must be a duration like 90s, 15m, 12h, 30d or 2w (got {text[:40]!r})"
         )
     return value
+
+
+def parse_day(value: str | None, option: str) -> dt.date | None:
+    """A ``YYYY-MM-DD`` option value as a date (None stays None); a usage error otherwise."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise UsageError(f"{option} must be a date YYYY-MM-DD (got {value[:40]!r})") from None

@@ -14,7 +14,14 @@ import typer
 
 from assay._records import slice_text
 from assay.cli import _output
-from assay.cli._common import EXIT_FINDINGS, EXIT_OK, FormatOpt, WorkspaceOpt, handle_errors
+from assay.cli._common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    FormatOpt,
+    WorkspaceOpt,
+    handle_errors,
+    parse_day,
+)
 
 app = typer.Typer(help="Anomaly detection on time series.", no_args_is_help=True)
 
@@ -138,7 +145,6 @@ def scan(
     from assay._api import Workspace
     from assay.anomaly._scan import WATCHED_METRICS, ScanConfig
     from assay.anomaly._watch import scan_workspace
-    from assay.cli.metrics import _day
 
     with handle_errors():
         chosen = (
@@ -148,8 +154,8 @@ def scan(
         with Workspace.open(workspace) as ws, _output.progress() as bar:
             report = scan_workspace(
                 ws,
-                since=_day(since, "--since"),
-                until=_day(until, "--until"),
+                since=parse_day(since, "--since"),
+                until=parse_day(until, "--until"),
                 metrics=list(chosen),
                 by=by,
                 config=config,

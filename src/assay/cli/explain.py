@@ -14,7 +14,7 @@ import typer
 from assay._errors import NotFoundError, UsageError
 from assay._records import slice_text
 from assay.cli import _output
-from assay.cli._common import WorkspaceOpt, handle_errors
+from assay.cli._common import WorkspaceOpt, handle_errors, parse_day
 
 ExplainFormat = Literal["table", "json"]
 # Keep in step with assay.anomaly._rootcause.EXPLAIN_METRICS (a test checks it); spelled out
@@ -76,13 +76,6 @@ def _read(path: Path, dims: list[str]) -> pa.Table:
         ) from None
 
 
-def _date(value: str, option: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise UsageError(f"{option} must be a date YYYY-MM-DD (got {value[:40]!r})") from None
-
-
 def _options_given(ctx: typer.Context) -> bool:
     """Whether any option was typed on the command line (not a default or an env var)."""
     return any(
@@ -138,10 +131,12 @@ def workspace_metric(
                 "--tenant and --day (e.g. `assay explain --metric dau --tenant acme --day "
                 "2026-01-05`); `assay explain table --help` explains a table instead"
             )
+        when = parse_day(day, "--day")
+        assert when is not None  # --day was given (checked above)
         _explain_workspace(
             metric=str(metric),
             tenant=str(tenant),
-            day=_date(str(day), "--day"),
+            day=when,
             baseline_days=baseline_days,
             dimensions=[d.strip() for d in dimensions.split(",") if d.strip()],
             max_order=max_order,

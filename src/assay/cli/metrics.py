@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 import typer
 
-from assay._errors import UsageError
 from assay.cli import _output
-from assay.cli._common import FormatOpt, WorkspaceOpt, handle_errors
+from assay.cli._common import FormatOpt, WorkspaceOpt, handle_errors, parse_day
 
 app = typer.Typer(
     help="Product metrics per tenant (DuckDB by default, Spark with --engine pyspark).",
@@ -47,15 +45,6 @@ MasterOpt = Annotated[
 ]
 
 
-def _day(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"{option} must be a date YYYY-MM-DD (got {value[:40]!r})") from None
-
-
 def _run(
     metric: str,
     workspace: WorkspaceOpt,
@@ -67,8 +56,8 @@ def _run(
     from assay._api import Workspace
 
     with handle_errors():
-        since = _day(kwargs.pop("since"), "--since")  # type: ignore[arg-type]
-        until = _day(kwargs.pop("until"), "--until")  # type: ignore[arg-type]
+        since = parse_day(kwargs.pop("since"), "--since")  # type: ignore[arg-type]
+        until = parse_day(kwargs.pop("until"), "--until")  # type: ignore[arg-type]
         with Workspace.open(workspace, engine=engine, spark_master=spark_master) as ws:  # type: ignore[arg-type]
             fn = getattr(ws.metrics, metric)
             table = fn(since=since, until=until, **kwargs)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -12,7 +11,7 @@ import typer
 
 from assay._errors import UsageError
 from assay.cli import _output
-from assay.cli._common import FormatOpt, WorkspaceOpt, handle_errors
+from assay.cli._common import FormatOpt, WorkspaceOpt, handle_errors, parse_day
 
 if TYPE_CHECKING:
     from assay.profiles import ReferenceInfo
@@ -46,15 +45,6 @@ _REFERENCE_COLUMNS = (
 _REFERENCE_NUMBERS = ("days", "tenants", "events", "rejected", "k")
 
 
-def _date(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise UsageError(f"{option} must be a date YYYY-MM-DD (got {value[:40]!r})") from None
-
-
 @app.command("build")
 def build(
     since: Annotated[
@@ -77,7 +67,7 @@ def build(
     from assay.store import Workspace
 
     with handle_errors():
-        first, last = _date(since, "--since"), _date(until, "--until")
+        first, last = parse_day(since, "--since"), parse_day(until, "--until")
         if first is not None and last is not None and first > last:
             raise UsageError(f"--since {first} is after --until {last}; swap them")
         with Workspace.open(workspace) as ws, _output.days_progress() as on_progress:
@@ -158,7 +148,7 @@ def reference_save(
 
     with handle_errors():
         check_reference_name(name)
-        first, last = _date(since, "--since"), _date(until, "--until")
+        first, last = parse_day(since, "--since"), parse_day(until, "--until")
         if events is not None and (first is not None or last is not None):
             raise UsageError(
                 "give either --since D --until D (stored profiles) or --events PATH (a file), "

@@ -12,7 +12,14 @@ import pyarrow as pa
 import typer
 
 from assay.cli import _output
-from assay.cli._common import EXIT_FINDINGS, EXIT_OK, FormatOpt, WorkspaceOpt, handle_errors
+from assay.cli._common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    FormatOpt,
+    WorkspaceOpt,
+    handle_errors,
+    parse_day,
+)
 
 FieldChoice = Literal["model_version", "prompt_template"]
 # Columns of the table format (json and csv carry every column of the report).
@@ -71,7 +78,6 @@ def regressions(
     thumbs-down and error rates, latency p95); record regressions as incidents; exit 1 if one
     was opened (with --dry-run: if one was found)."""
     from assay._api import Workspace
-    from assay.cli.metrics import _day
     from assay.drift._releases import RELEASE_FIELDS, RegressionConfig, find_regressions
 
     with handle_errors():
@@ -79,8 +85,8 @@ def regressions(
         with Workspace.open(workspace) as ws:
             report = find_regressions(
                 ws,
-                since=_day(since, "--since"),
-                until=_day(until, "--until"),
+                since=parse_day(since, "--since"),
+                until=parse_day(until, "--until"),
                 fields=fields,
                 config=RegressionConfig(in_place=in_place),
                 record=record,

@@ -559,12 +559,6 @@ def _view(sk: KLLSketch) -> _View:
     return _View(x, w, np.cumsum(w), float(sk.n))
 
 
-def _items(sk: KLLSketch) -> tuple[FloatArray, FloatArray]:
-    """The sketch's retained items (sorted) and their weights."""
-    v = _view(sk)
-    return v.x, v.w
-
-
 def _sketch_edges(ref: KLLSketch, bins: int) -> FloatArray:
     ranks = [j / bins for j in range(1, bins)]
     return np.unique(np.asarray(ref.get_quantiles(ranks, True), dtype=np.float64))
@@ -644,11 +638,6 @@ def _gaps(r: _View, c: _View) -> tuple[FloatArray, FloatArray]:
     return points, np.abs(r.cdf(points) - c.cdf(points))
 
 
-def _ks_views(r: _View, c: _View) -> float:
-    """``max |F_ref - F_cur|`` over the union of both sketches' items."""
-    return float(np.max(_gaps(r, c)[1]))
-
-
 def ks_sketch(ref: KLLSketch, cur: KLLSketch) -> KSResult:
     """:func:`ks` from two KLL sketches.
 
@@ -683,7 +672,7 @@ def _ks_of(r: KLLSketch, c: KLLSketch, vr: _View, vc: _View, d: float | None = N
     if not (r.is_estimation_mode() or c.is_estimation_mode()):
         # Both sketches still hold every value: test the data itself.
         return ks(np.repeat(vr.x, vr.w.astype(np.int64)), np.repeat(vc.x, vc.w.astype(np.int64)))
-    d = _ks_views(vr, vc) if d is None else d
+    d = float(np.max(_gaps(vr, vc)[1])) if d is None else d
     return KSResult(d, _ks_p_value(d, float(r.n), float(c.n)))
 
 
@@ -711,14 +700,9 @@ def sketch_std(sk: KLLSketch) -> float:
     return _std_of(_view(_sketch(sk, "sketch")))
 
 
-def _w1_views(r: _View, c: _View) -> float:
-    """``integral |F_ref(x) - F_cur(x)| dx`` of the two step CDFs (scipy's weighted
-    ``wasserstein_distance`` on the items, without its per-call overhead)."""
-    return _w1_of(*_gaps(r, c))
-
-
 def _w1_of(points: FloatArray, gaps: FloatArray) -> float:
-    # |F_ref - F_cur| is constant from each point to the next.
+    """``integral |F_ref(x) - F_cur(x)| dx`` from :func:`_gaps` (what scipy's weighted
+    ``wasserstein_distance`` gives on the items): the gap is constant from a point to the next."""
     return float(np.dot(gaps[:-1], np.diff(points))) if points.size > 1 else 0.0
 
 
@@ -759,7 +743,7 @@ def wasserstein_sketch(
     """
     r, c = _view(_sketch(ref, "ref")), _view(_sketch(cur, "cur"))
     std = _check_std(reference_std)
-    return _w1_views(r, c) / max(_std_of(r) if std is None else float(std), STD_FLOOR)
+    return _w1_of(*_gaps(r, c)) / max(_std_of(r) if std is None else float(std), STD_FLOOR)
 
 
 # --- every statistic of a column, and the verdict ----------------------------------------------
@@ -830,12 +814,11 @@ def numeric_stats_sketch(
     Each sketch is read once, so this is much faster than calling the four functions.
     """
     r, c = _sketch(ref, "ref"), _sketch(cur, "cur")
-    check_bins, check_eps = _check_bins(bins), DEFAULT_EPS
     std = _check_std(reference_std)
     vr, vc = _view(r), _view(c)
     points, gaps = _gaps(vr, vc)
     k = _ks_of(r, c, vr, vc, float(np.max(gaps)))
-    edges = _sketch_edges(r, check_bins)
+    edges = _sketch_edges(r, _check_bins(bins))
     pr, pc = _view_proportions(vr, edges), _view_proportions(vc, edges)
     return {
         "n_reference": int(r.n),
@@ -847,7 +830,7 @@ def numeric_stats_sketch(
             int(c.n),
             design_effect,
         ),
-        "psi": _psi_of(pr, pc, check_eps),
+        "psi": _psi_of(pr, pc, DEFAULT_EPS),
         "js_distance": _js_of(pr, pc),
         "wasserstein_normed": _w1_of(points, gaps)
         / max(_std_of(vr) if std is None else float(std), STD_FLOOR),
@@ -890,11 +873,7 @@ def categorical_stats(
     5.0
     """
     deff = _check_deff(design_effect)
-    r = _counts(ref_counts, "ref_counts")
-    c = _counts(cur_counts, "cur_counts")
-    cats = sorted({k for k, v in r.items() if v} | {k for k, v in c.items() if v}, key=str)
-    rv = np.array([r.get(k, 0) for k in cats], dtype=np.float64)
-    cv = np.array([c.get(k, 0) for k in cats], dtype=np.float64)
+    _, rv, cv = _aligned(ref_counts, cur_counts)
     nr, nc = int(rv.sum()), int(cv.sum())
     stat, p = _chi_square_of(rv, cv, deff)
     unseen = int(cv[rv == 0].sum())
