@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,11 +81,53 @@ def parse_duration(text: str, *, option: str) -> float:
     return value
 
 
-def parse_day(value: str | None, option: str) -> dt.date | None:
-    """A ``YYYY-MM-DD`` option value as a date (None stays None); a usage error otherwise."""
+_RELATIVE_DAY = re.compile(r"today(?:-(\d{1,6}))?|yesterday")
+
+
+def parse_day(value: str | None, option: str, *, today: dt.date | None = None) -> dt.date | None:
+    """A day option's value as a date; None stays None.
+
+    Parameters
+    ----------
+    value : str or None
+        ``YYYY-MM-DD``, or a day relative to today (UTC): ``today``, ``yesterday``, or
+        ``today-N``, the day N whole days before today (``today-1`` is ``yesterday``).
+        Surrounding spaces and the case of the words are ignored.
+    option : str
+        The option's name, for the error message (``--since``).
+    today : datetime.date, optional
+        The day that ``today`` means; default: the current UTC day (a parameter so that
+        tests can fix the clock).
+
+    Returns
+    -------
+    datetime.date or None
+
+    Raises
+    ------
+    UsageError
+        If ``value`` is none of these forms, or names a day before 0001-01-01.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> parse_day("today-7", "--since", today=dt.date(2026, 3, 1))
+    datetime.date(2026, 2, 22)
+    >>> parse_day("2026-01-05", "--day")
+    datetime.date(2026, 1, 5)
+    """
     if value is None:
         return None
+    text = value.strip().lower()
+    match = _RELATIVE_DAY.fullmatch(text)
     try:
-        return dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise UsageError(f"{option} must be a date YYYY-MM-DD (got {value[:40]!r})") from None
+        if match is None:
+            return dt.date.fromisoformat(text)
+        now = today if today is not None else dt.datetime.now(dt.UTC).date()
+        back = 1 if text == "yesterday" else int(match.group(1) or 0)
+        return now - dt.timedelta(days=back)
+    except (ValueError, OverflowError):
+        raise UsageError(
+            f"{option} must be a day: YYYY-MM-DD, today, yesterday or today-N "
+            f"(N days before today, UTC) (got {value[:40]!r})"
+        ) from None
