@@ -65,7 +65,7 @@ class ParseFailure:
         :data:`MAX_RAW_CHARS`; raw user data, to be redacted before it is stored.
     rule : ``json`` (not valid JSON), ``utf8`` (not valid UTF-8), ``not_object`` (valid JSON
         that is not an object), ``csv`` (a malformed CSV record), ``size`` (a line or record
-        too long to be an event).
+        too long to be an event), ``depth`` (JSON nested too deeply to be an event).
     message : what was expected, what came and how to fix it; never any of the raw content.
     fatal : the input could not be read past this point (a broken JSON array).
     """

@@ -24,7 +24,14 @@ resynchronised, and the rest of the file is reported as one failure.
 
 Failure rules: ``json`` (not valid JSON, two values on a line, a key twice in an object),
 ``utf8`` (bytes that are not UTF-8, or a ``\\u`` escape of a lone surrogate), ``not_object``,
-``size`` (a line over 16 MiB).
+``size`` (a line over 16 MiB), ``depth`` (arrays and objects nested deeper than
+:data:`~assay.ingest._nesting.MAX_DEPTH`).
+
+Nesting is measured on the bytes of each block before any parser sees them
+(:mod:`assay.ingest._nesting`): ``pyarrow.json`` has no depth limit and a line nesting 20,000
+arrays overflows its stack. An array element is parsed by Python's ``json``, which stops at
+about 1,000 levels with a ``RecursionError``; the element's end is then found by the same scan,
+and the elements after it are read as usual.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from assay.ingest._nesting import MAX_DEPTH, deep_lines, value_end
 from assay.ingest._readers import (
     ParseFailure,
     RawBatch,
@@ -166,10 +174,18 @@ def _record(text: str, line: int, raw: bytes | str) -> dict[str, Any] | ParseFai
             "each line must be one JSON object",
         )
     except RecursionError:
-        return ParseFailure(
-            line, raw_text(raw), "json", f"line {line} nests JSON too deeply to be an event"
-        )
+        return _too_deep(line, raw)
     return _check(value, text, line, raw)
+
+
+def _too_deep(line: int, raw: bytes | str) -> ParseFailure:
+    return ParseFailure(
+        line,
+        raw_text(raw),
+        "depth",
+        f"line {line} nests arrays and objects deeper than {MAX_DEPTH} levels (an event "
+        "nests at most 3); flatten the value, or send it as a string",
+    )
 
 
 def _check(
@@ -184,12 +200,7 @@ def _check(
             f"line {line} is {_kind(value)}, not a JSON object; send one object per event",
         )
     if _value_depth(value) > MAX_DEPTH:
-        return ParseFailure(
-            line,
-            raw_text(raw),
-            "json",
-            f"line {line} nests JSON deeper than {MAX_DEPTH} levels, too deep to be an event",
-        )
+        return _too_deep(line, raw)
     # Text decoded from UTF-8 holds no surrogates; a "\\u" escape can make one.
     if ("\\u" in text or "\\U" in text or not escapes_only) and _SURROGATE.search(text):
         try:
@@ -213,9 +224,6 @@ def _row_of(exc: BaseException) -> int | None:
 #: Nesting below which no type is declared: no event field is that deep (validation rejects
 #: such values anyway), and a bounded depth keeps the recursion below bounded.
 _MAX_LEARN_DEPTH = 32
-#: Deepest JSON nesting a record may have. Arrow's kernels recurse over nested types, and a
-#: value nested thousands deep overflows the C stack; such a line is a ``json`` failure.
-MAX_DEPTH = 64
 
 
 def _type_depth(schema: pa.Schema) -> int:
@@ -417,6 +425,10 @@ class _Block:
         if not rows.size:
             return None
         a = self.a
+        # Before any parser: pyarrow.json overflows the C stack on a deep enough line.
+        deep = deep_lines(a, self.starts, self.ends)
+        if deep.size:
+            return self._precise(set(deep.tolist()))
         simple = bool((a[self.starts[rows]] == ord("{")).all()) and bool(
             (a[self.ends[rows] - 1] == ord("}")).all()
         )
@@ -430,7 +442,7 @@ class _Block:
                 return RawBatch(table, lines_array(self.first_line + rows), [])
         return self._precise()
 
-    def _precise(self) -> RawBatch | None:
+    def _precise(self, deep: set[int] | None = None) -> RawBatch | None:
         data = self.buf.to_pybytes()
         n = self.newlines.size
         texts: dict[int, str] = {}
@@ -444,6 +456,9 @@ class _Block:
                 continue
             if len(raw) > MAX_LINE_BYTES:
                 failures.append(_too_long(self.first_line + i, raw[:MAX_LINE_BYTES]))
+                continue
+            if deep and i in deep:
+                failures.append(_too_deep(self.first_line + i, raw))
                 continue
             try:
                 texts[i] = raw.decode("utf-8")
@@ -596,6 +611,13 @@ def _read(stream: io.BufferedIOBase, path: Path, batch_rows: int) -> Iterator[Ra
             yield from _read_lines(stream, path, head, batch_rows)
     finally:
         stream.close()
+
+
+def _value_end(text: str, pos: int) -> int | None:
+    """Where the array or object at ``text[pos]`` ends, or None if not inside ``text``."""
+    piece = text[pos : pos + MAX_LINE_BYTES].encode("utf-32-le", "surrogatepass")
+    end = value_end(np.frombuffer(piece, dtype=np.uint32))
+    return None if end is None else pos + end
 
 
 def _lines_only(path: Path) -> bool:
@@ -787,7 +809,20 @@ def _read_array(
                     "send each key once",
                 )
             )
-        except (json.JSONDecodeError, RecursionError):
+        except RecursionError:
+            # Python's json gave up (at about 1,000 levels): find the element's end without it.
+            deep_end = _value_end(text, pos)
+            if deep_end is None:
+                if not eof and len(text) - pos <= MAX_LINE_BYTES:
+                    more()
+                    continue
+                failures.append(broken("an element nests too deeply and does not end"))
+                break
+            end = deep_end
+            failure = _too_deep(line, text[pos:end])
+            failure.line = number()
+            failures.append(failure)
+        except json.JSONDecodeError:
             if not eof and len(text) - pos <= MAX_LINE_BYTES:
                 more()
                 continue
