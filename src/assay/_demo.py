@@ -63,14 +63,23 @@ def run_demo(
     users: int = 150,
     days: int = 60,
     seed: int = 11,
+    end: date | None = None,
     say: Say,
     show: Show,
     progress: Callable[[str, int], None] | None = None,
 ) -> DemoResult:
-    """Run the whole demo under ``root`` and report through ``say`` and ``show``."""
+    """Run the whole demo under ``root`` and report through ``say`` and ``show``.
+
+    The telemetry covers the ``days`` days up to ``end`` (default: yesterday, UTC, as
+    ``assay synth`` does), so that the demo's workspace takes today's events over HTTP
+    without a gap of silent days.
+    """
     prepare(root)
-    config = SynthConfig(tenants=tenants, users=users, days=days, seed=seed)
-    say(f"1/6  synthesising {days} days of telemetry for {tenants} tenants (seed {seed}) ...")
+    config = SynthConfig(tenants=tenants, users=users, days=days, seed=seed, end=end)
+    say(
+        f"1/6  synthesising {days} days of telemetry ({config.start} to {config.end}) for "
+        f"{tenants} tenants (seed {seed}) ..."
+    )
     out = write(
         root / "data",
         config,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,6 +21,8 @@ def test_demo_finds_each_injected_incident_as_an_explained_incident(tmp_path: Pa
         users=100,
         days=56,
         seed=3,
+        # Fixed days: the default (up to yesterday) moves the weekdays, and with them the data.
+        end=dt.date(2026, 2, 25),
         say=said.append,
         show=lambda t, title: shown.append((title, t)),
     )
@@ -39,6 +42,8 @@ def test_demo_finds_each_injected_incident_as_an_explained_incident(tmp_path: Pa
     )
     assert result.ingest.total("accepted") == result.events_written
     assert any("nothing doubled" in s for s in said)
+    assert (result.truth["start"], result.truth["end"]) == ("2026-01-01", "2026-02-25")
+    assert any("(2026-01-01 to 2026-02-25)" in s for s in said)
     assert shown[0][0] == "tenants"
     assert shown[0][1].num_rows == 8
     # The incidents are in the workspace, each opened with its explanation.
@@ -66,3 +71,15 @@ def test_demo_refuses_to_wipe_a_folder_it_did_not_make(tmp_path: Path) -> None:
         run_demo(tmp_path / "mine", say=print, show=lambda t, s: None)
     assert (tmp_path / "mine" / "precious.txt").exists()
     assert not (tmp_path / "mine" / MARKER).exists()
+
+
+def test_the_demo_data_ends_yesterday_by_default(tmp_path: Path) -> None:
+    said: list[str] = []
+    before = dt.datetime.now(dt.UTC).date()
+    result = run_demo(
+        tmp_path / "demo", tenants=2, users=10, days=14, say=said.append, show=lambda t, s: None
+    )
+    after = dt.datetime.now(dt.UTC).date()
+    ends = {(d - dt.timedelta(days=1)).isoformat() for d in (before, after)}
+    assert result.truth["end"] in ends
+    assert result.truth["days"] == 14

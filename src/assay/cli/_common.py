@@ -128,6 +128,6 @@ def parse_day(value: str | None, option: str, *, today: dt.date | None = None) -
         return now - dt.timedelta(days=back)
     except (ValueError, OverflowError):
         raise UsageError(
-            f"{option} must be a day: YYYY-MM-DD, today, yesterday or today-N "
+            f"{option} must be a date YYYY-MM-DD, or today, yesterday or today-N "
             f"(N days before today, UTC) (got {value[:40]!r})"
         ) from None

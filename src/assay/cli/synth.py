@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from assay._errors import UsageError
 from assay.cli import _output
-from assay.cli._common import handle_errors
+from assay.cli._common import handle_errors, parse_day
 
 
 def synth(
@@ -20,23 +18,52 @@ def synth(
     days: Annotated[int, typer.Option("--days", min=1, help="Days of telemetry.")] = 60,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same bytes).")] = 0,
     start: Annotated[
-        str, typer.Option("--start", help="First day, YYYY-MM-DD (UTC).")
-    ] = "2026-01-01",
+        str | None,
+        typer.Option(
+            "--start",
+            help="First day (YYYY-MM-DD or today-N, UTC); default: --days days up to --end.",
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            "--end",
+            help="Last day (YYYY-MM-DD or today-N, UTC); default: yesterday. Not with --start.",
+        ),
+    ] = None,
     fmt: Annotated[
         Literal["jsonl", "parquet"], typer.Option("--format", help="File format to write.")
     ] = "jsonl",
+    predictions: Annotated[
+        Path | None,
+        typer.Option(
+            "--predictions",
+            help="Also write a CSV of model predictions to evaluate (keep it outside --out).",
+        ),
+    ] = None,
 ) -> None:
     """Write realistic synthetic telemetry with injected incidents and a truth.json."""
     from assay.synth import SynthConfig, write
 
     with handle_errors():
-        try:
-            first = date.fromisoformat(start)
-        except ValueError:
-            raise UsageError(f"--start must be a date YYYY-MM-DD (got {start[:40]!r})") from None
-        config = SynthConfig(tenants=tenants, users=users, days=days, seed=seed, start=first)
+        config = SynthConfig(
+            tenants=tenants,
+            users=users,
+            days=days,
+            seed=seed,
+            start=parse_day(start, "--start"),
+            end=parse_day(end, "--end"),
+        )
         with _output.progress() as bar:
-            result = write(out, config, format=fmt, progress=lambda n: bar.advance("synth", n))
+            result = write(
+                out,
+                config,
+                format=fmt,
+                progress=lambda n: bar.advance("synth", n),
+                predictions=predictions,
+            )
         _output.message(
-            f"wrote {result.events:,} events in {len(result.files)} file(s) and truth.json to {out}"
+            f"wrote {result.events:,} events ({config.start} to {config.end}) in "
+            f"{len(result.files)} file(s) and truth.json to {out}"
+            + (f"; predictions to {predictions}" if predictions is not None else "")
         )

@@ -11,7 +11,9 @@ both on disk.
 
 Everything is drawn from ``SynthConfig.seed``: the same config gives the same bytes (with the
 same numpy and pyarrow versions), and each day has its own random stream, so days are generated
-two at a time on two threads without changing the result.
+two at a time on two threads without changing the result. The period ends yesterday (UTC) unless
+``start`` or ``end`` says otherwise, so that the data is recent as real telemetry is; give one of
+them to make the same bytes on another day (the weekday of each day shapes its activity).
 
 Volume
 ------
@@ -28,7 +30,8 @@ A JSON object (dates as ``YYYY-MM-DD``, days are UTC days, ``end`` inclusive):
 ``format``
     ``"assay.synth.truth/1"``.
 ``seed``, ``start``, ``end``, ``days``, ``config``
-    The config that made the data (``config`` repeats every field of :class:`SynthConfig`).
+    The config that made the data (``config`` repeats every field of :class:`SynthConfig`, with
+    the ``start`` it resolved to).
 ``expected_events``
     The expected number of events (the count :func:`write` reports is within a few percent).
 ``tenants``
@@ -79,6 +82,13 @@ A JSON object (dates as ``YYYY-MM-DD``, days are UTC days, ``end`` inclusive):
 ``users``
     ``total`` (distinct (tenant, user) pairs) and ``colliding_user_ids`` (how many of them
     reuse a raw ``user_id`` of the largest tenant).
+``predictions``
+    The model behind the predictions file that :func:`write` makes on request: ``rows``,
+    ``label`` and ``score`` (the column names ``y_true`` and ``y_score``), ``positive_rate``,
+    ``separation`` (of the score's Gaussian signal between the classes, in standard
+    deviations), ``worse_slice`` (e.g. ``{"locale": "en-GB"}``, where the separation is only
+    ``worse_separation``), ``expected_roc_auc`` and ``expected_roc_auc_worse_slice``, and
+    ``expected``, a sentence saying what an evaluation by locale should flag.
 """
 
 from assay.synth._clinc import load_clinc150

@@ -26,6 +26,7 @@ from assay.synth._clinc import OOS_INTENT, load_clinc150
 from assay.synth._format import mix64, prefixed_numbers, rfc3339_strings, uuid_strings
 from assay.synth._jsonl import fragments, join, join_skipping_nulls
 from assay.synth._pii import PII_KINDS, email, phone, with_pii
+from assay.synth._predictions import predictions_truth
 from assay.synth._world import SynthConfig, World, build_truth, build_world, rng_for
 
 I64 = npt.NDArray[np.int64]
@@ -606,4 +607,4 @@ def truth(config: SynthConfig) -> dict[str, Any]:
     >>> [i["kind"] for i in t["incidents"]]
     ['outage', 'handoff_jump', 'latency_regression']
     """
-    return build_truth(build_world(config))
+    return {**build_truth(build_world(config)), "predictions": predictions_truth()}

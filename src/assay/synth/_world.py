@@ -89,7 +89,12 @@ MIN_INCIDENT_DAYS = 28
 TRUTH_FORMAT = "assay.synth.truth/1"
 
 
-@dataclass(frozen=True)
+def utc_yesterday() -> datetime.date:
+    """The UTC day before today: the last day of a synthetic data set by default."""
+    return datetime.datetime.now(datetime.UTC).date() - datetime.timedelta(days=1)
+
+
+@dataclass(frozen=True, init=False)
 class SynthConfig:
     """What to generate.
 
@@ -103,39 +108,93 @@ class SynthConfig:
     days : int, default 60
         Number of UTC days, from ``start``. Incidents are injected only when ``days >= 28``.
     seed : int, default 0
-        Seed of every random draw; the same config gives the same bytes.
-    start : datetime.date, default 2026-01-01
-        The first day.
+        Seed of every random draw; the same seed and days give the same bytes.
+    start : datetime.date, optional
+        The first day. Default: ``days`` days ending at ``end``.
     pii_rate : float, default 0.03
         Fraction of ``turn`` texts with planted personal data (e-mail, phone, card, IBAN, IP).
+    end : datetime.date, optional
+        The last day (inclusive), keyword only; give ``start`` or ``end``, not both. Default:
+        yesterday (UTC), so that the data is recent, as real telemetry is: an HTTP ingest of
+        today's events extends it by a day instead of leaving months of silent days between
+        the two, and the HTTP lateness bound (30 days) accepts the last days' events.
+
+    Attributes
+    ----------
+    start : datetime.date
+        The first day, resolved at construction: a config made without dates holds the dates
+        of the day it was made, so its output does not change when the clock passes midnight.
+    end : datetime.date
+        The last day (a property: ``start + days - 1``).
 
     Raises
     ------
     UsageError
-        If a count is below 1, the seed is negative, or ``pii_rate`` lies outside [0, 1].
+        If a count is below 1, the seed is negative, ``pii_rate`` lies outside [0, 1], a day
+        is not a ``datetime.date``, or both ``start`` and ``end`` are given.
+
+    Examples
+    --------
+    >>> import datetime
+    >>> c = SynthConfig(days=7, end=datetime.date(2026, 3, 1))
+    >>> c.start, c.end
+    (datetime.date(2026, 2, 23), datetime.date(2026, 3, 1))
+    >>> SynthConfig(days=7, end=c.end) == SynthConfig(days=7, start=c.start)
+    True
     """
 
-    tenants: int = 20
-    users: int = 200
-    days: int = 60
-    seed: int = 0
-    start: datetime.date = datetime.date(2026, 1, 1)
-    pii_rate: float = 0.03
+    tenants: int
+    users: int
+    days: int
+    seed: int
+    start: datetime.date
+    pii_rate: float
 
-    def __post_init__(self) -> None:
-        for name in ("tenants", "users", "days"):
-            value = getattr(self, name)
+    def __init__(
+        self,
+        tenants: int = 20,
+        users: int = 200,
+        days: int = 60,
+        seed: int = 0,
+        start: datetime.date | None = None,
+        pii_rate: float = 0.03,
+        *,
+        end: datetime.date | None = None,
+    ) -> None:
+        for name, value in (("tenants", tenants), ("users", users), ("days", days)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"SynthConfig.{name} must be an integer >= 1 (got {value!r})")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise UsageError(f"SynthConfig.seed must be an integer >= 0 (got {self.seed!r})")
-        if not isinstance(self.start, datetime.date) or isinstance(self.start, datetime.datetime):
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise UsageError(f"SynthConfig.seed must be an integer >= 0 (got {seed!r})")
+        for name, day in (("start", start), ("end", end)):
+            if day is not None and (
+                not isinstance(day, datetime.date) or isinstance(day, datetime.datetime)
+            ):
+                raise UsageError(
+                    f"SynthConfig.{name} must be a datetime.date (got {type(day).__name__}); "
+                    "pass e.g. datetime.date(2026, 1, 1)"
+                )
+        if start is not None and end is not None:
             raise UsageError(
-                f"SynthConfig.start must be a datetime.date (got {type(self.start).__name__}); "
-                "pass e.g. datetime.date(2026, 1, 1)"
+                "give SynthConfig start or end, not both (days sets the other; "
+                f"got start={start}, end={end})"
             )
-        if not 0.0 <= self.pii_rate <= 1.0:
-            raise UsageError(f"SynthConfig.pii_rate must lie in [0, 1] (got {self.pii_rate!r})")
+        if not 0.0 <= pii_rate <= 1.0:
+            raise UsageError(f"SynthConfig.pii_rate must lie in [0, 1] (got {pii_rate!r})")
+        if start is None:
+            start = (end if end is not None else utc_yesterday()) - datetime.timedelta(
+                days=days - 1
+            )
+        resolved: dict[str, object] = {
+            "tenants": tenants,
+            "users": users,
+            "days": days,
+            "seed": seed,
+            "start": start,
+            "pii_rate": pii_rate,
+        }
+        for attr, attr_value in resolved.items():
+            object.__setattr__(self, attr, attr_value)  # frozen: set once, here
 
     @property
     def end(self) -> datetime.date:

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from assay._errors import UsageError
-from assay.synth._generate import simulate_day, to_jsonl, to_table
+from assay.synth._generate import simulate_day, to_jsonl, to_table, truth
 from assay.synth._jsonl import Writable, write_lines
-from assay.synth._world import SynthConfig, build_truth, build_world
+from assay.synth._predictions import predictions as make_predictions
+from assay.synth._world import SynthConfig, build_world
 
 #: zlib level of ``gzip=True`` output: level 1 is several times faster than the default 9 and
 #: still shrinks these files about 5x.
@@ -41,12 +43,15 @@ class SynthOutput:
         Number of events written.
     truth : dict
         The content of ``truth.json`` (as :func:`assay.synth.truth` returns it).
+    predictions_path : Path or None
+        The predictions file, when one was asked for.
     """
 
     files: tuple[Path, ...]
     truth_path: Path
     events: int
     truth: dict[str, Any]
+    predictions_path: Path | None = None
 
 
 def _produce(config: SynthConfig, fmt: str) -> Iterator[_Rendered]:
@@ -78,6 +83,7 @@ def write(
     format: Literal["jsonl", "parquet"] = "jsonl",
     gzip: bool = False,
     progress: Callable[[int], None] | None = None,
+    predictions: Path | None = None,
 ) -> SynthOutput:
     """Write a synthetic data set: one events file per day, and ``truth.json``.
 
@@ -99,6 +105,12 @@ def write(
     progress : callable, optional
         Called after each file is written with the number of events in it (an increment, as
         ``rich.progress.Progress.advance`` takes).
+    predictions : Path, optional
+        Also write a CSV file of predictions to evaluate (``assay evaluate``): a handoff model's
+        ``y_score`` against the label ``y_true`` for 3,000 sessions, with ``tenant_id``,
+        ``locale`` and ``platform`` to slice by, the model worse in one locale
+        (``truth.json``'s ``predictions`` says which). Put it outside ``out_dir``:
+        ``assay ingest`` would read a CSV there as events.
 
     Returns
     -------
@@ -140,9 +152,19 @@ def write(
         if progress is not None:
             progress(n)
     truth_path = out_dir / "truth.json"
-    truth = build_truth(build_world(config))
-    truth_path.write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return SynthOutput(files=tuple(files), truth_path=truth_path, events=total, truth=truth)
+    facts = truth(config)
+    truth_path.write_text(json.dumps(facts, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if predictions is not None:
+        predictions = Path(predictions)
+        predictions.parent.mkdir(parents=True, exist_ok=True)
+        pacsv.write_csv(make_predictions(build_world(config)), predictions)
+    return SynthOutput(
+        files=tuple(files),
+        truth_path=truth_path,
+        events=total,
+        truth=facts,
+        predictions_path=predictions,
+    )
 
 
 def _write_all(out: Writable, lines: list[pa.Array]) -> None:

@@ -579,7 +579,10 @@ def test_leaves_add_up_to_the_metric_for_any_events(
 @pytest.fixture(scope="module")
 def synth_ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[assay.Workspace, Any]]:
     folder = tmp_path_factory.mktemp("synth")
-    out = synth_write(folder / "data", SynthConfig(tenants=8, users=60, days=40, seed=3))
+    out = synth_write(
+        folder / "data",
+        SynthConfig(tenants=8, users=60, days=40, seed=3, start=dt.date(2026, 1, 1)),
+    )
     with assay.Workspace.open(folder / "ws", create=True) as workspace:
         ingest_paths(workspace, [folder / "data"])
         yield workspace, out.truth

@@ -16,7 +16,7 @@ from assay.cli import app
 from assay.cli._common import parse_day
 
 TODAY = dt.date(2026, 3, 1)  # the fixed clock; 2026 is not a leap year
-DAY_ERROR = "YYYY-MM-DD, today, yesterday or today-N"
+DAY_ERROR = "YYYY-MM-DD, or today, yesterday or today-N"
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,7 @@ def test_an_iso_day_round_trips(day: dt.date) -> None:
     ],
 )
 def test_parse_day_rejects_other_text_naming_the_option_and_the_forms(text: str) -> None:
-    with pytest.raises(UsageError, match=r"--day must be a day: YYYY-MM-DD, today, yesterday"):
+    with pytest.raises(UsageError, match=r"--day must be a date YYYY-MM-DD, or today, yesterday"):
         parse_day(text, "--day", today=TODAY)
 
 
@@ -128,7 +128,7 @@ def empty_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_every_day_option_goes_through_parse_day(args: list[str], empty_ws: Path) -> None:
     result = CliRunner().invoke(app, [*args, "today-x", "--workspace", str(empty_ws)])
     assert result.exit_code == 2
-    assert f"{args[-1]} must be a day: {DAY_ERROR}" in result.output
+    assert f"{args[-1]} must be a date {DAY_ERROR}" in result.output
 
 
 @pytest.mark.xfail(
@@ -141,4 +141,4 @@ def test_drift_ranges_take_relative_days(empty_ws: Path) -> None:
         app,
         ["drift", "--reference", "last:7d", "--target", "today-x..yesterday", "-w", str(empty_ws)],
     )
-    assert f"must be a day: {DAY_ERROR}" in result.output
+    assert f"must be a date {DAY_ERROR}" in result.output

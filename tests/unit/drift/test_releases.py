@@ -326,7 +326,9 @@ def test_rate_test_and_interval_agree_with_scipy_and_statsmodels(
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     root = tmp_path_factory.mktemp("synth")
-    out = write(root / "data", SynthConfig(tenants=8, users=100, days=56, seed=3))
+    out = write(
+        root / "data", SynthConfig(tenants=8, users=100, days=56, seed=3, start=dt.date(2026, 1, 1))
+    )
     with assay.Workspace.open(root / "ws", create=True) as ws:
         ingest_paths(ws, [root / "data"])
     return root / "ws", out.truth

@@ -25,7 +25,9 @@ DAY = dt.timedelta(days=1)
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     root = tmp_path_factory.mktemp("drift-report")
-    out = write(root / "data", SynthConfig(tenants=4, users=80, days=42, seed=5))
+    out = write(
+        root / "data", SynthConfig(tenants=4, users=80, days=42, seed=5, start=dt.date(2026, 1, 1))
+    )
     with assay.Workspace.open(root / "ws", create=True) as ws:
         ingest_paths(ws, [root / "data"])
         build_profiles(ws)

@@ -41,7 +41,7 @@ _EXACT = (
 
 
 def _make(root: Path) -> Path:
-    write(root / "data", SynthConfig(tenants=3, users=40, days=21, seed=11))
+    write(root / "data", SynthConfig(tenants=3, users=40, days=21, seed=11, start=START))
     with assay.Workspace.open(root / "ws", create=True) as ws:
         ingest_paths(ws, [root / "data"])
         build_profiles(ws)

@@ -59,7 +59,7 @@ def test_build_table_output_and_since_until(tmp_path: Path) -> None:
 
 def test_bad_arguments_exit_2_with_a_message(tmp_path: Path) -> None:
     root = _workspace(tmp_path)
-    bad_date = runner.invoke(app, ["profile", "build", "-w", str(root), "--since", "yesterday"])
+    bad_date = runner.invoke(app, ["profile", "build", "-w", str(root), "--since", "someday"])
     assert bad_date.exit_code == 2
     assert "--since must be a date YYYY-MM-DD" in bad_date.output
     swapped = runner.invoke(
@@ -92,7 +92,7 @@ def test_ingest_keeps_profiles_current_once_they_were_built(tmp_path: Path) -> N
     from assay.synth import SynthConfig, write
 
     data = tmp_path / "data"
-    write(data, SynthConfig(tenants=2, users=20, days=6, seed=1))
+    write(data, SynthConfig(tenants=2, users=20, days=6, seed=1, start=dt.date(2026, 1, 1)))
     files = sorted(data.glob("events-*.jsonl"))
     ws = tmp_path / "ws"
     runner = CliRunner()

@@ -17,7 +17,7 @@ import assay.synth
 from assay import UsageError
 from assay.synth import SynthConfig, SynthOutput, generate, truth, write
 
-TINY = SynthConfig(tenants=3, users=40, days=6, seed=11)
+TINY = SynthConfig(tenants=3, users=40, days=6, seed=11, start=dt.date(2026, 1, 1))
 
 
 def _digest(output: SynthOutput) -> dict[str, str]:
