@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from assay._api import Workspace
 from assay._errors import UsageError
-from assay._records import slice_text
+from assay._records import WHOLE_TENANT, causes_text, slice_text
 from assay.anomaly import scan_workspace
 from assay.drift import find_regressions
 from assay.ingest import IngestSummary, ingest_paths
@@ -253,8 +253,7 @@ def _incident_table(incidents: list[Incident]) -> pa.Table:
 
 def _causes(incident: Incident) -> str:
     rows = incident.details.get("explanation") or []
-    causes = [r["slice"] for r in rows if r.get("root_cause")]
-    return "; ".join(slice_text(c) or "the whole tenant" for c in causes)
+    return causes_text(r["slice"] for r in rows if r.get("root_cause"))
 
 
 #: The metrics an injected incident shows in: an outage empties a tenant and fails its turns.
@@ -280,10 +279,9 @@ def _matches(incident: Incident, injected: dict[str, Any]) -> bool:
 
 def _say_match(injected: dict[str, Any], matches: list[Incident], say: Say) -> None:
     where = injected.get("tenant_id") or "every tenant"
-    what = slice_text(injected.get("slice", {})) or "all traffic"
-    say(
-        f"  - {injected['kind']}: {injected['metric']} of {where} ({what}) from {injected['start']}"
-    )
+    what = slice_text(injected.get("slice"))
+    what = what if what == WHOLE_TENANT else f"({what})"
+    say(f"  - {injected['kind']}: {injected['metric']} of {where} {what} from {injected['start']}")
     if not matches:
         say("    NOT found as an incident")
         return
@@ -295,7 +293,7 @@ def _say_match(injected: dict[str, Any], matches: list[Incident], say: Say) -> N
     )
     say(
         f"    found: incident {first.id}, {first.severity}, {first.tenant_id} "
-        f"{', '.join(f'{k}={v}' for k, v in first.slice.items()) or ''} {first.start} to "
+        f"{slice_text(first.slice)} {first.start} to "
         f"{first.end}, expected {first.expected:.4g} -> observed {first.observed:.4g}{more}"
     )
     say(f"    root cause: {_causes(first) or 'none found'}")

@@ -34,13 +34,51 @@ def records(table: pa.Table) -> list[dict[str, Any]]:
     return [{k: jsonable(v) for k, v in row.items()} for row in table.to_pylist()]
 
 
-def slice_text(slice_: Any, *, null: str = "None") -> str:
-    """A slice as people read it: ``{"locale": "fr", "platform": None}`` ->
-    ``"locale=fr, platform=None"`` (``null`` names a null value); ``""`` for no slice.
+#: How a missing value (null, NaN) reads in text for people; machine output keeps null.
+MISSING = "(none)"
+#: How the empty slice (every event of the tenant) reads in text for people.
+WHOLE_TENANT = "(whole tenant)"
+
+
+def value_text(value: Any) -> str:
+    """One value as people read it: dates in ISO 8601, booleans as ``true``/``false``, a
+    missing value (None, NaN) as :data:`MISSING`.
 
     Examples
     --------
-    >>> slice_text({"locale": "fr", "day": dt.date(2026, 1, 5), "platform": None}, null="null")
-    'locale=fr, day=2026-01-05, platform=null'
+    >>> [value_text(v) for v in (None, float("nan"), True, dt.date(2026, 1, 5), "fr")]
+    ['(none)', '(none)', 'true', '2026-01-05', 'fr']
     """
-    return ", ".join(f"{k}={null if v is None else jsonable(v)}" for k, v in dict(slice_).items())
+    value = jsonable(value)
+    if value is None:
+        return MISSING
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def slice_text(slice_: Any) -> str:
+    """A slice as people read it, the one formatter of slices in text (CLI, demo, incidents):
+    ``{"locale": "fr", "flight": None}`` -> ``"locale=fr, flight=(none)"``; the empty slice
+    (or None) is :data:`WHOLE_TENANT`.
+
+    Examples
+    --------
+    >>> slice_text({"locale": "fr", "day": dt.date(2026, 1, 5), "flight": None})
+    'locale=fr, day=2026-01-05, flight=(none)'
+    >>> slice_text({})
+    '(whole tenant)'
+    """
+    items = dict(slice_ or {}).items()
+    return ", ".join(f"{k}={value_text(v)}" for k, v in items) or WHOLE_TENANT
+
+
+def causes_text(slices: Any) -> str:
+    """Root-cause slices as one line, ``"; "``-separated (``""`` when there is none).
+
+    Examples
+    --------
+    >>> causes_text([{}, {"flight": None}])
+    '(whole tenant); flight=(none)'
+    """
+    return "; ".join(slice_text(s) for s in slices)

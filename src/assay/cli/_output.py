@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from assay._records import jsonable, records
+from assay._records import jsonable, records, value_text
 
 OutputFormat = Literal["table", "json", "csv"]
 
@@ -44,29 +45,88 @@ def error(text: str) -> None:
 
 
 def _cell(value: Any) -> str:
+    """A table cell for the eye: floats to 4 significant digits, large ones with thousands
+    separators; a missing value (None, NaN) as ``(none)``, as in every text assay prints."""
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    return value_text(value)
+
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str | int | float:
+    """A CSV cell holds the data: numbers at full precision (``repr``) and never rounded or
+    grouped, booleans as ``true``/``false``, dates in ISO 8601, null and NaN as an empty cell.
+
+    A text cell that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``,
+    ``@``, tab or carriage return) is prefixed with a single quote, as OWASP advises; numbers
+    stay numbers (``-3.5`` is written as is).
+
+    Examples
+    --------
+    >>> [csv_cell(v) for v in (-3.5, 1234567.25, None, float("nan"), True, "=1+1", "-x")]
+    [-3.5, 1234567.25, '', '', 'true', "'=1+1", "'-x"]
+    """
+    value = jsonable(value)
     if value is None:
         return ""
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(jsonable(value))
+    if isinstance(value, int | float):
+        return value
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def csv_text(table: pa.Table) -> str:
+    """A table as CSV with a header row, cells as :func:`csv_cell` writes them, rows ending in
+    ``\\n``; a cell holding a line break (``\\r`` too) is quoted."""
+    # The csv module quotes a cell holding a character of its line terminator: "\r\n" quotes
+    # both line breaks, then each row's own terminator is written as "\n".
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    lines: list[str] = []
+    for row in [table.column_names, *table.to_pylist()]:
+        cells = row if isinstance(row, list) else [csv_cell(row[c]) for c in table.column_names]
+        writer.writerow(cells)
+        lines.append(buf.getvalue()[:-2] + "\n")
+        buf.seek(0)
+        buf.truncate()
+    return "".join(lines)
+
+
+def _json_ready(data: Any) -> Any:
+    """NaN and infinities as null at any depth (``json.dumps`` would write invalid ``NaN``)."""
+    if isinstance(data, dict):
+        return {k: _json_ready(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_json_ready(v) for v in data]
+    return jsonable(data)
+
+
+_MORE_ROWS_HINT = "use --format json or csv for all"
 
 
 def print_table(
-    table: pa.Table, fmt: OutputFormat, *, title: str | None = None, max_rows: int | None = None
+    table: pa.Table,
+    fmt: OutputFormat,
+    *,
+    title: str | None = None,
+    max_rows: int | None = None,
+    more_hint: str | None = _MORE_ROWS_HINT,
 ) -> None:
-    """Print a table to stdout in the chosen format."""
+    """Print a table to stdout in the chosen format.
+
+    A table cut at ``max_rows`` ends with a ``... N more rows`` line on stdout, with the table
+    (not among the messages on stderr), followed by ``more_hint`` when given.
+    """
     if fmt == "json":
         sys.stdout.write(json.dumps(records(table), ensure_ascii=False) + "\n")
         return
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(table.column_names)
-        for row in table.to_pylist():
-            writer.writerow([_cell(row[c]) for c in table.column_names])
-        sys.stdout.write(buf.getvalue())
+        sys.stdout.write(csv_text(table))
         return
     rows = table.to_pylist()
     shown = rows if max_rows is None else rows[:max_rows]
@@ -91,11 +151,15 @@ def print_table(
             t.add_row(*(_cell(r[c]) for c in table.column_names))
         out.print(t)
     if max_rows is not None and len(rows) > max_rows:
-        message(f"... {len(rows) - max_rows} more rows (use --format json or csv for all)")
+        note = f"... {len(rows) - max_rows} more rows" + (f" ({more_hint})" if more_hint else "")
+        if out.is_terminal:
+            out.print(note, style="dim", markup=False)
+        else:
+            sys.stdout.write(note + "\n")
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=jsonable) + "\n")
+    sys.stdout.write(json.dumps(_json_ready(data), ensure_ascii=False, default=jsonable) + "\n")
 
 
 def print_kv_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import sys
 import warnings
 from pathlib import Path
@@ -12,7 +10,7 @@ from typing import Annotated, Literal
 import pyarrow as pa
 import typer
 
-from assay._records import slice_text
+from assay._records import causes_text, slice_text
 from assay.cli import _output
 from assay.cli._common import (
     EXIT_FINDINGS,
@@ -65,7 +63,7 @@ def series(
             if issubclass(w.category, SeriesWarning):
                 _output.message(f"warning: {w.message}")
         if fmt == "csv":
-            sys.stdout.write(_csv(table))
+            sys.stdout.write(_output.csv_text(table))
         else:
             _output.print_table(table, fmt)
         if table.num_rows and table.column("score").null_count == table.num_rows:
@@ -79,24 +77,6 @@ def series(
             f"(step {regular.step_text()}; {describe(fitted)})"
         )
     raise typer.Exit(EXIT_FINDINGS if found else EXIT_OK)
-
-
-def _csv(table: pa.Table) -> str:
-    """CSV with full precision (the shared table printer rounds floats for people)."""
-    from assay._records import records
-
-    rows = records(table)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["timestamp", "value", "score", "anomaly"])
-    for row in rows:
-        writer.writerow(
-            [
-                "" if v is None else ("true" if v is True else "false" if v is False else v)
-                for v in row.values()
-            ]
-        )
-    return buf.getvalue()
 
 
 @app.command("scan")
@@ -211,11 +191,8 @@ def _scan_rows(report: object, record: bool) -> list[dict[str, object]]:
             if incident is None or outcome not in ("opened", "extended"):
                 continue
             d = incident.as_dict()
-            causes = [
-                slice_text(r["slice"])
-                for r in d.get("details", {}).get("explanation", [])
-                if r.get("root_cause")
-            ]
+            explanation = d.get("details", {}).get("explanation", [])
+            causes = [r["slice"] for r in explanation if r.get("root_cause")]
             rows.append(
                 {
                     "id": d["id"],
@@ -226,7 +203,7 @@ def _scan_rows(report: object, record: bool) -> list[dict[str, object]]:
                         k: d[k]
                         for k in ("metric", "start", "end", "direction", "expected", "observed")
                     },
-                    "root_cause": "; ".join(causes),
+                    "root_cause": causes_text(causes),
                     "state": d["state"],
                     "details": d["details"],
                 }

@@ -30,7 +30,7 @@ def demo(
     with handle_errors(), _output.progress() as bar:
 
         def show(table: pa.Table, title: str) -> None:
-            _output.print_table(table, "table", title=title, max_rows=25)
+            _output.print_table(table, "table", title=title, max_rows=25, more_hint=None)
 
         result = run_demo(
             directory.absolute(),

@@ -128,8 +128,6 @@ def evaluate(
 
 def _render(report: object, fmt: EvaluateFormat) -> str:
     """The report as text in ``fmt`` (for a file, or for HTML on stdout)."""
-    import csv
-    import io
     import json
 
     from assay._records import records
@@ -142,10 +140,5 @@ def _render(report: object, fmt: EvaluateFormat) -> str:
     if fmt == "json":
         return json.dumps(records(table), ensure_ascii=False) + "\n"
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(table.column_names)
-        for row in records(table):
-            writer.writerow(["" if v is None else v for v in row.values()])
-        return buf.getvalue()
+        return _output.csv_text(table)
     return report.to_markdown()

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import pyarrow as pa
 import typer
 
-from assay._records import slice_text
+from assay._records import slice_text, value_text
 from assay.cli import _output
 from assay.cli._common import FormatOpt, WorkspaceOpt, handle_errors
 from assay.store import Incident, Workspace
@@ -49,15 +49,8 @@ _EXPLANATION_COLUMNS = ("slice", "root_cause", "score", "share", "before", "afte
 _RELEASE_COLUMNS = ("field", "value", "first_seen", "days_before")
 
 
-def _slice_text(slice_: dict[str, Any]) -> str:
-    """``{"locale": "fr", "platform": None}`` -> ``"locale=fr, platform=null"``."""
-    return slice_text(slice_, null="null")
-
-
 def _slice_cell(value: object) -> str:
-    if isinstance(value, dict):
-        return _slice_text(value)
-    return "" if value is None else str(value)
+    return slice_text(value) if isinstance(value, dict) else value_text(value)
 
 
 @app.command("list")
@@ -92,7 +85,7 @@ def list_incidents(
                 "severity": i.severity,
                 "tenant_id": i.tenant_id,
                 "metric": i.metric,
-                "slice": _slice_text(i.slice),
+                "slice": slice_text(i.slice),
                 "start": i.start,
                 "end": i.end,
                 "direction": i.direction,
@@ -158,7 +151,7 @@ def _print_incident(inc: Incident) -> None:
         ("key", inc.key),
         ("tenant", inc.tenant_id or "(all tenants)"),
         ("metric", inc.metric),
-        ("slice", _slice_text(inc.slice) or "(whole tenant)"),
+        ("slice", slice_text(inc.slice)),
         ("days", f"{inc.start} to {inc.end} ({inc.days} day{'s' if inc.days != 1 else ''})"),
         ("direction", inc.direction),
         ("expected", _number(inc.expected)),

@@ -115,7 +115,7 @@ def test_list_shows_open_and_acknowledged_newest_first_as_json(ws: Path) -> None
         "expected": 120.0,
         "observed": 40.25,
     }
-    assert rows[0]["slice"] == ""
+    assert rows[0]["slice"] == "(whole tenant)"
     assert (rows[0]["state"], rows[0]["expected"]) == ("acknowledged", None)
 
 
