@@ -6,6 +6,8 @@ import datetime as dt
 import gzip
 import json
 import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -316,3 +318,57 @@ def test_two_writers_on_one_workspace_see_each_others_commits(tmp_path: Path) ->
         assert sorted(wa.read("events").column("event_id").to_pylist()) == [
             f"e{i}" for i in range(9)
         ]
+
+
+@pytest.mark.parametrize("depth", [10**5, 10**6])
+def test_a_depth_bomb_line_is_quarantined_and_its_neighbours_stored(
+    tmp_path: Path, depth: int
+) -> None:
+    # pyarrow.json used to overflow the C stack on such a line (SIGSEGV, the file lost), so
+    # the CLI runs as a child process: a regression fails here instead of killing pytest.
+    bomb = json.dumps(ev(2)).rstrip("}") + ', "attributes": ' + "[" * depth + "]" * depth + "}"
+    path = write_jsonl(tmp_path / "bomb.jsonl", [ev(1), bomb, ev(3)])
+    root = tmp_path / "ws"
+    cli = [sys.executable, "-c", "from assay.cli import main; main()"]
+    done = subprocess.run(
+        [*cli, "ingest", str(path), "--workspace", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 1, (done.returncode, done.stderr[-2000:])  # 1: a row rejected
+    with Workspace.open(root) as ws:
+        assert sorted(ws.read("events").column("event_id").to_pylist()) == ["e1", "e3"]
+        q = ws.read("quarantine").select(["source", "line", "field", "rule"]).to_pylist()
+    assert q == [{"source": str(path), "line": 2, "field": None, "rule": "depth"}]
+
+
+def test_a_csv_cell_nested_too_deeply_is_a_depth_rejection_of_its_field(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    deep = 10**5
+    head = "event_id,event_time,tenant_id,user_id,session_id,event_type,attributes,flights"
+    good = "{},2026-01-05T10:00:00Z,acme,u,s,turn,,"
+    attributes = '"' + '{""a"":' * deep + '""x""' + "}" * deep + '"'
+    flights = '"' + "[" * deep + "]" * deep + '"'
+    path = tmp_path / "deep.csv"
+    path.write_text(
+        "\n".join(
+            [
+                head,
+                good.format("e1"),
+                good.format("e2").replace(",,", f",{attributes},"),
+                good.format("e3") + flights,
+                good.format("e4"),
+            ]
+        )
+        + "\n"
+    )
+    s = ingest_paths(ws, [path]).files[0]
+    assert (s.accepted, s.rejected, s.error) == (2, 2, None)
+    q = ws.read("quarantine").select(["event_id", "line", "field", "rule"]).to_pylist()
+    assert sorted(q, key=lambda r: r["line"]) == [
+        {"event_id": "e2", "line": 3, "field": "attributes", "rule": "depth"},
+        {"event_id": "e3", "line": 4, "field": "flights", "rule": "depth"},
+    ]

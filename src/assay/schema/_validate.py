@@ -21,6 +21,9 @@ Each rejection names one rule (``Rejection.rule``):
     A value has the wrong type: a number or a list where a string is expected, a boolean where a
     number is, a number that is not integral for an int field, NaN or infinity, a list item or
     an ``attributes`` value that is not a string.
+``depth``
+    A CSV list or ``attributes`` cell holds JSON nested too deeply for Python's ``json`` to
+    read (about 1,000 levels); exclusive of ``type``.
 ``utf8``
     A string is not valid UTF-8 (possible from CSV or Parquet input).
 ``min_length``, ``max_length``
@@ -127,6 +130,7 @@ RULES: tuple[str, ...] = (
     "unknown_field",
     "required",
     "type",
+    "depth",
     "utf8",
     "min_length",
     "max_length",
@@ -766,14 +770,25 @@ def _from_json_cells(
     encoded = pc.dictionary_encode(s)
     parsed: list[object] = []
     failed: list[bool] = []
+    deep: list[bool] = []
     for text in encoded.dictionary.to_pylist():
+        too_deep = False
         try:
             value = parse(text)
         except ValueError:
             value = None
+        except RecursionError:  # Python's json stops at about 1,000 levels, safely
+            value, too_deep = None, True
         parsed.append(value)
-        failed.append(value is None)
+        failed.append(value is None and not too_deep)
+        deep.append(too_deep)
     indices = encoded.indices
+    deep_rows = _mask(pc.take(pa.array(deep, pa.bool_()), indices))
+    nested = (
+        f"{f.name} must be {shape} in a CSV cell (got JSON nested too deeply to be read); "
+        "flatten the value"
+    )
+    checks.append((deep_rows, "depth", _const(nested)))
     failed_rows = _mask(pc.take(pa.array(failed, pa.bool_()), indices))
     message = f"{f.name} must be {shape} in a CSV cell (got other text)"
     checks.append((_present(s) & failed_rows, "type", _const(message)))
