@@ -17,6 +17,9 @@ user ids.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
+
 
 class AssayError(Exception):
     """Root of every error assay raises on purpose."""
@@ -40,6 +43,29 @@ class LockTimeoutError(WorkspaceError):
 
 class NotFoundError(AssayError):
     """A tenant, table, file or object does not exist."""
+
+
+def unknown_tenant(tenant: str, known: Sequence[str]) -> NotFoundError:
+    """The error for a tenant with no stored event: the closest known tenants suggested.
+
+    Examples
+    --------
+    >>> error = unknown_tenant("tenant-01", ["acme", "tenant-001", "tenant-002"])
+    >>> str(error).split("; ")[1].split("? ")[0]
+    'did you mean tenant-001 or tenant-002'
+    """
+    shown = tenant if len(tenant) <= 64 else tenant[:61] + "..."
+    close = difflib.get_close_matches(tenant, known, n=3, cutoff=0.6)
+    if close:
+        hint = f"did you mean {' or '.join(close)}? "
+    elif known:
+        hint = f"{len(known)} tenant(s) have events, e.g. {', '.join(known[:3])}. "
+    else:
+        hint = "the workspace has no events yet; ingest some first with `assay ingest`. "
+    return NotFoundError(
+        f"no tenant {shown!r} in this workspace (no stored event has this tenant_id); {hint}"
+        "List the tenants with `assay tenants` (Python: ws.tenants())"
+    )
 
 
 class PrivacyError(AssayError):

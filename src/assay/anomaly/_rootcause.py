@@ -27,7 +27,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from assay._errors import NotFoundError, UsageError
+from assay._errors import UsageError, unknown_tenant
 from assay._records import jsonable
 from assay.anomaly._explain import Explanation, explain_table
 
@@ -415,10 +415,7 @@ def _tenant_first_day(
                 params={"files": files, "tenant": tenant, "active": list(active)},
             ).fetchall()
     if row is None or row[0] is None:
-        raise NotFoundError(
-            f"tenant {tenant[:128]!r} has no stored events; list the tenants with "
-            "`assay metrics dau` and pass one of them"
-        )
+        raise unknown_tenant(tenant, ws.tenants())
     first: dt.date = row[1] if row[1] is not None else row[0]
     return first
 

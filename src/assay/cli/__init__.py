@@ -28,6 +28,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("init")(_workspace.init)
+app.command("tenants")(_workspace.tenants)
 app.command("forget")(_workspace.forget)
 app.command("ingest")(_ingest.ingest)
 app.command("synth")(_synth.synth)

@@ -8,12 +8,15 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from assay._errors import AssayError, PrivacyError, UsageError
+from assay._errors import AssayError, PrivacyError, UsageError, unknown_tenant
 from assay.cli import _output
+
+if TYPE_CHECKING:
+    from assay.store import Workspace
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -34,6 +37,15 @@ FormatOpt = Annotated[
     _output.OutputFormat,
     typer.Option("--format", "-f", help="Output format: table, json or csv."),
 ]
+
+
+def require_tenant(ws: Workspace, tenant: str | None) -> None:
+    """A ``--tenant`` without any stored event is a :class:`NotFoundError` (exit 2) naming the
+    closest known tenants, for commands whose library call would answer it with nothing."""
+    if tenant is not None:
+        known = ws.tenants()
+        if tenant not in known:
+            raise unknown_tenant(tenant, known)
 
 
 @contextmanager

@@ -12,7 +12,7 @@ import typer
 
 from assay._errors import UsageError
 from assay.cli import _output
-from assay.cli._common import EXIT_FINDINGS, EXIT_OK, WorkspaceOpt, handle_errors
+from assay.cli._common import EXIT_FINDINGS, EXIT_OK, WorkspaceOpt, handle_errors, require_tenant
 
 DriftFormat = Literal["table", "json", "csv", "html"]
 DriftSlice = Literal["model_version", "prompt_template", "locale", "platform"]
@@ -71,6 +71,7 @@ def drift(
         cur = _range(target, "--target")
         resolve_reference(reference, cur)  # a bad spec fails before any build
         with Workspace.open(workspace) as ws:
+            require_tenant(ws, tenant)
             if build:
                 with _output.days_progress() as on_progress:
                     refresh_profiles(ws, create=True, progress=on_progress)

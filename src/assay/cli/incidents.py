@@ -13,7 +13,7 @@ import typer
 
 from assay._records import slice_text, value_text
 from assay.cli import _output
-from assay.cli._common import FormatOpt, WorkspaceOpt, handle_errors
+from assay.cli._common import FormatOpt, WorkspaceOpt, handle_errors, require_tenant
 from assay.store import Incident, Workspace
 
 StateChoice = Literal["open", "acknowledged", "resolved", "all"]
@@ -77,6 +77,9 @@ def list_incidents(
     """List incidents, newest first (by default the open and acknowledged ones)."""
     with handle_errors(), Workspace.open(workspace) as ws:
         found = ws.incidents.list(state=state, tenant=tenant, kind=kind, metric=metric, limit=limit)
+        if not found:
+            # A tenant without incidents lists none; one without events is likely a typo.
+            require_tenant(ws, tenant)
         rows = [
             {
                 "id": i.id,

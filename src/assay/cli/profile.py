@@ -11,7 +11,7 @@ import typer
 
 from assay._errors import UsageError
 from assay.cli import _output
-from assay.cli._common import FormatOpt, WorkspaceOpt, handle_errors, parse_day
+from assay.cli._common import FormatOpt, WorkspaceOpt, handle_errors, parse_day, require_tenant
 
 if TYPE_CHECKING:
     from assay.profiles import ReferenceInfo
@@ -169,6 +169,7 @@ def reference_save(
             else:
                 assert first is not None
                 assert last is not None
+                require_tenant(ws, tenant)
                 if build:
                     with _output.days_progress() as on_progress:
                         refresh_profiles(ws, create=True, progress=on_progress)

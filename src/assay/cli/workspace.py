@@ -1,4 +1,4 @@
-"""`assay init` and `assay forget`."""
+"""`assay init`, `assay tenants` and `assay forget`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from assay._records import records
 from assay.cli import _output
-from assay.cli._common import FormatOpt, WorkspaceOpt, handle_errors
+from assay.cli._common import FormatOpt, WorkspaceOpt, handle_errors, require_tenant
 from assay.store import Workspace
 
 
@@ -18,6 +18,13 @@ def init(workspace: WorkspaceOpt = None) -> None:
     with handle_errors(), Workspace.init(workspace) as ws:
         verb = "created" if ws.created else "already exists:"
         _output.message(f"workspace {verb} {ws.path}")
+
+
+def tenants(workspace: WorkspaceOpt = None, fmt: FormatOpt = "table") -> None:
+    """List the tenants with stored events: column tenant_id, sorted."""
+    with handle_errors(), Workspace.open(workspace) as ws:
+        names = ws.tenants()
+    _output.print_table(pa.table({"tenant_id": pa.array(names, pa.string())}), fmt)
 
 
 def forget(
@@ -30,6 +37,9 @@ def forget(
     fmt: FormatOpt = "table",
 ) -> None:
     """Erase a tenant's or a user's events, content and quarantine rows, and vacuum at once.
+
+    A tenant with nothing stored and no event (an unknown or already erased tenant) is exit
+    code 2 with the known tenants suggested; a user with nothing stored is not an error.
 
     Profiles built before are then rebuilt for the days whose events changed, so that they
     no longer count the erased events.
@@ -71,3 +81,6 @@ def forget(
                 f"profiles: {names}; delete them with `assay profile reference delete NAME` "
                 "(or save them again) if the tenant must leave them"
             )
+        if not result.total:
+            # Nothing erased and no event of the tenant: likely a typo, not an erased tenant.
+            require_tenant(ws, tenant)

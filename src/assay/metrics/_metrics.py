@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import ibis
 import pyarrow as pa
 
-from assay._errors import AssayError, EngineError, UsageError
+from assay._errors import AssayError, EngineError, UsageError, unknown_tenant
 from assay.metrics import _exprs
 from assay.metrics._schemas import (
     SLICE_FIELDS,
@@ -136,6 +136,9 @@ class Metrics:
       largest ``event_date`` in the whole events table). A tenant with no active event up to
       ``until`` has no rows. Events after ``until`` are never read; windows may read days
       before ``since``.
+    - **Unknown tenant**: a ``tenant`` without any stored event raises
+      :class:`~assay.NotFoundError` naming the closest known tenants (a typo is not a silent
+      tenant).
     - **Slices** (``by``): the metric computed over only the events carrying that value of the
       field, with its own grid from its own first active day. ``flight`` takes each element of
       ``flights``, so a session in two flights counts in both, and events in no flight are in
@@ -199,7 +202,8 @@ class Metrics:
 
         Parameters
         ----------
-        tenant : only this tenant; default every tenant.
+        tenant : only this tenant; default every tenant. A tenant without any stored event
+            raises :class:`~assay.NotFoundError`.
         since, until : the first and last day of the output, inclusive (see the day grid).
         by : a slice field: locale, platform, app_version, model_version, prompt_template or
             flight.
@@ -466,6 +470,7 @@ class Metrics:
             if checked_until is None:
                 checked_until = _last_event_day(events)
                 if checked_until is None:
+                    _check_known(events, checked_tenant)
                     return schema.empty_table()
             else:
                 _check_grid(checked_since or _first_event_day(events), checked_until)
@@ -479,6 +484,9 @@ class Metrics:
                 events, tenant=checked_tenant, by=checked_by, until_date=checked_until
             )
             result = build(narrowed, scope).to_pyarrow()
+            if result.num_rows == 0:
+                # Only an empty answer can hide an unknown tenant: no cost on the usual path.
+                _check_known(events, checked_tenant)
         except AssayError:
             raise
         except Exception as exc:
@@ -488,6 +496,17 @@ class Metrics:
                 "is intact (the chained exception has the engine's own message)"
             ) from exc
         return _finish(result, schema, metric, checked_by)
+
+
+def _check_known(events: ir.Table, tenant: str | None) -> None:
+    """Raise :class:`NotFoundError` when ``tenant`` has no stored event (a typo would
+    otherwise answer an empty table, as if the tenant had been silent)."""
+    if tenant is None:
+        return
+    known = events.select("tenant_id").distinct().order_by("tenant_id").to_pyarrow()
+    names = [str(t) for t in known.column("tenant_id").to_pylist()]
+    if tenant not in names:
+        raise unknown_tenant(tenant, names)
 
 
 def _first_event_day(events: ir.Table) -> dt.date | None:

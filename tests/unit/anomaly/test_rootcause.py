@@ -400,7 +400,7 @@ def test_release_events_list_first_appearances_in_the_window_only(ws: assay.Work
 def test_release_events_reject_an_unknown_tenant_and_a_reversed_window(
     ws: assay.Workspace,
 ) -> None:
-    with pytest.raises(NotFoundError, match="assay metrics dau"):
+    with pytest.raises(NotFoundError, match="assay tenants"):
         release_events(ws, tenant="nobody", since=_day(-1), until=D)
     with pytest.raises(UsageError, match="must not be after"):
         release_events(ws, tenant="rel", since=D, until=_day(-1))
@@ -438,7 +438,7 @@ def test_as_dict_is_json_with_dates_as_text_and_no_user_ids(ws: assay.Workspace)
         ({"day": _day(2)}, UsageError, "after the last stored event day"),
         ({"day": _day(-7)}, UsageError, "no baseline day"),
         ({"day": dt.datetime(2026, 1, 8, 12)}, UsageError, "datetime.date"),
-        ({"tenant": "nobody"}, NotFoundError, "no stored events"),
+        ({"tenant": "nobody"}, NotFoundError, "no stored event has this tenant_id"),
         ({"max_order": 0}, UsageError, "max_order"),
     ],
 )
@@ -690,7 +690,7 @@ def test_cli_without_options_prints_help_and_exits_0() -> None:
         (["--metric", "dau", "--day", "2026-01-08"], "--tenant missing"),
         (["--top", "3"], "--metric, --tenant, --day missing"),
         (["--metric", "dau", "--tenant", "hand", "--day", "08/01/2026"], "YYYY-MM-DD"),
-        (["--metric", "dau", "--tenant", "nobody", "--day", "2026-01-08"], "no stored events"),
+        (["--metric", "dau", "--tenant", "nobody", "--day", "2026-01-08"], "no stored event has this tenant_id"),
         (
             ["--metric", "dau", "--tenant", "hand", "--day", "2026-01-08", "--dimensions", "x"],
             "unknown dimension",

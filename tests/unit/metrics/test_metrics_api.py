@@ -10,7 +10,7 @@ import pytest
 from metrics_data import MetricsFactory, event
 
 import assay.metrics
-from assay import UsageError
+from assay import NotFoundError, UsageError
 from assay.metrics import SLICE_FIELDS, Metrics, output_schema
 
 ROWS = [event("2026-01-01", user="a", locale="en", flights=["x"])]
@@ -123,3 +123,41 @@ def test_until_after_the_last_event_day_extends_the_grid_with_zeros(
 ) -> None:
     out = stored_metrics(ROWS).dau(until=dt.date(2026, 1, 3))
     assert out.column("dau").to_pylist() == [1, 0, 0]
+
+
+TENANTS = [
+    event("2026-01-01", tenant="tenant-001", user="a"),
+    event("2026-01-01", tenant="tenant-002", user="a"),
+    event("2026-01-01", tenant="quiet", user="a", type="session_start"),
+]
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["dau", "active_users", "dau_rolling", "max_active", "retention", "sessions", "health"],
+)
+def test_an_unknown_tenant_is_not_found_with_the_closest_ones_suggested(
+    stored_metrics: MetricsFactory, method: str
+) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        getattr(stored_metrics(TENANTS), method)(tenant="tenant-01")
+    text = str(caught.value)
+    assert "no tenant 'tenant-01'" in text
+    assert "did you mean tenant-001 or tenant-002?" in text
+    assert "assay tenants" in text
+
+
+def test_a_known_tenant_without_active_days_is_an_empty_table_not_an_error(
+    stored_metrics: MetricsFactory,
+) -> None:
+    metrics = stored_metrics(TENANTS)
+    assert metrics.dau(tenant="quiet").num_rows == 0
+    # A known tenant outside the days asked for is empty too.
+    assert metrics.dau(tenant="tenant-001", since=dt.date(2026, 1, 2)).num_rows == 0
+
+
+def test_an_unknown_tenant_of_an_empty_workspace_says_to_ingest_first(
+    stored_metrics: MetricsFactory,
+) -> None:
+    with pytest.raises(NotFoundError, match="no events yet"):
+        stored_metrics([]).dau(tenant="acme")
