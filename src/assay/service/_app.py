@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from opentelemetry.trace import TracerProvider
 
 from assay import __version__
@@ -16,6 +16,7 @@ from assay.profiles import DEFAULT_REFRESH_INTERVAL
 from assay.service import _errors
 from assay.service._observe import Observability, middleware
 from assay.service._state import ServiceState
+from assay.service.deps import known_query
 from assay.service.routers import events, health, reads
 from assay.store import Settings, resolve_path
 
@@ -80,6 +81,8 @@ def create_app(
     app.middleware("http")(middleware(obs))
     _errors.install(app)
     app.include_router(health.router)
-    app.include_router(events.router)
-    app.include_router(reads.router)
+    # The API's routes refuse a query parameter they do not declare (the operations endpoints,
+    # probed by load balancers and scrapers, take none and change no meaning by one).
+    app.include_router(events.router, dependencies=[Depends(known_query)])
+    app.include_router(reads.router, dependencies=[Depends(known_query)])
     return app

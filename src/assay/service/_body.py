@@ -1,13 +1,15 @@
-"""Reading a request body within limits: size as sent, content type, gzip (bombs included)."""
+"""Reading a request body within limits: size as sent, time and transfer rate, content type,
+gzip (bombs included)."""
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from typing import Literal
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from assay.service._errors import ApiError
+from assay.service._errors import ApiError, quoted
 
 BodyKind = Literal["array", "lines"]
 
@@ -26,11 +28,12 @@ def body_kind(content_type: str | None) -> BodyKind:
     media = media.strip().lower()
     kind = MEDIA_TYPES.get(media)
     if kind is None:
+        got = quoted(media, 60) if media else "none"
         raise ApiError(
             415,
             "unsupported_media_type",
             f"Content-Type must be application/json (a JSON array of events) or "
-            f"application/x-ndjson (one event per line) (got {media[:60] or 'none'!r})",
+            f"application/x-ndjson (one event per line) (got {got})",
             field="Content-Type",
         )
     for param in params.split(";"):
@@ -42,7 +45,8 @@ def body_kind(content_type: str | None) -> BodyKind:
             raise ApiError(
                 415,
                 "unsupported_media_type",
-                f"the body must be UTF-8 (got charset {value.strip()[:30]!r}); encode it as UTF-8",
+                f"the body must be UTF-8 (got charset {quoted(value.strip(), 30)}); encode it "
+                "as UTF-8",
                 field="Content-Type",
             )
     return kind
@@ -58,8 +62,25 @@ def _too_large(what: str, limit: int) -> ApiError:
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body as sent, refusing more than ``limit`` bytes before reading them all."""
+class ClientAborted(ApiError):
+    """The client closed the connection before its body had arrived (nobody reads the answer)."""
+
+    def __init__(self, received: int) -> None:
+        super().__init__(
+            499, "client_closed", f"the client closed the connection after {received:,} bytes"
+        )
+        self.received = received
+
+
+async def read_body(request: Request, limit: int, *, timeout: float, min_rate: float) -> bytes:
+    """The body as sent, refusing more than ``limit`` bytes before reading them all.
+
+    The body must have arrived ``timeout`` seconds plus one second per ``min_rate`` bytes
+    received after the first byte was asked for (408 otherwise, and the connection is closed):
+    a client trickling bytes cannot hold its request open for long, while a slow one that keeps
+    sending at ``min_rate`` gets all the time its body needs. :class:`ClientAborted` when the
+    client goes away first.
+    """
     length = request.headers.get("content-length")
     if length is not None:
         try:
@@ -72,11 +93,27 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise _too_large("the body holds", limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large("the body holds", limit)
-        chunks.append(chunk)
+    start = asyncio.get_running_loop().time() + timeout
+    try:
+        async with asyncio.timeout_at(start) as deadline:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large("the body holds", limit)
+                chunks.append(chunk)
+                deadline.reschedule(start + size / min_rate)
+    except TimeoutError:
+        raise ApiError(
+            408,
+            "body_timeout",
+            f"the body arrived too slowly ({size:,} bytes in the time allowed: "
+            f"{timeout:g} s plus 1 s per {min_rate:,.0f} bytes); send it faster, or raise the "
+            "http_body_timeout_seconds or lower the http_body_min_bytes_per_second setting",
+            rule="rate",
+            headers={"Connection": "close"},
+        ) from None
+    except ClientDisconnect:
+        raise ClientAborted(size) from None
     return b"".join(chunks)
 
 
@@ -93,7 +130,7 @@ def decode(body: bytes, content_encoding: str | None, limit: int) -> bytes:
         raise ApiError(
             415,
             "unsupported_encoding",
-            f"Content-Encoding must be gzip or absent (got {encoding[:30]!r}); compress with "
+            f"Content-Encoding must be gzip or absent (got {quoted(encoding, 30)}); compress with "
             "gzip or send the body uncompressed",
             field="Content-Encoding",
         )

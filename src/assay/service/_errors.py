@@ -25,6 +25,7 @@ from assay._errors import (
     PrivacyError,
     UsageError,
 )
+from assay.privacy import redact_text
 
 log = logging.getLogger("assay.service")
 
@@ -35,6 +36,7 @@ _STATUS_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    408: "request_timeout",
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
@@ -64,13 +66,32 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
         401: "Missing, unknown or revoked key.",
         403: "The key lacks the scope, or asks for another tenant.",
+        408: "The body arrived too slowly.",
         413: "Over the size or event-count limit.",
         415: "Unsupported Content-Type or Content-Encoding.",
         422: "A parameter or the body as a whole is invalid.",
-        429: "Too many requests in flight; retry after Retry-After seconds.",
+        429: "Too many requests in flight (for the key, or in all); retry after Retry-After "
+        "seconds.",
         503: "Busy or shutting down; retry.",
     }
     return {s: {"model": ErrorPublic, "description": descriptions[s]} for s in statuses}
+
+
+def redacted(value: str, limit: int) -> str:
+    """``value`` as an error may show it: redacted (assay.privacy), at most ``limit`` characters.
+
+    Redacted before it is cut, so that a cut never leaves part of an email or a card number
+    for the redaction to miss.
+    """
+    try:
+        return redact_text(value[: limit * 8])[:limit]
+    except AssayError:  # fails closed: show nothing rather than the raw value
+        return "<UNREADABLE>"
+
+
+def quoted(value: str, limit: int) -> str:
+    """:func:`redacted`, quoted for a message."""
+    return repr(redacted(value, limit))
 
 
 class ApiError(Exception):
@@ -158,7 +179,7 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = {
-            404: f"no such resource {request.url.path[:200]!r}; see /openapi.json for the API",
+            404: f"no such resource {quoted(request.url.path, 200)}; see /openapi.json for the API",
             405: f"method {request.method} is not allowed here; see /openapi.json",
         }.get(exc.status_code, str(exc.detail))
         return JSONResponse(

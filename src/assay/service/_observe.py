@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -72,8 +73,14 @@ class Observability:
         )
         self.rejected_requests = Counter(
             "assay_ingest_refused_requests",
-            "Ingest requests refused whole, by reason (queue_full, too_large, ...).",
+            "Ingest requests refused whole, by reason (queue_full, too_large, body_timeout, ...).",
             ["reason"],
+            registry=self.registry,
+        )
+        self.aborted_requests = Counter(
+            "assay_http_aborted_requests",
+            "Requests whose client closed the connection before its body had arrived, by route.",
+            ["route"],
             registry=self.registry,
         )
         self.profile_builds = Counter(
@@ -121,6 +128,11 @@ class Observability:
         self.commit_latency.observe(seconds)
         self.commit_batches.observe(batches)
 
+    def on_key_refused(self, work: str) -> None:
+        """A request refused because its key had too many running (ingest ones are counted)."""
+        if work == "ingest":
+            self.rejected_requests.labels("key_busy").inc()
+
     def on_profile_refresh(self, result: RefreshResult) -> None:
         self.profile_builds.labels(result.outcome).inc()
         self.profile_last_build.set(result.seconds)
@@ -157,8 +169,20 @@ def route_of(request: Request) -> str:
     return str(path) if path else "unmatched"
 
 
+def relative(location: str) -> str:
+    """A redirect's target as a path on this server: never the ``Host`` a client sent.
+
+    Leading slashes are collapsed, so that a path such as ``//elsewhere.example/`` cannot turn
+    into a protocol-relative URL that sends the client to another host.
+    """
+    parts = urlsplit(location)
+    path = "/" + parts.path.lstrip("/")
+    return f"{path}?{parts.query}" if parts.query else path
+
+
 def middleware(obs: Observability) -> Callable[..., Awaitable[Response]]:
-    """Time each request, count it, wrap it in a span and write one access log line."""
+    """Time each request, count it, wrap it in a span and write one access log line; make
+    redirects relative (Starlette builds them from the ``Host`` header)."""
 
     async def observe(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -169,6 +193,8 @@ def middleware(obs: Observability) -> Callable[..., Awaitable[Response]]:
             try:
                 response = await call_next(request)
                 status = response.status_code
+                if "location" in response.headers:
+                    response.headers["location"] = relative(response.headers["location"])
                 return response
             finally:
                 elapsed = time.perf_counter() - start

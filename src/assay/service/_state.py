@@ -1,30 +1,89 @@
-"""What one running service holds: two workspace handles, the ingest writer, the limits, and
-the refresher that keeps the workspace's profiles current."""
+"""What one running service holds: the writer's workspace handle and a pool of readers', the
+ingest writer, the limits (global and per key), and the refresher that keeps the workspace's
+profiles current."""
 
 from __future__ import annotations
 
 import os
+import queue
 import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from assay._api import Workspace
 from assay.ingest._group import GroupWriter
 from assay.ingest._pipeline import Ingestor
 from assay.ingest._request import RequestPipeline
 from assay.profiles import DEFAULT_REFRESH_INTERVAL, ProfileRefresher
+from assay.service._errors import ApiError
 from assay.service._observe import Observability
-from assay.store import KeyStore, Settings
+from assay.store import ApiKey, KeyStore, Settings
+
+Work = Literal["ingest", "read"]
+
+
+class KeyLimits:
+    """How many requests of each kind every key has running, refused with 429 over a limit.
+
+    Counts are changed only on the event loop (ingest) or under a lock (reads run in
+    FastAPI's thread pool); one lock serves both, as it is held for a few instructions.
+    """
+
+    def __init__(
+        self,
+        limits: dict[Work, tuple[int, str]],
+        on_refused: Callable[[Work], None] = lambda work: None,
+    ) -> None:
+        self._limits = limits
+        self._on_refused = on_refused
+        self._running: Counter[tuple[Work, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def running(self, work: Work, key_id: str) -> int:
+        return self._running[(work, key_id)]
+
+    @contextmanager
+    def hold(self, work: Work, key: ApiKey) -> Iterator[None]:
+        """One slot of ``key`` for ``work``, for the ``with`` block; 429 when none is free."""
+        limit, setting = self._limits[work]
+        slot = (work, key.key_id)
+        with self._lock:
+            if self._running[slot] >= limit:
+                self._on_refused(work)
+                raise ApiError(
+                    429,
+                    "too_many_requests",
+                    f"this key (id {key.key_id}) already has {limit} {work} requests running "
+                    f"(the {setting} setting); wait for an answer, or retry after the "
+                    "Retry-After delay",
+                    headers={"Retry-After": "1"},
+                )
+            self._running[slot] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running[slot] -= 1
+                if not self._running[slot]:
+                    del self._running[slot]
 
 
 @dataclass
 class ServiceState:
     """Created when the app starts, closed when it stops (after draining in-flight writes).
 
-    Writes go through ``writer_ws`` (one ingestor, one writer thread); reads through
-    ``reader_ws`` under ``read_lock``, so that a query never races a commit on one handle.
+    Writes go through ``writer_ws`` (one ingestor, one writer thread); reads through one of
+    ``readers`` (``http_readers`` handles, each serving one read at a time: a handle's engine
+    connection and loaded tables are not shared between threads), so that one slow read holds
+    one handle, not every reader. ``keys`` bound what each API key has running.
+    ``inflight`` counts ingest requests holding one of the ``http_queue_requests`` slots (taken
+    once the body has arrived); ``receiving`` those whose body is still arriving.
     ``profiles`` (None in parse-only mode) rebuilds profiles in the background, through a
     handle of its own, after the events router marks a commit.
     """
@@ -32,15 +91,17 @@ class ServiceState:
     path: Path
     settings: Settings
     writer_ws: Workspace
-    reader_ws: Workspace
+    readers: queue.SimpleQueue[Workspace]
     keys: KeyStore
+    limits: KeyLimits
     ingestor: Ingestor
     writer: GroupWriter
     pipeline: RequestPipeline
     prepare_pool: ThreadPoolExecutor
     obs: Observability
-    read_lock: threading.Lock = field(default_factory=threading.Lock)
     inflight: int = 0
+    receiving: int = 0
+    _reader_list: list[Workspace] = field(default_factory=list)
     parse_only: bool = False
     profiles: ProfileRefresher | None = None
 
@@ -54,8 +115,11 @@ class ServiceState:
         profile_interval: float = DEFAULT_REFRESH_INTERVAL,
     ) -> ServiceState:
         writer_ws = Workspace.open(path)
-        reader_ws = Workspace.open(path)
         settings = writer_ws.settings
+        reader_list = [Workspace.open(path) for _ in range(max(1, settings.http_readers))]
+        readers: queue.SimpleQueue[Workspace] = queue.SimpleQueue()
+        for reader in reader_list:
+            readers.put(reader)
         ingestor = Ingestor(writer_ws, max_lateness=timedelta(days=settings.http_max_lateness_days))
         ingestor.warm()
         writer = GroupWriter(ingestor, on_commit=obs.on_commit, fsync=settings.http_fsync)
@@ -73,8 +137,15 @@ class ServiceState:
             path=path,
             settings=settings,
             writer_ws=writer_ws,
-            reader_ws=reader_ws,
-            keys=reader_ws.keys,
+            readers=readers,
+            keys=reader_list[0].keys,
+            limits=KeyLimits(
+                {
+                    "ingest": (settings.http_key_requests, "http_key_requests"),
+                    "read": (settings.http_key_reads, "http_key_reads"),
+                },
+                on_refused=obs.on_key_refused,
+            ),
             ingestor=ingestor,
             writer=writer,
             pipeline=pipeline,
@@ -82,7 +153,22 @@ class ServiceState:
             obs=obs,
             parse_only=parse_only,
             profiles=profiles,
+            _reader_list=reader_list,
         )
+
+    @contextmanager
+    def reader(self, key: ApiKey) -> Iterator[Workspace]:
+        """A reader handle for one read of ``key``, for the ``with`` block.
+
+        429 when the key already has ``http_key_reads`` reads running; otherwise waits for a
+        free handle (every key holds few, so the wait is bounded by the reads running).
+        """
+        with self.limits.hold("read", key):
+            ws = self.readers.get()
+            try:
+                yield ws
+            finally:
+                self.readers.put(ws)
 
     def close(self) -> None:
         """Finish what is queued, commit it, then release everything.
@@ -97,4 +183,5 @@ class ServiceState:
             self.profiles.stop()
         self.ingestor.close()
         self.writer_ws.close()
-        self.reader_ws.close()
+        for reader in self._reader_list:
+            reader.close()

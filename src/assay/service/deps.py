@@ -1,13 +1,15 @@
-"""Dependencies of the routers, as ``Annotated`` aliases: the service state and the caller's key."""
+"""Dependencies of the routers, as ``Annotated`` aliases: the service state and the caller's key;
+and the app's own: every query parameter must be one the route declares."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from assay.service._errors import ApiError
+from assay.service._errors import ApiError, quoted, redacted
 from assay.service._state import ServiceState
 from assay.store import ApiKey
 
@@ -84,3 +86,31 @@ def tenant_for_read(key: ApiKey, tenant_id: str | None) -> str | None:
             field="tenant_id",
         )
     return key.tenant_id
+
+
+def _query_names(dependant: Dependant) -> tuple[str, ...]:
+    """The query parameters ``dependant`` and its sub-dependencies declare, by their names."""
+    names = [p.alias for p in dependant.query_params]
+    for sub in dependant.dependencies:
+        names += _query_names(sub)
+    return tuple(dict.fromkeys(names))
+
+
+def known_query(request: Request) -> None:
+    """422 for a query parameter the route does not declare (``?tenant=`` for ``tenant_id``
+    would otherwise be ignored, and the answer would be about something else)."""
+    if not request.query_params:
+        return
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    accepted = _query_names(dependant) if isinstance(dependant, Dependant) else ()
+    for name in request.query_params:
+        if name not in accepted:
+            route = getattr(request.scope.get("route"), "path", request.url.path)
+            takes = f"accepts {', '.join(accepted)}" if accepted else "takes no query parameters"
+            raise ApiError(
+                422,
+                "unknown_parameter",
+                f"unknown query parameter {quoted(name, 60)}; {route} {takes} (see /openapi.json)",
+                field=redacted(name, 60),
+                rule="unknown",
+            )

@@ -60,6 +60,39 @@ class Settings:
         default=64,
         metadata={"help": "Over HTTP, ingest requests in flight before 429 Too Many Requests."},
     )
+    http_key_requests: int = field(
+        default=16,
+        metadata={
+            "help": "Over HTTP, ingest requests of one API key in flight (bodies still arriving "
+            "included) before 429 Too Many Requests."
+        },
+    )
+    http_body_timeout_seconds: float = field(
+        default=20.0,
+        metadata={
+            "help": "Over HTTP, seconds a request body may take beyond what "
+            "http_body_min_bytes_per_second allows (408 when it is slower)."
+        },
+    )
+    http_body_min_bytes_per_second: int = field(
+        default=1024,
+        metadata={
+            "help": "Over HTTP, the slowest a request body may arrive once "
+            "http_body_timeout_seconds are spent, bytes/s (a 2G phone sends 5-10 times this)."
+        },
+    )
+    http_key_reads: int = field(
+        default=2,
+        metadata={"help": "Over HTTP, reads of one API key running at once before 429."},
+    )
+    http_readers: int = field(
+        default=4,
+        metadata={"help": "Over HTTP, workspace handles that serve reads at once."},
+    )
+    http_max_window_days: int = field(
+        default=400,
+        metadata={"help": "Over HTTP, the largest window (days) a metric read may ask for."},
+    )
     http_fsync: bool = field(
         default=True,
         metadata={"help": "Over HTTP, fsync each commit's files before acknowledging."},

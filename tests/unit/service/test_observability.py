@@ -16,8 +16,8 @@ def test_healthz_is_200_ok_without_a_key(service: Any) -> None:
     response = service.client.get("/healthz")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"status", "inflight", "profiles"}
-    assert (body["status"], body["inflight"]) == ("ok", 0)
+    assert set(body) == {"status", "inflight", "receiving", "profiles"}
+    assert (body["status"], body["inflight"], body["receiving"]) == ("ok", 0, 0)
     # The background profile refresh, on by default every 60 s (its state varies with timing).
     assert body["profiles"]["enabled"] is True
     assert body["profiles"]["interval"] == 60.0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
+import logging
+from collections import Counter
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -13,13 +14,17 @@ from opentelemetry import trace
 from pydantic import BaseModel
 
 from assay._errors import SchemaError, WorkspaceError
-from assay.ingest._request import Piece, TooManyEventsError, read_piece
+from assay.ingest._request import Piece, RequestResult, TooManyEventsError, read_piece
 from assay.ingest.jsonl import read_json_body
-from assay.service._body import body_kind, decode, read_body
+from assay.service._body import BodyKind, ClientAborted, body_kind, decode, read_body
 from assay.service._errors import ApiError, ErrorDetail, error_responses
+from assay.service._observe import route_of
+from assay.service._state import ServiceState
 from assay.service.deps import IngestKey, StateDep
+from assay.store import ApiKey
 
 router = APIRouter(tags=["events"])
+log = logging.getLogger("assay.service")
 
 
 class EventResultPublic(BaseModel):
@@ -55,7 +60,7 @@ _BODY_DOC: dict[str, Any] = {
     response_model=IngestResultPublic,
     responses={
         207: {"model": IngestResultPublic, "description": "Some events were rejected."},
-        **error_responses(401, 403, 413, 415, 422, 429, 503),
+        **error_responses(401, 403, 408, 413, 415, 422, 429, 503),
     },
     openapi_extra=_BODY_DOC,
 )
@@ -69,6 +74,45 @@ async def post_events(request: Request, key: IngestKey, state: StateDep) -> Resp
     """
     settings = state.settings
     kind = body_kind(request.headers.get("content-type"))
+    # The body is read before a slot is taken, under a per-key limit and a deadline, so that
+    # slow senders hold their key's slots at most, never the ones every tenant shares.
+    with state.limits.hold("ingest", key):
+        state.receiving += 1
+        try:
+            raw = await read_body(
+                request,
+                settings.http_max_body_bytes,
+                timeout=settings.http_body_timeout_seconds,
+                min_rate=settings.http_body_min_bytes_per_second,
+            )
+        except ClientAborted as exc:
+            state.obs.aborted_requests.labels(route_of(request)).inc()
+            log.warning(
+                "aborted request",
+                extra={"assay": {"key_id": key.key_id, "bytes_in": exc.received}},
+            )
+            raise
+        except ApiError as exc:
+            state.obs.rejected_requests.labels(exc.code).inc()
+            raise
+        finally:
+            state.receiving -= 1
+        result = await _ingest(request, key, state, kind, raw)
+    request.state.events = result.accepted + result.duplicates + result.rejected
+    for (tenant, outcome), count in result.by_tenant.items():
+        state.obs.events.labels(tenant, outcome).inc(count)
+    return Response(
+        result.to_json(),
+        status_code=200 if result.rejected == 0 else 207,
+        media_type="application/json",
+    )
+
+
+async def _ingest(
+    request: Request, key: ApiKey, state: ServiceState, kind: BodyKind, raw: bytes
+) -> RequestResult:
+    """Parse ``raw`` and have its events committed, in one of the shared in-flight slots."""
+    settings = state.settings
     if state.inflight >= settings.http_queue_requests:
         state.obs.rejected_requests.labels("queue_full").inc()
         raise ApiError(
@@ -81,11 +125,6 @@ async def post_events(request: Request, key: IngestKey, state: StateDep) -> Resp
     state.inflight += 1
     state.obs.queue_depth.set(state.inflight)
     try:
-        try:
-            raw = await read_body(request, settings.http_max_body_bytes)
-        except ApiError:
-            state.obs.rejected_requests.labels("too_large").inc()
-            raise
         loop = asyncio.get_running_loop()
         tracer = state.obs.tracer
         source = f"http:{key.key_id}"
@@ -120,8 +159,7 @@ async def post_events(request: Request, key: IngestKey, state: StateDep) -> Resp
         context = contextvars.copy_context()
         piece = await loop.run_in_executor(state.prepare_pool, context.run, read)
         if state.parse_only:
-            answer = {"accepted": piece.lines, "duplicates": 0, "rejected": 0, "results": []}
-            return Response(json.dumps(answer), media_type="application/json")
+            return RequestResult(piece.lines, 0, 0, "[]", Counter())
         # Waits for the group this request joins to be prepared and committed.
         with tracer.start_as_current_span("commit"):
             try:
@@ -132,14 +170,7 @@ async def post_events(request: Request, key: IngestKey, state: StateDep) -> Resp
         result = group.answer(k)
         if result.accepted and state.profiles is not None:
             state.profiles.mark_dirty()  # a flag: the build runs in the background
+        return result
     finally:
         state.inflight -= 1
         state.obs.queue_depth.set(state.inflight)
-    request.state.events = result.accepted + result.duplicates + result.rejected
-    for (tenant, outcome), count in result.by_tenant.items():
-        state.obs.events.labels(tenant, outcome).inc(count)
-    return Response(
-        result.to_json(),
-        status_code=200 if result.rejected == 0 else 207,
-        media_type="application/json",
-    )

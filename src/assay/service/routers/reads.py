@@ -1,7 +1,9 @@
 """The read API: ``GET /v1/tenants``, ``GET /v1/metrics/{name}``, ``GET /v1/quarantine``.
 
 Each answers ``{"data": [...]}`` with the same records as the CLI's ``--format json``. A tenant
-key reads its own tenant only; an admin key reads any tenant, or all of them.
+key reads its own tenant only; an admin key reads any tenant, or all of them. A key has at most
+``http_key_reads`` reads running (429 beyond), each on a reader handle of its own, so that one
+tenant's heavy reads cannot queue every other tenant's behind them.
 """
 
 from __future__ import annotations
@@ -60,15 +62,15 @@ _DATA_DOC: dict[int | str, dict[str, Any]] = {
             }
         },
     },
-    **error_responses(401, 403, 422, 503),
+    **error_responses(401, 403, 422, 429, 503),
 }
 
 
 @router.get("/v1/tenants", summary="Tenants with events", responses=_DATA_DOC)
 def tenants(key: ReadKey, state: StateDep) -> Response:
     """The tenants with stored events: every one for an admin key, its own for a tenant key."""
-    with state.read_lock:
-        names = state.reader_ws.tenants()
+    with state.reader(key) as ws:
+        names = ws.tenants()
     if key.tenant_id is not None:
         names = [t for t in names if t == key.tenant_id]
     return _data([{"tenant_id": t} for t in names])
@@ -83,7 +85,12 @@ def metric(
     since: Annotated[date | None, Query(description="First day (UTC), inclusive.")] = None,
     until: Annotated[date | None, Query(description="Last day (UTC), inclusive.")] = None,
     window: Annotated[
-        int | None, Query(ge=1, le=3650, description="Days (active, rolling, max-active).")
+        int | None,
+        Query(
+            ge=1,
+            description="Days (active, rolling, max-active); at most the http_max_window_days "
+            "setting (400).",
+        ),
     ] = None,
     threshold: Annotated[
         float | None, Query(ge=0, le=1, description="Relative drop that flags (rolling).")
@@ -105,6 +112,16 @@ def metric(
                 field=param,
             )
         kwargs[param] = value
+    most = state.settings.http_max_window_days
+    if window is not None and window > most:
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"window must be at most {most} days over HTTP (got {window}); ask for a shorter "
+            "window, or raise the http_max_window_days setting",
+            field="window",
+            rule="le",
+        )
     if since is not None and until is not None and since > until:
         raise ApiError(
             422,
@@ -113,8 +130,8 @@ def metric(
             field="since",
         )
     tenant = tenant_for_read(key, tenant_id)
-    with state.read_lock:
-        table = getattr(state.reader_ws.metrics, method)(
+    with state.reader(key) as ws:
+        table = getattr(ws.metrics, method)(
             tenant=tenant, since=since, until=until, by=by, **kwargs
         )
     return _data(records(table))
@@ -137,6 +154,6 @@ def quarantine(
     params: list[object] = [limit]
     if tenant is not None:
         where, params = "WHERE tenant_id = ? " + where, [tenant, limit]
-    with state.read_lock:
-        table = state.reader_ws.read("quarantine", where=where, params=params)
+    with state.reader(key) as ws:
+        table = ws.read("quarantine", where=where, params=params)
     return _data(records(table.drop_columns(["quarantine_date"])))
