@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+from typing import Annotated
+
 import typer
 
 from assay._logging import configure as configure_logging
@@ -19,6 +22,7 @@ from assay.cli import regressions as _regressions
 from assay.cli import serve as _serve
 from assay.cli import synth as _synth
 from assay.cli import workspace as _workspace
+from assay.cli._common import HELP_MARKUP, HelpGroup
 
 app = typer.Typer(
     name="assay",
@@ -26,7 +30,35 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=HelpGroup,
+    rich_markup_mode=HELP_MARKUP,
+    # Inherited by every command: -h is --help everywhere.
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        # The installed distribution's version: no import of the library for it.
+        typer.echo(f"assay {importlib.metadata.version('assay')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print assay's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """assay: private telemetry, product metrics and model health for AI assistants."""
+
+
 app.command("init")(_workspace.init)
 app.command("tenants")(_workspace.tenants)
 app.command("forget")(_workspace.forget)

@@ -8,9 +8,10 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
+from typer.core import TyperGroup
 
 from assay._errors import AssayError, PrivacyError, UsageError, unknown_tenant
 from assay.cli import _output
@@ -22,6 +23,33 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+
+#: Help text (docstrings, option help) is Markdown: the lines of a paragraph join and rewrap
+#: at any terminal width (Rich mode keeps the docstring's own line breaks).
+HELP_MARKUP: Literal["markdown"] = "markdown"
+
+
+class HelpGroup(TyperGroup):
+    """A command group whose help shows no type label on flags: typer labels each one
+    ``<bool>`` (``--help`` too), which a flag never takes. Set as ``cls`` of every group."""
+
+    # The parameter types are typer's vendored click (typer._click, private): typed as Any.
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _unlabelled_flags(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and not isinstance(command, TyperGroup):
+            _unlabelled_flags(command.get_params(ctx))
+        return command
+
+
+def _unlabelled_flags(params: list[Any]) -> list[Any]:
+    for param in params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    return params
+
 
 WorkspaceOpt = Annotated[
     Path | None,

@@ -15,13 +15,20 @@ from assay.cli import _output
 from assay.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
+    HELP_MARKUP,
     FormatOpt,
+    HelpGroup,
     WorkspaceOpt,
     handle_errors,
     parse_day,
 )
 
-app = typer.Typer(help="Anomaly detection on time series.", no_args_is_help=True)
+app = typer.Typer(
+    cls=HelpGroup,
+    rich_markup_mode=HELP_MARKUP,
+    help="Anomaly detection on time series.",
+    no_args_is_help=True,
+)
 
 DetectorChoice = Literal["drop", "seasonal", "level", "auto"]
 SliceChoice = Literal[

@@ -14,7 +14,7 @@ import typer
 from assay._errors import NotFoundError, UsageError
 from assay._records import slice_text
 from assay.cli import _output
-from assay.cli._common import WorkspaceOpt, handle_errors, parse_day
+from assay.cli._common import HELP_MARKUP, HelpGroup, WorkspaceOpt, handle_errors, parse_day
 
 ExplainFormat = Literal["table", "json"]
 # Keep in step with assay.anomaly._rootcause.EXPLAIN_METRICS (a test checks it); spelled out
@@ -32,6 +32,8 @@ ExplainMetric = Literal[
 _DEFAULT_DIMENSIONS = "locale,platform,app_version,model_version,prompt_template,flight"
 
 app = typer.Typer(
+    cls=HelpGroup,
+    rich_markup_mode=HELP_MARKUP,
     name="explain",
     help=(
         "Root cause: rank the slices that explain a metric's change. With --metric, --tenant "

@@ -13,7 +13,14 @@ import typer
 
 from assay._records import slice_text, value_text
 from assay.cli import _output
-from assay.cli._common import FormatOpt, WorkspaceOpt, handle_errors, require_tenant
+from assay.cli._common import (
+    HELP_MARKUP,
+    FormatOpt,
+    HelpGroup,
+    WorkspaceOpt,
+    handle_errors,
+    require_tenant,
+)
 from assay.store import Incident, Workspace
 
 StateChoice = Literal["open", "acknowledged", "resolved", "all"]
@@ -21,6 +28,8 @@ KindChoice = Literal["anomaly", "drift", "regression"]
 ShowFormat = Literal["table", "json"]
 
 app = typer.Typer(
+    cls=HelpGroup,
+    rich_markup_mode=HELP_MARKUP,
     help="Incidents raised by anomalies, drift and release regressions: list, show, ack, resolve.",
     no_args_is_help=True,
 )

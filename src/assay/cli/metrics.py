@@ -7,9 +7,18 @@ from typing import Annotated, Literal
 import typer
 
 from assay.cli import _output
-from assay.cli._common import FormatOpt, WorkspaceOpt, handle_errors, parse_day
+from assay.cli._common import (
+    HELP_MARKUP,
+    FormatOpt,
+    HelpGroup,
+    WorkspaceOpt,
+    handle_errors,
+    parse_day,
+)
 
 app = typer.Typer(
+    cls=HelpGroup,
+    rich_markup_mode=HELP_MARKUP,
     help="Product metrics per tenant (DuckDB by default, Spark with --engine pyspark).",
     no_args_is_help=True,
 )

@@ -11,17 +11,29 @@ import typer
 
 from assay._errors import UsageError
 from assay.cli import _output
-from assay.cli._common import FormatOpt, WorkspaceOpt, handle_errors, parse_day, require_tenant
+from assay.cli._common import (
+    HELP_MARKUP,
+    FormatOpt,
+    HelpGroup,
+    WorkspaceOpt,
+    handle_errors,
+    parse_day,
+    require_tenant,
+)
 
 if TYPE_CHECKING:
     from assay.profiles import ReferenceInfo
 
 app = typer.Typer(
+    cls=HelpGroup,
+    rich_markup_mode=HELP_MARKUP,
     help="Privacy-preserving profiles: mergeable sketches per day, tenant, slice and column.",
     no_args_is_help=True,
 )
 
 reference_app = typer.Typer(
+    cls=HelpGroup,
+    rich_markup_mode=HELP_MARKUP,
     help="Frozen reference profiles (a model's training profile) for "
     "`assay drift --reference ref:NAME`.",
     no_args_is_help=True,
