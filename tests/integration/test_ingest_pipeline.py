@@ -372,3 +372,24 @@ def test_a_csv_cell_nested_too_deeply_is_a_depth_rejection_of_its_field(
         {"event_id": "e2", "line": 3, "field": "attributes", "rule": "depth"},
         {"event_id": "e3", "line": 4, "field": "flights", "rule": "depth"},
     ]
+
+
+def test_an_unparsed_line_keeps_its_length_rule_and_place_but_no_content(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    bad = [
+        b'{"event_id": "e2", "user_id": "raw-7", "user_id": "raw-7"}',  # a key twice
+        b'{"event_id": "e3", "user_id": "raw-7", "text": "caf\xe9"}',  # not UTF-8
+        b'["raw-7"]',  # not an object
+    ]
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b"\n".join([json.dumps(ev(1)).encode(), *bad]) + b"\n")
+    ingest_paths(ws, [path])
+    q = sorted(ws.read("quarantine").to_pylist(), key=lambda r: r["line"])
+    assert [(r["line"], r["rule"], json.loads(r["row"])) for r in q] == [
+        (2, "json", {"unparsed": True, "bytes": len(bad[0])}),
+        (3, "utf8", {"unparsed": True, "bytes": len(bad[1])}),
+        (4, "not_object", {"unparsed": True, "bytes": len(bad[2])}),
+    ]
+    assert all((r["tenant_id"], r["user_id"], r["field"]) == (None, None, None) for r in q)
+    assert not any("raw-7" in json.dumps(r, default=str) for r in q)

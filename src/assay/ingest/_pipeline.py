@@ -13,6 +13,7 @@ crash between the two commits is repaired by a re-run without doubling anything.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -40,7 +41,14 @@ from assay.ingest._readers import (
     rows_as_python,
 )
 from assay.privacy import pseudonymise, redact_array
-from assay.schema import EVENTS_SCHEMA, QUARANTINE_SCHEMA, Rejection, check_time_window, validate
+from assay.schema import (
+    EVENTS_SCHEMA,
+    FIELDS_BY_NAME,
+    QUARANTINE_SCHEMA,
+    Rejection,
+    check_time_window,
+    validate,
+)
 from assay.store import KeyDigests, KeyIndex, Workspace, file_key_digests, key_digests
 
 log = logging.getLogger("assay.ingest")
@@ -60,6 +68,9 @@ _REDACTED_STRINGS = (
 )
 _REDACTED_LISTS = ("flights", "retrieved_doc_ids", "cited_doc_ids")
 _MAX_QUARANTINE_ROW = 64 * 1024
+#: Stands for the value of an unknown field in a quarantine row: no rule says what such a value
+#: holds (``userId`` is the likeliest one, holding a raw user id), so it is never stored.
+WITHHELD = "<WITHHELD>"
 #: Present in the workspace while one batch's content is committed and its events are not yet.
 _PENDING_MARKER = ".ingest-pending"
 # hash() is a UBIGINT; keep 63 bits so it fits a BIGINT without overflow.
@@ -253,7 +264,7 @@ class Ingestor:
         result = validate(batch.table, lenient_strings=lenient_strings) if n else None
         if result is None:
             return prep
-        for rej in result.rejections:
+        for rej in _redact_unknown_names(result.rejections):
             prep.errors[rej.index] = rej
         prep.valid_index = np.asarray(
             result.valid_index.to_numpy(zero_copy_only=False), dtype=np.int64
@@ -661,13 +672,15 @@ def _here(source: str) -> Locate:
 
 
 def _failure_rows(failures: Sequence[ParseFailure], locate: Locate) -> list[dict[str, Any]]:
-    """Quarantine rows for unparseable records: kept only as their redacted text."""
-    if not failures:
-        return []
-    texts = [f.raw[:_MAX_QUARANTINE_ROW] for f in failures]
-    redacted = _redact_strings(texts)
+    """Quarantine rows for unparseable records: their size, rule and message, no content.
+
+    Redaction cannot make such text safe: it pseudonymises ``user_id`` only where it can find
+    the field, and an unparsed record can hold ids in any shape (a repeated key, bytes that are
+    not UTF-8, a CSV row whose ids are known only by position). So none of it is kept; the
+    source and line say where the record is, and the message says what was wrong with it.
+    """
     out = []
-    for f, row in zip(failures, redacted, strict=True):
+    for f in failures:
         source, line, tenant = locate(f.line)
         out.append(
             {
@@ -679,7 +692,7 @@ def _failure_rows(failures: Sequence[ParseFailure], locate: Locate) -> list[dict
                 "field": None,
                 "rule": f.rule,
                 "message": f.message,
-                "row": row,
+                "row": json.dumps({"unparsed": True, "bytes": f.size}),
             }
         )
     return out
@@ -710,7 +723,14 @@ def _rejected_rows(
     ).to_pylist()
     leaves: list[str] = []
     shapes = [
-        _collect({k: v for k, v in raw.items() if v is not None and k != "user_id"}, leaves)
+        _collect(
+            {
+                k: v if k in FIELDS_BY_NAME else WITHHELD
+                for k, v in raw.items()
+                if v is not None and k != "user_id"
+            },
+            leaves,
+        )
         for raw in raws
     ]
     messages = [_collect(r.message, leaves) for r in rejections]
@@ -788,6 +808,29 @@ def _fill(shape: Any, redacted: Iterator[str | None]) -> Any:
     if isinstance(shape, list):
         return [_fill(v, redacted) for v in shape]
     return shape
+
+
+def _redact_unknown_names(rejections: list[Rejection]) -> list[Rejection]:
+    """Rejections with the names of unknown fields redacted, in their ``field`` and message.
+
+    A key can be anything a producer sent (``"carol@example.com": 1``), and the field of a
+    rejection is answered over HTTP, counted in the CLI summary and stored in the quarantine.
+    If redaction fails, the name is withheld (fail closed).
+    """
+    unknown = [k for k, r in enumerate(rejections) if r.rule == "unknown_field" and r.field]
+    if not unknown:
+        return rejections
+    texts = [rejections[k].field or "" for k in unknown] + [rejections[k].message for k in unknown]
+    redacted = _redact_strings(texts)
+    out = list(rejections)
+    for j, k in enumerate(unknown):
+        name, message = redacted[j], redacted[len(unknown) + j]
+        out[k] = dataclasses.replace(
+            rejections[k],
+            field=WITHHELD if name is None else name,
+            message=message or "unknown field: schema v1 has no such field (name withheld)",
+        )
+    return out
 
 
 def _redact_strings(values: Sequence[str]) -> list[str | None]:

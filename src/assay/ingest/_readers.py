@@ -68,6 +68,12 @@ class ParseFailure:
         too long to be an event), ``depth`` (JSON nested too deeply to be an event).
     message : what was expected, what came and how to fix it; never any of the raw content.
     fatal : the input could not be read past this point (a broken JSON array).
+    size : the record's length in bytes as read (a ``size`` failure: the bytes read before
+        giving up); 0 when unknown.
+
+    ``raw`` lives in memory only, for the caller to inspect: an unparsed record can hold ids
+    in any shape (a CSV row holds them by position), so the quarantine stores only ``size``,
+    ``rule`` and ``message`` (see docs/privacy.md).
     """
 
     line: int
@@ -75,6 +81,7 @@ class ParseFailure:
     rule: str
     message: str
     fatal: bool = False
+    size: int = 0
 
 
 @dataclass
@@ -99,6 +106,15 @@ def raw_text(data: bytes | str) -> str:
     """Decode a record's bytes for :attr:`ParseFailure.raw`, cut to :data:`MAX_RAW_CHARS`."""
     text = data if isinstance(data, str) else data.decode("utf-8", errors="replace")
     return text[:MAX_RAW_CHARS]
+
+
+def parse_failure(
+    line: int, data: bytes | str, rule: str, message: str, *, fatal: bool = False
+) -> ParseFailure:
+    """A :class:`ParseFailure` of the record ``data`` (bytes, or text decoded with
+    ``surrogateescape``), with its size in bytes."""
+    size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogateescape"))
+    return ParseFailure(line, raw_text(data), rule, message, fatal=fatal, size=size)
 
 
 # -- opening files ---------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from assay.ingest._readers import (
     RawBatch,
     lines_array,
     open_stream,
-    raw_text,
+    parse_failure,
     read_chunk,
     utf8_ok,
 )
@@ -96,9 +96,9 @@ def _parse_header(text: str, path: Path) -> list[str]:
 
 
 def _unterminated(line: int, raw: bytes) -> ParseFailure:
-    return ParseFailure(
+    return parse_failure(
         line,
-        raw_text(raw),
+        raw,
         "csv",
         f"the record at line {line} opens a quote that is never closed; close it, or double "
         'a quote inside a quoted cell ("")',
@@ -154,9 +154,9 @@ class _Blocks:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 failures.append(
-                    ParseFailure(
+                    parse_failure(
                         line,
-                        raw_text(raw),
+                        raw,
                         "utf8",
                         f"the record at line {line} is not valid UTF-8 (byte {exc.start + 1} "
                         "of the record); save the file as UTF-8",
@@ -167,9 +167,9 @@ class _Blocks:
                 rows = list(csv.reader(io.StringIO(text, newline="")))
             except csv.Error as exc:
                 failures.append(
-                    ParseFailure(
+                    parse_failure(
                         line,
-                        raw_text(raw),
+                        raw,
                         "csv",
                         f"the record at line {line} is not valid CSV ({exc}); quote cells "
                         'that hold commas, quotes or line breaks, and double inner quotes ("")',
@@ -180,9 +180,9 @@ class _Blocks:
             if cells is None or len(cells) != n:
                 got = "several records" if cells is None else f"{len(cells)} cells"
                 failures.append(
-                    ParseFailure(
+                    parse_failure(
                         line,
-                        raw_text(raw),
+                        raw,
                         "csv",
                         f"the record at line {line} should have {n} cells, like the header "
                         f"(got {got}); quote cells that hold commas",

@@ -59,7 +59,7 @@ from assay.ingest._readers import (
     empty_table,
     lines_array,
     open_stream,
-    raw_text,
+    parse_failure,
     read_chunk,
     read_errors,
     table_from_records,
@@ -152,23 +152,23 @@ def _record(text: str, line: int, raw: bytes | str) -> dict[str, Any] | ParseFai
     try:
         value, end = _decode(text, len(text) - len(text.lstrip()))
         if text[end:].strip():
-            return ParseFailure(
+            return parse_failure(
                 line,
-                raw_text(raw),
+                raw,
                 "json",
                 f"line {line} holds more than one JSON value; put one object on each line",
             )
     except _DuplicateKeyError:
-        return ParseFailure(
+        return parse_failure(
             line,
-            raw_text(raw),
+            raw,
             "json",
             f"line {line} has an object with the same key twice; send each key once",
         )
     except json.JSONDecodeError as exc:
-        return ParseFailure(
+        return parse_failure(
             line,
-            raw_text(raw),
+            raw,
             "json",
             f"line {line} is not valid JSON ({exc.msg} at column {exc.colno}); "
             "each line must be one JSON object",
@@ -179,9 +179,9 @@ def _record(text: str, line: int, raw: bytes | str) -> dict[str, Any] | ParseFai
 
 
 def _too_deep(line: int, raw: bytes | str) -> ParseFailure:
-    return ParseFailure(
+    return parse_failure(
         line,
-        raw_text(raw),
+        raw,
         "depth",
         f"line {line} nests arrays and objects deeper than {MAX_DEPTH} levels (an event "
         "nests at most 3); flatten the value, or send it as a string",
@@ -193,9 +193,9 @@ def _check(
 ) -> dict[str, Any] | ParseFailure:
     """Accept a parsed JSON value as a record, or say why not."""
     if not isinstance(value, dict):
-        return ParseFailure(
+        return parse_failure(
             line,
-            raw_text(raw),
+            raw,
             "not_object",
             f"line {line} is {_kind(value)}, not a JSON object; send one object per event",
         )
@@ -206,9 +206,9 @@ def _check(
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
-            return ParseFailure(
+            return parse_failure(
                 line,
-                raw_text(raw),
+                raw,
                 "utf8",
                 f"line {line} holds text that is not valid UTF-8 (a lone surrogate escape); "
                 "encode text as UTF-8",
@@ -465,9 +465,9 @@ class _Block:
             except UnicodeDecodeError as exc:
                 line = self.first_line + i
                 failures.append(
-                    ParseFailure(
+                    parse_failure(
                         line,
-                        raw_text(raw),
+                        raw,
                         "utf8",
                         f"line {line} is not valid UTF-8 (byte {exc.start + 1} of the line); "
                         "encode the file as UTF-8",
@@ -629,9 +629,9 @@ def _lines_only(path: Path) -> bool:
 
 
 def _too_long(line: int, head: bytes) -> ParseFailure:
-    return ParseFailure(
+    return parse_failure(
         line,
-        raw_text(head),
+        head,
         "size",
         f"line {line} is longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB without a line "
         "break, too long to be an event; check that the file is JSON Lines",
@@ -754,9 +754,9 @@ def _read_array(
         return batch
 
     def broken(reason: str) -> ParseFailure:
-        return ParseFailure(
+        return parse_failure(
             number(),
-            raw_text(text[pos : pos + MAX_LINE_BYTES]),
+            text[pos : pos + MAX_LINE_BYTES],
             "json",
             f"the JSON array is broken at line {line} ({reason}); the rest of the file was "
             "not read; fix the file or send JSON Lines, one object per line",
@@ -801,9 +801,9 @@ def _read_array(
                 failures.append(broken("an element is not valid JSON"))
                 break
             failures.append(
-                ParseFailure(
+                parse_failure(
                     number(),
-                    raw_text(text[pos:end]),
+                    text[pos:end],
                     "json",
                     f"the element at line {line} has an object with the same key twice; "
                     "send each key once",

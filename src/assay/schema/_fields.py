@@ -140,8 +140,9 @@ CONTENT_SCHEMA: pa.Schema = pa.schema(
 )
 
 #: The ``quarantine`` table: rejected rows, redacted and pseudonymised, with the reason.
-#: ``row`` is the row as received, as JSON, every string value redacted and ``user_id``
-#: replaced by its pseudonym; an unparseable line is kept only as its redacted text.
+#: ``row`` is the row as received, as JSON, every string value redacted, ``user_id``
+#: replaced by its pseudonym and unknown fields' values withheld; an unparseable line keeps no
+#: content, only ``{"unparsed": true, "bytes": N}`` (docs/privacy.md says why).
 QUARANTINE_SCHEMA: pa.Schema = pa.schema(
     [
         pa.field("tenant_id", pa.string()),
