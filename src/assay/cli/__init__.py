@@ -18,20 +18,18 @@ from assay.cli import ingest as _ingest
 from assay.cli import keys as _keys
 from assay.cli import metrics as _metrics
 from assay.cli import profile as _profile
+from assay.cli import quarantine as _quarantine
 from assay.cli import regressions as _regressions
 from assay.cli import serve as _serve
 from assay.cli import synth as _synth
 from assay.cli import workspace as _workspace
-from assay.cli._common import HELP_MARKUP, HelpGroup
+from assay.cli._common import command_group
 
-app = typer.Typer(
+app = command_group(
+    "assay: private telemetry, product metrics and model health for AI assistants.",
     name="assay",
-    help="assay: private telemetry, product metrics and model health for AI assistants.",
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    cls=HelpGroup,
-    rich_markup_mode=HELP_MARKUP,
     # Inherited by every command: -h is --help everywhere.
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -75,6 +73,7 @@ app.add_typer(_anomalies.app, name="anomalies")
 app.add_typer(_explain.app, name="explain")
 app.add_typer(_incidents.app, name="incidents")
 app.add_typer(_profile.app, name="profile")
+app.add_typer(_quarantine.app, name="quarantine")
 
 
 def main() -> None:

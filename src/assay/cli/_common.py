@@ -44,6 +44,17 @@ class HelpGroup(TyperGroup):
         return command
 
 
+def command_group(help: str, **settings: Any) -> typer.Typer:
+    """A command group (``typer.Typer``) with assay's help: Markdown text, :class:`HelpGroup`,
+    no arguments showing the help."""
+    return typer.Typer(
+        cls=HelpGroup,
+        rich_markup_mode=HELP_MARKUP,
+        help=help,
+        **{"no_args_is_help": True, **settings},
+    )
+
+
 def _unlabelled_flags(params: list[Any]) -> list[Any]:
     for param in params:
         if getattr(param, "is_flag", False):

@@ -15,19 +15,15 @@ from assay.cli import _output
 from assay.cli._common import (
     EXIT_FINDINGS,
     EXIT_OK,
-    HELP_MARKUP,
     FormatOpt,
-    HelpGroup,
     WorkspaceOpt,
+    command_group,
     handle_errors,
     parse_day,
 )
 
-app = typer.Typer(
-    cls=HelpGroup,
-    rich_markup_mode=HELP_MARKUP,
+app = command_group(
     help="Anomaly detection on time series.",
-    no_args_is_help=True,
 )
 
 DetectorChoice = Literal["drop", "seasonal", "level", "auto"]

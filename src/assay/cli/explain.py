@@ -14,7 +14,7 @@ import typer
 from assay._errors import NotFoundError, UsageError
 from assay._records import slice_text
 from assay.cli import _output
-from assay.cli._common import HELP_MARKUP, HelpGroup, WorkspaceOpt, handle_errors, parse_day
+from assay.cli._common import WorkspaceOpt, command_group, handle_errors, parse_day
 
 ExplainFormat = Literal["table", "json"]
 # Keep in step with assay.anomaly._rootcause.EXPLAIN_METRICS (a test checks it); spelled out
@@ -31,9 +31,7 @@ ExplainMetric = Literal[
 ]
 _DEFAULT_DIMENSIONS = "locale,platform,app_version,model_version,prompt_template,flight"
 
-app = typer.Typer(
-    cls=HelpGroup,
-    rich_markup_mode=HELP_MARKUP,
+app = command_group(
     name="explain",
     help=(
         "Root cause: rank the slices that explain a metric's change. With --metric, --tenant "
@@ -41,6 +39,7 @@ app = typer.Typer(
         "`table`: any table."
     ),
     invoke_without_command=True,
+    no_args_is_help=False,
 )
 
 

@@ -14,10 +14,9 @@ import typer
 from assay._records import slice_text, value_text
 from assay.cli import _output
 from assay.cli._common import (
-    HELP_MARKUP,
     FormatOpt,
-    HelpGroup,
     WorkspaceOpt,
+    command_group,
     handle_errors,
     require_tenant,
 )
@@ -27,11 +26,8 @@ StateChoice = Literal["open", "acknowledged", "resolved", "all"]
 KindChoice = Literal["anomaly", "drift", "regression"]
 ShowFormat = Literal["table", "json"]
 
-app = typer.Typer(
-    cls=HelpGroup,
-    rich_markup_mode=HELP_MARKUP,
+app = command_group(
     help="Incidents raised by anomalies, drift and release regressions: list, show, ack, resolve.",
-    no_args_is_help=True,
 )
 
 IdArg = Annotated[

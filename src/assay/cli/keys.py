@@ -9,14 +9,11 @@ import typer
 
 from assay._errors import UsageError
 from assay.cli import _output
-from assay.cli._common import HELP_MARKUP, FormatOpt, HelpGroup, WorkspaceOpt, handle_errors
+from assay.cli._common import FormatOpt, WorkspaceOpt, command_group, handle_errors
 from assay.store import Workspace, parse_scopes
 
-app = typer.Typer(
-    cls=HelpGroup,
-    rich_markup_mode=HELP_MARKUP,
+app = command_group(
     help="API keys for the HTTP service (stored only as hashes).",
-    no_args_is_help=True,
 )
 
 

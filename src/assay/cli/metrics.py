@@ -8,19 +8,15 @@ import typer
 
 from assay.cli import _output
 from assay.cli._common import (
-    HELP_MARKUP,
     FormatOpt,
-    HelpGroup,
     WorkspaceOpt,
+    command_group,
     handle_errors,
     parse_day,
 )
 
-app = typer.Typer(
-    cls=HelpGroup,
-    rich_markup_mode=HELP_MARKUP,
+app = command_group(
     help="Product metrics per tenant (DuckDB by default, Spark with --engine pyspark).",
-    no_args_is_help=True,
 )
 
 SliceField = Literal[

@@ -12,10 +12,9 @@ import typer
 from assay._errors import UsageError
 from assay.cli import _output
 from assay.cli._common import (
-    HELP_MARKUP,
     FormatOpt,
-    HelpGroup,
     WorkspaceOpt,
+    command_group,
     handle_errors,
     parse_day,
     require_tenant,
@@ -24,19 +23,13 @@ from assay.cli._common import (
 if TYPE_CHECKING:
     from assay.profiles import ReferenceInfo
 
-app = typer.Typer(
-    cls=HelpGroup,
-    rich_markup_mode=HELP_MARKUP,
+app = command_group(
     help="Privacy-preserving profiles: mergeable sketches per day, tenant, slice and column.",
-    no_args_is_help=True,
 )
 
-reference_app = typer.Typer(
-    cls=HelpGroup,
-    rich_markup_mode=HELP_MARKUP,
+reference_app = command_group(
     help="Frozen reference profiles (a model's training profile) for "
     "`assay drift --reference ref:NAME`.",
-    no_args_is_help=True,
 )
 app.add_typer(reference_app, name="reference")
 

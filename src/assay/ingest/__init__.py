@@ -9,9 +9,11 @@ from assay.ingest._pipeline import (
     ingest_paths,
     iter_files,
 )
+from assay.ingest._quarantine import DEFAULT_QUARANTINE_LIMIT, read_quarantine
 from assay.ingest._readers import Format, ParseFailure, RawBatch, detect_format, read_batches
 
 __all__ = [
+    "DEFAULT_QUARANTINE_LIMIT",
     "BatchOutcome",
     "FileSummary",
     "Format",
@@ -23,4 +25,5 @@ __all__ = [
     "ingest_paths",
     "iter_files",
     "read_batches",
+    "read_quarantine",
 ]
