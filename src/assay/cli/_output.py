@@ -162,14 +162,17 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(_json_ready(data), ensure_ascii=False, default=jsonable) + "\n")
 
 
-def print_kv_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str) -> None:
-    """A small table of dicts for humans (stderr when data goes elsewhere)."""
+def rows_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> pa.Table:
+    """Dicts as a table of exactly ``columns`` (no rows: the columns, empty)."""
     table = pa.Table.from_pylist(
         [{c: r.get(c) for c in columns} for r in rows] or [dict.fromkeys(columns)]
     )
-    if not rows:
-        table = table.slice(0, 0)
-    print_table(table, "table", title=title)
+    return table if rows else table.slice(0, 0)
+
+
+def print_kv_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str) -> None:
+    """A small table of dicts for humans (stderr when data goes elsewhere)."""
+    print_table(rows_table(rows, columns), "table", title=title)
 
 
 class ProgressBar:

@@ -69,7 +69,7 @@ def test_ingest_creates_a_missing_workspace_and_summarises(tmp_path: Path) -> No
     src = tmp_path / "e.jsonl"
     src.write_text(json.dumps(_ev("1", "2026-03-02", "u")) + "\n")
     result = runner.invoke(
-        app, ["ingest", str(src), "--workspace", str(tmp_path / "new"), "--output", "json"]
+        app, ["ingest", str(src), "--workspace", str(tmp_path / "new"), "--format", "json"]
     )
     assert result.exit_code == 0, result.output
     assert "created a new workspace" in result.stderr
