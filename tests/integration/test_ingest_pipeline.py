@@ -341,7 +341,7 @@ def test_a_depth_bomb_line_is_quarantined_and_its_neighbours_stored(
     with Workspace.open(root) as ws:
         assert sorted(ws.read("events").column("event_id").to_pylist()) == ["e1", "e3"]
         q = ws.read("quarantine").select(["source", "line", "field", "rule"]).to_pylist()
-    assert q == [{"source": str(path), "line": 2, "field": None, "rule": "depth"}]
+    assert q == [{"source": str(path), "line": 2, "field": "attributes", "rule": "depth"}]
 
 
 def test_a_csv_cell_nested_too_deeply_is_a_depth_rejection_of_its_field(

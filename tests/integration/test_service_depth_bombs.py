@@ -138,7 +138,11 @@ def test_a_depth_bomb_is_rejected_at_its_index_and_its_neighbours_are_stored(
         (2, "accepted"),
     ]
     error = got["results"][1]["error"]
-    assert (error["code"], error["rule"]) == ("unreadable_event", "depth")
+    assert (error["code"], error["field"], error["rule"]) == (
+        "unreadable_event",
+        "attributes",
+        "depth",
+    )
     assert "deeper than 64 levels" in error["message"]
     assert server.alive()
     with Workspace.open(server.root) as ws:

@@ -95,7 +95,7 @@ def max_depth(codes: Codes) -> int:
     --------
     >>> import numpy as np
     >>> max_depth(np.frombuffer(b'{"a": [1, "]]", {"b": []}]}', np.uint8))
-    3
+    4
     """
     _, depths = depth_profile(codes)
     return int(depths.max()) if depths.size else 0
@@ -127,6 +127,28 @@ def deep_lines(codes: Codes, starts: Ints, ends: Ints, limit: int = MAX_DEPTH) -
     return np.asarray(deep, dtype=np.int64)
 
 
+def deep_value_start(codes: Codes, limit: int = MAX_DEPTH) -> int | None:
+    """Where the top-level member holding the first point deeper than ``limit`` opens, or None.
+
+    For an object ``{"k": [[...]]}`` that is the position of the first ``[``: the key before it
+    names the member. None when nothing is deeper than ``limit`` or the text is not an object.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> deep_value_start(np.frombuffer(b'{"a": 1, "b": [[[1]]]}', np.uint8), limit=2)
+    14
+    """
+    positions, depths = depth_profile(codes)
+    over = np.flatnonzero(depths > limit)
+    if not over.size or codes[positions[0]] != _OPEN:  # "{": the record is an object
+        return None
+    before = slice(0, int(over[0]) + 1)
+    opened = (depths[before] == 2) & ((codes[positions[before]] | 0x20) == _OPEN)
+    starts = np.flatnonzero(opened)
+    return int(positions[starts[-1]]) if starts.size else None
+
+
 def value_end(codes: Codes) -> int | None:
     """Where the JSON array or object that starts at ``codes[0]`` ends (exclusive), or None
     when it does not end inside ``codes``: found without parsing it, however deep it is."""
@@ -137,4 +159,11 @@ def value_end(codes: Codes) -> int | None:
     return int(positions[closed[0]]) + 1
 
 
-__all__ = ["MAX_DEPTH", "deep_lines", "depth_profile", "max_depth", "value_end"]
+__all__ = [
+    "MAX_DEPTH",
+    "deep_lines",
+    "deep_value_start",
+    "depth_profile",
+    "max_depth",
+    "value_end",
+]

@@ -439,7 +439,7 @@ class Ingestor:
         summary.read += len(batch.failures)
         summary.rejected += len(batch.failures)
         for f in batch.failures:
-            summary.rules[f"-:{f.rule}"] += 1
+            summary.rules[f"{f.field or '-'}:{f.rule}"] += 1
         if progress is not None:
             progress(summary.source, batch.table.num_rows + len(batch.failures), 0)
 
@@ -689,7 +689,7 @@ def _failure_rows(failures: Sequence[ParseFailure], locate: Locate) -> list[dict
                 "user_id": None,
                 "source": source,
                 "line": line,
-                "field": None,
+                "field": f.field,
                 "rule": f.rule,
                 "message": f.message,
                 "row": json.dumps({"unparsed": True, "bytes": f.size}),

@@ -70,6 +70,9 @@ class ParseFailure:
     fatal : the input could not be read past this point (a broken JSON array).
     size : the record's length in bytes as read (a ``size`` failure: the bytes read before
         giving up); 0 when unknown.
+    field : the schema v1 field the failure lies in, when the reader can tell without
+        parsing (a ``depth`` failure inside ``attributes``); else None. Never another name:
+        a key the reader cannot vouch for may be anything the sender typed.
 
     ``raw`` lives in memory only, for the caller to inspect: an unparsed record can hold ids
     in any shape (a CSV row holds them by position), so the quarantine stores only ``size``,
@@ -82,6 +85,7 @@ class ParseFailure:
     message: str
     fatal: bool = False
     size: int = 0
+    field: str | None = None
 
 
 @dataclass
@@ -109,12 +113,18 @@ def raw_text(data: bytes | str) -> str:
 
 
 def parse_failure(
-    line: int, data: bytes | str, rule: str, message: str, *, fatal: bool = False
+    line: int,
+    data: bytes | str,
+    rule: str,
+    message: str,
+    *,
+    fatal: bool = False,
+    field: str | None = None,
 ) -> ParseFailure:
     """A :class:`ParseFailure` of the record ``data`` (bytes, or text decoded with
     ``surrogateescape``), with its size in bytes."""
     size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogateescape"))
-    return ParseFailure(line, raw_text(data), rule, message, fatal=fatal, size=size)
+    return ParseFailure(line, raw_text(data), rule, message, fatal=fatal, size=size, field=field)
 
 
 # -- opening files ---------------------------------------------------------------------------

@@ -298,7 +298,10 @@ class GroupOutcome:
             for failure in prep.batch.failures:
                 k, index = where(part, failure.line)
                 reject(
-                    k, index, None, _error("unreadable_event", failure.message, None, failure.rule)
+                    k,
+                    index,
+                    None,
+                    _error("unreadable_event", failure.message, failure.field, failure.rule),
                 )
                 counts[k][(labels[k], "rejected")] += 1
         _redact_messages([r for rs in failed for r in rs])

@@ -51,7 +51,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from assay.ingest._nesting import MAX_DEPTH, deep_lines, value_end
+from assay.ingest._nesting import MAX_DEPTH, deep_lines, deep_value_start, value_end
 from assay.ingest._readers import (
     ParseFailure,
     RawBatch,
@@ -65,7 +65,7 @@ from assay.ingest._readers import (
     table_from_records,
     utf8_ok,
 )
-from assay.schema._fields import FIELDS
+from assay.schema._fields import FIELD_NAMES, FIELDS
 
 #: A line longer than this (bytes) cannot be an event; it is a ``size`` failure.
 MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -88,6 +88,7 @@ _DECLARED: list[pa.Field] = [
     pa.field(f.name, pa.string()) for f in FIELDS if f.kind == "string"
 ] + [pa.field(f.name, pa.list_(pa.string())) for f in FIELDS if f.kind == "string_list"]
 _DECLARED_NAMES = {f.name for f in _DECLARED} | {"event_time"}
+_FIELD_NAMES = frozenset(FIELD_NAMES)
 
 Ints = npt.NDArray[np.int64]
 
@@ -179,13 +180,37 @@ def _record(text: str, line: int, raw: bytes | str) -> dict[str, Any] | ParseFai
 
 
 def _too_deep(line: int, raw: bytes | str) -> ParseFailure:
+    field = _deep_field(raw)
+    where = f" in {field}" if field else ""
     return parse_failure(
         line,
         raw,
         "depth",
-        f"line {line} nests arrays and objects deeper than {MAX_DEPTH} levels (an event "
-        "nests at most 3); flatten the value, or send it as a string",
+        f"line {line} nests arrays and objects deeper than {MAX_DEPTH} levels{where} (an "
+        "event nests at most 3); flatten the value, or send it as a string",
+        field=field,
     )
+
+
+_KEY_BEFORE = re.compile(r'"((?:[^"\\]|\\.){1,64})"\s*:\s*$')
+
+
+def _deep_field(raw: bytes | str) -> str | None:
+    """The schema field whose value nests too deeply, found without parsing, or None (also
+    for an unknown key: it is not repeated back, see :attr:`ParseFailure.field`)."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogateescape")
+    start = deep_value_start(np.frombuffer(raw, dtype=np.uint8))
+    if start is None:
+        return None
+    match = _KEY_BEFORE.search(raw[max(0, start - 256) : start].decode("utf-8", "replace"))
+    if match is None:
+        return None
+    try:
+        key = json.loads(f'"{match.group(1)}"')
+    except ValueError:
+        return None
+    return key if key in _FIELD_NAMES else None
 
 
 def _check(

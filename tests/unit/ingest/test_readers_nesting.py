@@ -176,10 +176,32 @@ def test_the_limit_is_the_same_whichever_parser_would_have_read_the_line(
         assert failures == expected_failures
 
 
-def test_a_depth_failure_says_the_limit_and_how_to_fix_it() -> None:
+def test_a_depth_failure_says_the_limit_the_field_and_how_to_fix_it() -> None:
     [batch] = read_json_body((_bomb(200) + "\n").encode(), array=False)
     [failure] = batch.failures
     assert failure.message == (
-        "line 1 nests arrays and objects deeper than 64 levels (an event nests at most 3); "
-        "flatten the value, or send it as a string"
+        "line 1 nests arrays and objects deeper than 64 levels in attributes (an event nests "
+        "at most 3); flatten the value, or send it as a string"
     )
+    assert failure.field == "attributes"
+
+
+@pytest.mark.parametrize("array", [False, True])
+@pytest.mark.parametrize(
+    ("key", "field"),
+    [
+        ("flights", "flights"),
+        ("attributes", "attributes"),
+        ("carol@example.com", None),  # not a field: never repeated back
+        ('flights\\"', None),
+    ],
+)
+def test_a_depth_failure_names_only_a_schema_field(
+    key: str, field: str | None, array: bool
+) -> None:
+    deep = "[" * 3000 + "]" * 3000
+    record = '{"event_id": "e1", ' + json.dumps(key) + ": " + deep + "}"
+    body = ("[" + record + "]" if array else record + "\n").encode()
+    [failure] = [f for b in read_json_body(body, array=array) for f in b.failures]
+    assert (failure.rule, failure.field) == ("depth", field)
+    assert "carol" not in failure.message
