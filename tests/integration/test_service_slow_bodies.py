@@ -31,6 +31,8 @@ SERVE = [sys.executable, "-c", "from assay.cli import main; main()", "serve"]
 SLOW_SOCKETS = 6
 #: The deadline the server is given for a body here (plus 1 s per 1,000 bytes received).
 BODY_TIMEOUT = 3.0
+#: The deadline for a request's headers here.
+HEADER_TIMEOUT = 1.0
 
 
 @dataclass
@@ -68,7 +70,7 @@ def _event(tenant: str, event_id: str) -> dict[str, object]:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    """``assay serve`` with 4 shared slots, 2 per key and a 3 s body deadline."""
+    """``assay serve`` with 4 shared slots, 2 per key, a 3 s body deadline and 1 s for headers."""
     root = tmp_path / "ws"
     settings = {
         "http_fsync": False,
@@ -76,6 +78,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         "http_key_requests": 2,
         "http_body_timeout_seconds": BODY_TIMEOUT,
         "http_body_min_bytes_per_second": 1000,
+        "http_header_timeout_seconds": HEADER_TIMEOUT,
     }
     with Workspace.init(root) as ws:
         (root / "assay.toml").write_text(Settings.from_mapping(settings).to_toml())
@@ -250,3 +253,30 @@ def test_a_client_gone_mid_body_is_an_aborted_request_without_traceback(server: 
     assert "ERROR" not in log.upper().replace('"LEVEL": "WARNING"', ""), log
     aborted = [line for line in log.splitlines() if "aborted request" in line]
     assert len(aborted) == 2, log
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"],
+    ids=["nothing", "half the headers"],
+)
+def test_a_connection_slow_to_send_its_headers_is_closed(server: Server, sent: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(sent)
+        for _ in range(3):  # a header line now and then, as slowloris does
+            time.sleep(HEADER_TIMEOUT / 4)
+            try:
+                sock.sendall(b"X-Wait: 1\r\n" if sent else b"")
+            except OSError:
+                break
+        # Closed without an answer well before the socket's own 10 s timeout.
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            data = b""
+        except TimeoutError:
+            pytest.fail("the server still holds a connection that never completed its headers")
+        assert data == b""
+    # A complete request on a new connection is served as before.
+    with server.client("other") as other:
+        assert other.get("/v1/tenants").status_code == 200

@@ -78,7 +78,7 @@ def serve(
         if access_log:
             logging.getLogger("assay.access").setLevel(logging.INFO)
 
-        from assay.service import create_app
+        from assay.service import create_app, http_protocol
         from assay.store import Workspace
 
         with Workspace.open(workspace) as ws:  # fail here, clearly, if there is none
@@ -99,6 +99,9 @@ def serve(
             log_level=log_level,
             access_log=False,  # assay writes its own, without query strings
             loop="auto",
-            http="auto",
+            http=http_protocol(path),  # uvicorn's, with a deadline for headers
+            timeout_keep_alive=5,  # idle keep-alive connections close after 5 s
+            # No limit_concurrency: uvicorn counts idle connections against it, so a client
+            # holding many would turn it into a 503 for everyone; the service bounds work per key.
             timeout_graceful_shutdown=30,
         )

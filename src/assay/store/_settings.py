@@ -67,6 +67,13 @@ class Settings:
             "included) before 429 Too Many Requests."
         },
     )
+    http_header_timeout_seconds: float = field(
+        default=20.0,
+        metadata={
+            "help": "Over HTTP, seconds a connection may take to send a request's headers "
+            "before it is closed."
+        },
+    )
     http_body_timeout_seconds: float = field(
         default=20.0,
         metadata={
