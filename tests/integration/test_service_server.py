@@ -145,7 +145,8 @@ def test_real_server_answers_gzip_ndjson_and_drains_requests_in_flight_on_sigter
         for t in threads:
             t.start()
         deadline = time.monotonic() + 15
-        while httpx.get(f"{url}/healthz", timeout=5).json()["inflight"] < IN_FLIGHT:
+        # Their bodies are still arriving (they take no shared slot until they have).
+        while httpx.get(f"{url}/healthz", timeout=5).json()["receiving"] < IN_FLIGHT:
             assert time.monotonic() < deadline, "the requests did not all reach the server"
             time.sleep(0.01)
         proc.send_signal(signal.SIGTERM)

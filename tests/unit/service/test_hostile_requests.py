@@ -116,11 +116,6 @@ def test_declared_parameters_are_still_accepted(service: Any, h: Any) -> None:
     assert [r["active_users"] for r in response.json()["data"]] == [1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 18 item 9: ws.metrics.* raise NotFoundError for an unknown tenant (library "
-    "part, another change); the service maps it to 404 already",
-)
 def test_admin_read_of_an_unknown_tenant_is_404(service: Any, h: Any) -> None:
     assert service.post([h.event("e1")]).status_code == 200
     response = service.get("/v1/metrics/dau", service.admin, {"tenant_id": "no-such-tenant"})
@@ -161,6 +156,7 @@ def test_a_key_over_its_concurrent_reads_gets_429_and_other_keys_do_not(
 
 def test_a_window_over_the_setting_is_422_naming_it(service_factory: Any, h: Any) -> None:
     s = service_factory(http_max_window_days=30)
+    assert s.post([h.event("e1")]).status_code == 200
     ok = s.get("/v1/metrics/active", params={"window": 30})
     too_long = s.get("/v1/metrics/active", params={"window": 31, "by": "prompt_template"})
     assert ok.status_code == 200

@@ -127,7 +127,7 @@ def test_access_log_holds_no_text_ids_keys_or_query_values(
         ("POST", "/v1/events", 200),
         ("POST", "/v1/events", 207),
         ("POST", "/v1/events", 415),
-        ("GET", "/v1/metrics/{name}", 200),
+        ("GET", "/v1/metrics/{name}", 404),  # no such tenant
         ("GET", "/v1/quarantine", 403),
         ("GET", "/v1/tenants", 401),
         ("GET", "/v1/metrics/{name}", 422),
