@@ -153,7 +153,9 @@ class Rejection:
     ----------
     index : the row's index in the input table (for :func:`check_time_window`, its position
         in the array given).
-    field : the field that broke the rule (an unknown field's own name), or None.
+    field : the field that broke the rule (an unknown field's own name, as sent: it may be
+        anything a producer typed, so the ingest pipeline redacts it before it is answered,
+        counted or stored), or None.
     rule : one of :data:`RULES`.
     message : what was expected, what came and how to fix it; holds no raw text or ids.
     """
