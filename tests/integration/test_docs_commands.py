@@ -1,0 +1,456 @@
+"""The commands in README.md and docs/*.md run as written, on the data the docs create, and
+show what the text says.
+
+Each doc's ``bash`` and ``console`` blocks are read in order: in a ``console`` block a command
+is a line starting with ``$ `` (plus its continuation lines and here-document), and the lines
+up to the next command are its shown output; in a ``bash`` block every line is a command. The
+commands of one doc run in order in one ``bash`` (so ``export``, ``KEY=$(...)`` and files made
+by earlier commands carry over) in a fresh folder, with ``.venv/bin`` first on ``PATH``; the
+reference pages run after the quickstart, in a copy of its folder with
+``ASSAY_WORKSPACE=./ws``, since their examples use the data it creates. A command may exit 1
+only where the docs say that it finds something; a few commands cannot run here and are listed
+in ``NOT_RUN`` with the reason. Where the docs show output, ``CHECKS`` tests its key facts
+against ``truth.json`` (not against numbers copied from the docs: the data ends yesterday, so
+its dates move every day).
+
+The HTTP example of docs/http.md has its own test (test_docs_http_example.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+#: Commands that do not run here: a pattern searched in the command's first line, and why.
+NOT_RUN: dict[str, str] = {
+    r"^bash scripts/": "makes its own .venv and installs assay (the suite runs in one already)",
+    r"^source \.venv/bin/activate": "the tests already run in the virtual environment",
+    r"--engine pyspark": "Spark takes ~20 s to start; the Spark tests compare the engines",
+    r"^assay serve(?!.*&)": "a server in the foreground; the quickstart runs one with &",
+}
+
+#: Commands of the docs that use an option whose change is pending in another part of the CLI:
+#: a substring, the error they give until then, and the change. Each is run and must fail with
+#: that error; once the change lands the test fails, to have the entry removed.
+PENDING: dict[str, tuple[str, str]] = {
+    "--target today-": (
+        "must be a range of days",
+        "drift --target (src/assay/cli/drift.py) does not parse days with parse_day",
+    ),
+}
+
+
+@dataclass
+class Command:
+    """One command of a doc, with the output the doc shows for it."""
+
+    doc: str
+    line: int
+    text: str
+    shown: list[str] = field(default_factory=list)
+
+    @property
+    def first(self) -> str:
+        return self.text.splitlines()[0]
+
+
+def _is_fence(line: str) -> bool:
+    return line.startswith("```")
+
+
+def commands(path: Path) -> list[Command]:
+    """The commands of the ``bash``/``console`` blocks of one Markdown file, in order."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    out: list[Command] = []
+    i = 0
+    lang = None
+    while i < len(lines):
+        line = lines[i]
+        if _is_fence(line):
+            lang = None if lang is not None else (line[3:].strip() or "text")
+            i += 1
+            continue
+        if lang not in ("bash", "console", "sh"):
+            i += 1
+            continue
+        body = line[2:] if lang == "console" and line.startswith("$ ") else None
+        if lang != "console":
+            body = line if line.strip() and not line.lstrip().startswith("#") else None
+        if body is None:
+            if lang == "console" and out and line.strip():
+                out[-1].shown.append(line)
+            i += 1
+            continue
+        start = i
+        text = [body]
+        heredoc = re.search(r"<<-?'?([A-Z]+)'?", body)
+        while text[-1].endswith("\\") and i + 1 < len(lines):
+            i += 1
+            text.append(lines[i])
+        if heredoc:
+            while i + 1 < len(lines) and lines[i] != heredoc.group(1):
+                i += 1
+                text.append(lines[i])
+        out.append(Command(path.name, start + 1, "\n".join(text)))
+        i += 1
+    return out
+
+
+def _skip_reason(command: Command) -> str | None:
+    return next((why for key, why in NOT_RUN.items() if re.search(key, command.first)), None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Ran:
+    """A command as run: exit code, stdout and stderr."""
+
+    command: Command
+    rc: int | None
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def run_doc(cmds: list[Command], cwd: Path, env: dict[str, str]) -> list[Ran]:
+    """Run ``cmds`` in order in one bash in ``cwd``; each one's exit code and output."""
+    port = _free_port()
+    logs = cwd / ".doc-run"
+    logs.mkdir(exist_ok=True)
+    script = [
+        "set +e",
+        "trap 'kill $(jobs -p) 2>/dev/null' EXIT",
+        "_rc() { return $1; }",
+    ]
+    runnable: list[int] = []
+    for n, c in enumerate(cmds):
+        if _skip_reason(c) is not None:
+            continue
+        runnable.append(n)
+        text = c.text.replace("8000", str(port))
+        o, e, r, t = (logs / f"{n}.{s}" for s in ("out", "err", "rc", "time"))
+        script.append(
+            f"_t0=$EPOCHREALTIME; {{ {text}\n}} >{o} 2>{e}; _last=$?; echo $_last >{r}; "
+            f"echo $_t0 $EPOCHREALTIME >{t}; _rc $_last"
+        )
+        if c.first.rstrip().endswith("&") or re.search(r"&\s+#", c.first):
+            # A server sent to the background: wait until it answers (at most 30 s).
+            script.append(
+                f"for _i in $(seq 300); do curl -sf http://127.0.0.1:{port}/healthz >/dev/null "
+                "&& break; sleep 0.1; done"
+            )
+    subprocess.run(["bash", "-c", "\n".join(script)], cwd=cwd, env=env, timeout=600, check=False)
+
+    def read(n: int, suffix: str) -> str:
+        path = logs / f"{n}.{suffix}"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    ran = []
+    for n in runnable:
+        rc, times = read(n, "rc").strip(), read(n, "time").split()
+        seconds = float(times[1]) - float(times[0]) if len(times) == 2 else 0.0
+        ran.append(Ran(cmds[n], int(rc) if rc else None, read(n, "out"), read(n, "err"), seconds))
+    return ran
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
+    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", NO_COLOR="1", COLUMNS="200")
+    env.update(extra)
+    return env
+
+
+# -- what each command must show -----------------------------------------------------------------
+
+Check = Callable[[Ran, dict[str, Any]], None]
+TODAY = dt.datetime.now(dt.UTC).date
+
+
+def _day(offset: int) -> str:
+    return (TODAY() - dt.timedelta(days=offset)).isoformat()
+
+
+def _incident(truth: dict[str, Any], kind: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(i for i in truth["incidents"] if i["kind"] == kind)
+    return found
+
+
+def _table(text: str) -> list[dict[str, str]]:
+    """A plain table (columns split on runs of 2+ spaces) after its title line, as dicts."""
+    rows = [r for r in text.splitlines() if r.strip()]
+    header = (i for i, r in enumerate(rows) if re.match(r"\s*[a-z_]+\s{2,}[a-z_]", r))
+    header_at = next(header, None)
+    if header_at is None:
+        return []
+    names = re.split(r"\s{2,}", rows[header_at].strip())
+    return [
+        dict(zip(names, re.split(r"\s{2,}", r.strip()), strict=False))
+        for r in rows[header_at + 1 :]
+    ]
+
+
+def _check_synth(ran: Ran, truth: dict[str, Any]) -> None:
+    assert truth["end"] in {_day(1), _day(2)}, "the data should end yesterday (UTC)"
+    assert f"({truth['start']} to {truth['end']})" in ran.stderr
+
+
+def _check_ingest(ran: Ran, truth: dict[str, Any]) -> None:
+    m = re.search(r"(\d+) rows read: (\d+) accepted", ran.stdout + ran.stderr)
+    assert m
+    assert m.group(1) == m.group(2)
+
+
+def _check_replay(ran: Ran, truth: dict[str, Any]) -> None:
+    assert re.search(r"(\d+) rows read: 0 accepted, \1 duplicate", ran.stdout + ran.stderr)
+
+
+def _check_dau_week(ran: Ran, truth: dict[str, Any]) -> None:
+    rows = _table(ran.stdout)
+    assert [r["day"] for r in rows] == [_day(k) for k in range(7, 0, -1)]
+    assert {r["tenant_id"] for r in rows} == {"tenant-001"}
+
+
+def _check_outage_drop(ran: Ran, truth: dict[str, Any]) -> None:
+    outage = _incident(truth, "outage")
+    assert outage["tenant_id"] == "tenant-004"
+    assert (outage["start"], outage["end"]) == (_day(40), _day(38))
+    rows = _table(ran.stdout)
+    assert any(outage["start"] <= r["day"] <= outage["end"] and r["drop"] == "true" for r in rows)
+
+
+def _check_bad_row(ran: Ran, truth: dict[str, Any]) -> None:
+    assert "event_time broke timezone" in ran.stdout + ran.stderr
+
+
+def _check_forget(ran: Ran, truth: dict[str, Any]) -> None:
+    assert "erased 1 events" in ran.stdout + ran.stderr
+
+
+def _check_forget_some(ran: Ran, truth: dict[str, Any]) -> None:
+    m = re.search(r"erased (\d+) events", ran.stdout + ran.stderr)
+    assert m
+    assert int(m.group(1)) > 0
+
+
+def _check_post(ran: Ran, truth: dict[str, Any]) -> None:
+    answer = json.loads(ran.stdout)
+    assert (answer["accepted"], answer["rejected"]) == (1, 0)
+
+
+def _check_http_dau(ran: Ran, truth: dict[str, Any]) -> None:
+    rows = json.loads(ran.stdout)["data"]
+    # The event posted over HTTP is yesterday's: the metrics still end yesterday (no zero-filled
+    # today), and they start where the data starts.
+    assert rows[-1]["day"] == truth["end"]
+    assert rows[0]["day"] == truth["start"]
+
+
+def _check_scan(ran: Ran, truth: dict[str, Any]) -> None:
+    outage = _incident(truth, "outage")
+    rows = _table(ran.stdout)
+    assert any(
+        r["tenant_id"] == outage["tenant_id"]
+        and r["metric"] == "dau"
+        and r["direction"] == "down"
+        and outage["start"] <= r["start"] <= outage["end"]
+        for r in rows
+    ), ran.stdout
+    latency = _incident(truth, "latency_regression")
+    assert any(r["metric"] == "latency_p95" and r["start"] == latency["start"] for r in rows)
+
+
+def _check_explain(ran: Ran, truth: dict[str, Any]) -> None:
+    jump = _incident(truth, "handoff_jump")
+    assert (jump["tenant_id"], jump["start"]) == ("tenant-003", _day(30))
+    said = ran.stdout + ran.stderr
+    assert f"handoff_rate of tenant {jump['tenant_id']} on {jump['start']}" in said
+    root_causes = [r["slice"] for r in _table(ran.stdout) if r.get("root_cause") == "true"]
+    assert f"model_version={jump['model_version']}" in root_causes, ran.stdout
+    release = re.search(rf"model_version\s+{re.escape(jump['model_version'])}\s+(\S+)", ran.stdout)
+    assert release
+    assert release.group(1) == jump["start"]
+
+
+def _check_regressions(ran: Ran, truth: dict[str, Any]) -> None:
+    jump = _incident(truth, "handoff_jump")
+    found = {
+        (r["tenant_id"], r["field"], r["value"], r["metric"])
+        for r in _table(ran.stdout)
+        if r.get("regression") == "true"
+    }
+    assert (jump["tenant_id"], "model_version", jump["model_version"], "handoff_rate") in found
+    assert any(f[1:] == ("prompt_template", "rag-v3", "latency_p95") for f in found)
+
+
+def _check_evaluate(ran: Ran, truth: dict[str, Any]) -> None:
+    (worse,) = truth["predictions"]["worse_slice"].values()
+    flagged = {(r["feature"], r["value"]) for r in _table(ran.stdout) if r.get("flagged") == "true"}
+    assert ("locale", worse) in flagged
+    assert {v for f, v in flagged if f == "locale"} == {worse}
+
+
+def _check_profile_reference(ran: Ran, truth: dict[str, Any]) -> None:
+    assert f"({_day(60)}..{_day(31)})" in ran.stderr
+
+
+#: (doc, start of the command) -> the exit code it must give and what its output must show;
+#: a list when the command occurs more than once, one entry per occurrence.
+Expect = tuple[int, Check | None]
+CHECKS: dict[tuple[str, str], Expect | list[Expect]] = {
+    ("quickstart.md", "assay synth"): (0, _check_synth),
+    ("quickstart.md", "assay ingest ./data"): [(0, _check_ingest), (0, _check_replay)],
+    ("quickstart.md", "assay metrics dau --tenant tenant-001 --since today-7"): (
+        0,
+        _check_dau_week,
+    ),
+    ("quickstart.md", "assay metrics rolling --tenant tenant-004"): (0, _check_outage_drop),
+    ("quickstart.md", "assay ingest bad.jsonl"): (1, _check_bad_row),
+    ("quickstart.md", "assay forget --tenant tenant-000 --user u1"): (0, _check_forget),
+    ("quickstart.md", "printf "): (0, _check_post),
+    ("quickstart.md", 'curl -s "http://127.0.0.1:8000/v1/metrics/dau"'): (0, _check_http_dau),
+    ("quickstart.md", "assay anomalies scan --since today-45 "): (1, _check_scan),
+    ("quickstart.md", "assay anomalies scan --since today-45 --by"): (1, None),
+    ("quickstart.md", "assay explain --metric handoff_rate"): (0, _check_explain),
+    ("quickstart.md", "assay profile reference save"): (0, _check_profile_reference),
+    ("quickstart.md", "assay regressions"): (1, _check_regressions),
+    ("quickstart.md", "assay evaluate"): (1, _check_evaluate),
+    ("README.md", "assay synth"): (0, _check_synth),
+    ("README.md", "assay ingest"): (0, _check_ingest),
+    ("README.md", "assay forget"): (0, _check_forget_some),
+    ("README.md", "assay explain"): (0, _check_explain),
+    ("README.md", "assay anomalies scan"): (1, None),
+    ("README.md", "assay regressions"): (1, _check_regressions),
+    ("README.md", "assay evaluate"): (1, _check_evaluate),
+    ("cli.md", "assay evaluate"): (1, None),
+    ("cli.md", "assay anomalies scan"): (1, _check_scan),
+    ("cli.md", "assay anomalies series"): (1, None),
+    ("cli.md", "assay regressions"): (1, _check_regressions),
+    ("scan.md", "assay anomalies scan --since today-45 --by locale"): (1, None),
+}
+
+
+def _expected(ran: Ran, seen: dict[tuple[str, str], int]) -> Expect:
+    """What ``ran`` must give, from CHECKS (counting occurrences in ``seen``)."""
+    c = ran.command
+    for key, value in CHECKS.items():
+        if key[0] == c.doc and c.first.startswith(key[1]):
+            n = seen[key] = seen.get(key, -1) + 1
+            return value[min(n, len(value) - 1)] if isinstance(value, list) else value
+    return 0, None
+
+
+def _verify(results: list[Ran], truth: dict[str, Any]) -> list[str]:
+    problems = []
+    seen: dict[tuple[str, str], int] = {}
+    for k, ran in enumerate(results):
+        c = ran.command
+        where = f"{c.doc}:{c.line}: {c.first[:90]}"
+        pending = next((v for key, v in PENDING.items() if key in c.text), None)
+        if pending is not None:
+            if ran.rc == 0 or pending[0] not in ran.stderr:
+                problems.append(f"{where}: now runs ({ran.rc}); remove it from PENDING")
+            continue
+        code, check = _expected(ran, seen)
+        following = results[k + 1].command if k + 1 < len(results) else None
+        if following is not None and following.first.strip() == "echo $?" and following.shown:
+            # The doc shows the exit code itself: `$ echo $?` and its output, right after.
+            assert int(following.shown[0]) == code, f"{where}: CHECKS and the doc disagree"
+        if ran.rc != code:
+            problems.append(f"{where}: exit {ran.rc}, expected {code}\n{ran.stderr[-800:]}")
+            continue
+        if check is not None:
+            try:
+                check(ran, truth)
+            except AssertionError as exc:
+                problems.append(f"{where}: output does not show what the doc says: {exc}")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Ran]]:
+    cwd = tmp_path_factory.mktemp("quickstart")
+    cmds = commands(ROOT / "docs" / "quickstart.md")
+    return cwd, run_doc(cmds, cwd, _env())
+
+
+def _truth(cwd: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((cwd / "data" / "truth.json").read_text("utf-8"))
+    return loaded
+
+
+def test_the_quickstart_runs_as_written(quickstart: tuple[Path, list[Ran]]) -> None:
+    cwd, results = quickstart
+    assert len(results) >= 30
+    problems = _verify(results, _truth(cwd))
+    assert not problems, "\n".join(problems)
+    # Every checked command exists in the doc (a renamed command would skip its check).
+    firsts = [r.command.first for r in results]
+    for doc, prefix in CHECKS:
+        if doc == "quickstart.md":
+            assert any(f.startswith(prefix) for f in firsts), f"no command starts with {prefix}"
+
+
+def test_the_readme_runs_as_written(tmp_path: Path) -> None:
+    results = run_doc(commands(ROOT / "README.md"), tmp_path, _env())
+    assert len(results) >= 15
+    problems = _verify(results, _truth(tmp_path))
+    assert not problems, "\n".join(problems)
+    _assert_ignored_by_git(tmp_path)
+
+
+def _assert_ignored_by_git(cwd: Path) -> None:
+    """What the docs create in the folder they run in is in .gitignore (as /NAME or /NAME/)."""
+    lines = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    anchored = {line.strip() for line in lines if line.startswith("/")}
+    made = {f"/{p.name}/" if p.is_dir() else f"/{p.name}" for p in cwd.iterdir()}
+    missing = sorted(made - anchored - {"/.doc-run/"})
+    assert not missing, f"add to .gitignore: {missing}"
+
+
+def test_what_the_quickstart_creates_is_ignored_by_git(
+    quickstart: tuple[Path, list[Ran]],
+) -> None:
+    _assert_ignored_by_git(quickstart[0])
+
+
+@pytest.mark.parametrize("doc", ["cli.md", "incidents.md", "metrics.md", "scan.md"])
+def test_the_reference_examples_run_on_the_quickstart_data(
+    doc: str, quickstart: tuple[Path, list[Ran]], tmp_path: Path
+) -> None:
+    cwd, _ = quickstart
+    here = tmp_path / "qs"
+    shutil.copytree(cwd, here, ignore=shutil.ignore_patterns(".doc-run"))
+    cmds = commands(ROOT / "docs" / doc)
+    results = run_doc(cmds, here, _env(ASSAY_WORKSPACE="./ws"))
+    problems = _verify(results, _truth(here))
+    assert not problems, "\n".join(problems)
+    _assert_ignored_by_git(here)
+
+
+def test_not_run_commands_are_few_and_exist() -> None:
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    skipped = [c for d in docs for c in commands(d) if _skip_reason(c) is not None]
+    assert 0 < len(skipped) <= 10, [c.first for c in skipped]
+    for key in NOT_RUN:
+        assert any(_skip_reason(c) == NOT_RUN[key] for c in skipped), f"{key!r} matches nothing"
