@@ -78,8 +78,8 @@ async def read_body(request: Request, limit: int, *, timeout: float, min_rate: f
     The body must have arrived ``timeout`` seconds plus one second per ``min_rate`` bytes
     received after the first byte was asked for (408 otherwise, and the connection is closed):
     a client trickling bytes cannot hold its request open for long, while a slow one that keeps
-    sending at ``min_rate`` gets all the time its body needs. :class:`ClientAborted` when the
-    client goes away first.
+    sending at ``min_rate`` gets all the time its body needs (``min_rate`` 0: ``timeout`` is
+    all a body gets). :class:`ClientAborted` when the client goes away first.
     """
     length = request.headers.get("content-length")
     if length is not None:
@@ -101,14 +101,18 @@ async def read_body(request: Request, limit: int, *, timeout: float, min_rate: f
                 if size > limit:
                     raise _too_large("the body holds", limit)
                 chunks.append(chunk)
-                deadline.reschedule(start + size / min_rate)
+                if min_rate > 0:
+                    deadline.reschedule(start + size / min_rate)
     except TimeoutError:
+        allowed = f"{timeout:g} s" + (
+            f" plus 1 s per {min_rate:,.0f} bytes" if min_rate > 0 else ""
+        )
         raise ApiError(
             408,
             "body_timeout",
-            f"the body arrived too slowly ({size:,} bytes in the time allowed: "
-            f"{timeout:g} s plus 1 s per {min_rate:,.0f} bytes); send it faster, or raise the "
-            "http_body_timeout_seconds or lower the http_body_min_bytes_per_second setting",
+            f"the body arrived too slowly ({size:,} bytes in the time allowed: {allowed}); "
+            "send it faster, or raise the http_body_timeout_seconds or lower the "
+            "http_body_min_bytes_per_second setting",
             rule="rate",
             headers={"Connection": "close"},
         ) from None

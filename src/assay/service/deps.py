@@ -96,9 +96,13 @@ def _query_names(dependant: Dependant) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def known_query(request: Request) -> None:
+async def known_query(request: Request) -> None:
     """422 for a query parameter the route does not declare (``?tenant=`` for ``tenant_id``
-    would otherwise be ignored, and the answer would be about something else)."""
+    would otherwise be ignored, and the answer would be about something else).
+
+    ``async`` though it awaits nothing: FastAPI runs a plain ``def`` dependency in its thread
+    pool, a thread hop per request for a few dictionary look-ups.
+    """
     if not request.query_params:
         return
     dependant = getattr(request.scope.get("route"), "dependant", None)

@@ -85,7 +85,8 @@ class Settings:
         default=1024,
         metadata={
             "help": "Over HTTP, the slowest a request body may arrive once "
-            "http_body_timeout_seconds are spent, bytes/s (a 2G phone sends 5-10 times this)."
+            "http_body_timeout_seconds are spent, bytes/s (a 2G phone sends 5-10 times this; "
+            "0: the timeout alone)."
         },
     )
     http_key_reads: int = field(
