@@ -126,6 +126,22 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--only-ndjson", action="store_true", help="measure gzip NDJSON only (experiments)"
     )
+    parser.add_argument(
+        "--compare-src",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="instead of the goals: gzip NDJSON max and paced p99 of this checkout's server "
+        "against a server run from DIR (another tree's src/), interleaved, --rounds times",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --compare-src")
+    parser.add_argument(
+        "--src",
+        type=Path,
+        default=_bench.SRC,
+        metavar="DIR",
+        help="with --compare-src: the tree measured against it (default: this checkout's src/)",
+    )
     return parser.parse_args()
 
 
@@ -175,6 +191,9 @@ def fresh_workspace(path: Path) -> str:
     shutil.rmtree(path, ignore_errors=True)
     with Workspace.init(path) as ws:
         _, key = ws.keys.create(tenant_id=None, scopes=("ingest",))
+    # Defaults without a file: a server of another tree (--compare-src) may not know every
+    # setting this one writes.
+    (path / "assay.toml").write_text("[assay]\n", encoding="utf-8")
     return key
 
 
@@ -442,6 +461,92 @@ def _run_line(run: HttpRun) -> str:
     )
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def compare(args: argparse.Namespace, events: Events, work: Path, ndjson: Path, n: int) -> None:
+    """This checkout's server against the one of ``--compare-src``, alternating which goes
+    first in each round (the machine is shared: only ratios of neighbouring runs mean much).
+
+    Each round: gzip NDJSON closed loop for both, then paced at half the baseline's max of
+    that round, for both (the same rate, so their latencies compare).
+    """
+    other = str(Path(args.compare_src).resolve())
+    trees = {"baseline": other, "this checkout": str(Path(args.src).resolve())}
+    common = ["--connections", str(args.connections), "--warmup", str(args.warmup)]
+    rates: dict[str, list[float]] = {name: [] for name in trees}
+    p99s: dict[str, list[float]] = {name: [] for name in trees}
+    rate_ratios: list[float] = []
+    p99_ratios: list[float] = []
+    for r in range(args.rounds):
+        order = list(trees) if r % 2 == 0 else list(trees)[::-1]
+
+        def each(label: str, client: list[str], mode: str, expect: int) -> dict[str, HttpRun]:
+            runs = {}
+            for name in order:  # noqa: B023 (used in this round only)
+                SERVER_ENV["PYTHONPATH"] = trees[name]
+                runs[name] = http_run(
+                    f"{name} {label} r{r}",  # noqa: B023
+                    work,
+                    ndjson,
+                    client,
+                    mode=mode,
+                    expect_events=expect,
+                )
+            return runs
+
+        got = each("max", [*common, "--kind", "ndjson", "--gzip"], "closed", n)
+        rate = got["baseline"].events_per_s / 2 / args.batch
+        paced_bodies = max(1, min(n // args.batch - args.warmup, round(args.seconds * rate)))
+        paced_client = [
+            *["--connections", str(max(args.connections, 8)), "--kind", "ndjson", "--gzip"],
+            *["--rate", f"{rate:.4f}", "--warmup", str(args.warmup)],
+            *["--limit", str(args.warmup + paced_bodies)],
+        ]
+        paced_events = len(events.lines[: (args.warmup + paced_bodies) * args.batch])
+        paced = each("paced", paced_client, "paced", paced_events)
+        for name in trees:
+            rates[name].append(got[name].events_per_s)
+            p99s[name].append(paced[name].report["latency_ms"]["p99"])
+        rate_ratios.append(got["this checkout"].events_per_s / got["baseline"].events_per_s)
+        p99_ratios.append(
+            paced["this checkout"].report["latency_ms"]["p99"]
+            / paced["baseline"].report["latency_ms"]["p99"]
+        )
+    _bench.print_machine()
+    rows = [("events", f"{n:,} ({events.config})"), ("baseline src", other)]
+    rows += [("this checkout src", trees["this checkout"]), ("connections", str(args.connections))]
+    for name in trees:
+        rows.append(
+            (
+                name,
+                f"gzip NDJSON {_median(rates[name]):,.0f} events/s (rounds: "
+                + ", ".join(f"{v:,.0f}" for v in rates[name])
+                + f"); paced p99 {_median(p99s[name]):.0f} ms (rounds: "
+                + ", ".join(f"{v:.0f}" for v in p99s[name])
+                + ")",
+            )
+        )
+    rows += [
+        (
+            "this / baseline, events/s",
+            f"median {_median(rate_ratios):.2f}x (rounds: "
+            + ", ".join(f"{v:.2f}" for v in rate_ratios)
+            + ")",
+        ),
+        (
+            "this / baseline, paced p99",
+            f"median {_median(p99_ratios):.2f}x (rounds: "
+            + ", ".join(f"{v:.2f}" for v in p99_ratios)
+            + ")",
+        ),
+    ]
+    _bench.print_block("HTTP ingest, this checkout against a baseline tree", rows)
+
+
 def main() -> None:
     global SERVER_PRELUDE
     args = _parse_args()
@@ -465,6 +570,9 @@ def main() -> None:
     raw_bytes = sum(len(line) + 1 for line in events.lines)
     gz_bytes = sum(len(b) for b in ndjson_bodies)
 
+    if args.compare_src is not None:
+        compare(args, events, work, ndjson, n)
+        return
     common = ["--connections", str(args.connections), "--warmup", str(args.warmup)]
     _bench.note(f"runs ({n:,} events, {len(ndjson_bodies)} bodies, {args.connections} conns):")
     gzip_run = http_run(
