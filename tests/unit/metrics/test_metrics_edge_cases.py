@@ -8,6 +8,7 @@ import metrics_reference as reference
 import pytest
 from metrics_data import assert_same_rows, day
 
+from assay import NotFoundError
 from assay.metrics import Metrics
 
 METRIC_NAMES = list(reference.REFERENCES)
@@ -15,7 +16,6 @@ METRIC_NAMES = list(reference.REFERENCES)
 OPTIONS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "one-tenant": {"tenant": "beta"},
-    "unknown-tenant": {"tenant": "nobody"},
     "since-until": {"since": day("2026-01-08"), "until": day("2026-01-18")},
     "since-only": {"since": day("2026-01-13")},
     "until-before-beta": {"until": day("2026-01-09")},
@@ -49,6 +49,15 @@ def test_metric_matches_reference_on_edge_cases(
     got = getattr(edge_metrics, metric)(**options).to_pylist()
     expected = reference.REFERENCES[metric](edge_rows, **options)
     assert_same_rows(got, expected)
+
+
+@pytest.mark.parametrize("metric", METRIC_NAMES)
+def test_a_tenant_without_events_is_not_found_not_an_empty_table(
+    edge_metrics: Metrics, edge_rows: list[dict[str, Any]], metric: str
+) -> None:
+    assert "nobody" not in {r["tenant_id"] for r in edge_rows}
+    with pytest.raises(NotFoundError, match="no tenant 'nobody'"):
+        getattr(edge_metrics, metric)(tenant="nobody")
 
 
 @pytest.mark.parametrize(
