@@ -451,7 +451,7 @@ class _Block:
             return None
         a = self.a
         # Before any parser: pyarrow.json overflows the C stack on a deep enough line.
-        deep = deep_lines(a, self.starts, self.ends)
+        deep = deep_lines(a, self.newlines)
         if deep.size:
             return self._precise(set(deep.tolist()))
         simple = bool((a[self.starts[rows]] == ord("{")).all()) and bool(

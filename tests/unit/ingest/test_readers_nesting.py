@@ -73,10 +73,18 @@ def test_deep_lines_names_exactly_the_lines_deeper_than_the_limit(
         lines.append(json.dumps({"s": nested}) if in_string else '{"a": ' + nested + "}")
     data = ("\n".join(lines) + "\n").encode()
     codes = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(codes == ord("\n"))
-    starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
     expected = [i for i, (d, s) in enumerate(shapes) if not s and d + 1 > MAX_DEPTH]
-    assert deep_lines(codes, starts, ends).tolist() == expected
+    assert deep_lines(codes, np.flatnonzero(codes == ord("\n"))).tolist() == expected
+
+
+@given(st.lists(_json, min_size=1, max_size=8), st.integers(0, 3))
+@settings(max_examples=200, deadline=None)
+def test_each_line_is_measured_on_its_own(values: list[Any], limit: int) -> None:
+    # ensure_ascii keeps each value on one line; strings hold brackets, quotes, backslashes.
+    data = ("\n".join(json.dumps(v) for v in values) + "\n").encode()
+    codes = np.frombuffer(data, dtype=np.uint8)
+    expected = [i for i, v in enumerate(values) if reference_depth(v) > limit]
+    assert deep_lines(codes, np.flatnonzero(codes == ord("\n")), limit).tolist() == expected
 
 
 def test_escaped_quotes_and_stray_brackets_do_not_hide_nesting() -> None:
