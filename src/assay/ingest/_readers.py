@@ -62,7 +62,7 @@ class ParseFailure:
     ----------
     line : 1-based line number in the (decompressed) file where the record starts.
     raw : the record's text, decoded with ``errors="replace"`` and cut to
-        :data:`MAX_RAW_CHARS`; raw user data, to be redacted before it is stored.
+        :data:`MAX_RAW_CHARS`; raw user data, in memory only (never stored, see ``size``).
     rule : ``json`` (not valid JSON), ``utf8`` (not valid UTF-8), ``not_object`` (valid JSON
         that is not an object), ``csv`` (a malformed CSV record), ``size`` (a line or record
         too long to be an event), ``depth`` (JSON nested too deeply to be an event).

@@ -5,6 +5,9 @@ Parquet types (a time-zone-aware timestamp ``event_time``, a ``map<string, strin
 ``attributes``, dictionary-encoded strings are all fine; validation coerces them). A row's
 "line" is its 1-based row number in the file. A gzipped Parquet file needs random access, so
 it is first decompressed, as a stream, into a temporary file that is removed afterwards.
+
+Nesting is bounded by the schema, which Arrow reads before any value: a schema nested deeper
+than 100 levels makes the file unreadable as a whole (a :class:`SchemaError`, not a crash).
 """
 
 from __future__ import annotations
@@ -42,6 +45,20 @@ def read_parquet(path: Path, *, batch_rows: int = 65536) -> Iterator[RawBatch]:
     return _read(path, batch_rows)
 
 
+def _open(source: Path, path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(source)
+    except OSError as exc:
+        if "too deeply nested" not in str(exc):
+            raise
+        # Arrow's own bound (100 schema levels, about 50 nested lists): the file is fine, its
+        # schema cannot be an event's (an event nests at most 3 levels).
+        raise SchemaError(
+            f"the schema of {str(path)!r} nests types too deeply to be read ({exc}); an event "
+            "nests at most 3 levels (the record, attributes or a list): flatten the columns"
+        ) from None
+
+
 def _read(path: Path, batch_rows: int) -> Iterator[RawBatch]:
     with contextlib.ExitStack() as stack:
         source = path
@@ -53,7 +70,7 @@ def _read(path: Path, batch_rows: int) -> Iterator[RawBatch]:
                 shutil.copyfileobj(stream, out, 1 << 20)
         try:
             with read_errors(path):
-                parquet = pq.ParquetFile(source)
+                parquet = _open(source, path)
         except pa.ArrowInvalid as exc:
             raise SchemaError(
                 f"{str(path)!r} is not a valid Parquet file ({exc}); check that it is "

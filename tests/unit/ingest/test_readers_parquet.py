@@ -89,3 +89,17 @@ def test_empty_parquet_file_yields_no_batches(tmp_path: Path) -> None:
     path = tmp_path / "empty.parquet"
     pq.write_table(pa.table({"event_id": pa.array([], pa.string())}), path)
     assert sum(b.table.num_rows for b in read_batches(path)) == 0
+
+
+def test_a_parquet_schema_nested_too_deeply_is_a_schema_error_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    depth = 60  # 60 lists are 180 Parquet schema levels, over Arrow's bound of 100
+    typ: pa.DataType = pa.string()
+    value: object = "x"
+    for _ in range(depth):
+        typ, value = pa.list_(typ), [value]
+    path = tmp_path / "deep.parquet"
+    pq.write_table(pa.table({"event_id": ["e1"], "attributes": pa.array([value], typ)}), path)
+    with pytest.raises(SchemaError, match="nests types too deeply to be read"):
+        list(read_batches(path))
