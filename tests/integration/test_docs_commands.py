@@ -34,6 +34,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.slow  # about two minutes on two cores
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 

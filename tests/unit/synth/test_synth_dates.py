@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,6 @@ from typer.testing import CliRunner
 from assay._errors import UsageError
 from assay.cli import app
 from assay.synth import SynthConfig, truth, write
-
-from .conftest import parse_instant
 
 
 def _utc_today() -> dt.date:
@@ -70,11 +69,13 @@ def test_the_same_seed_and_days_give_the_same_bytes_by_start_or_by_end(tmp_path:
     assert by_start.truth_path.read_bytes() == by_end.truth_path.read_bytes()
 
 
-def test_events_fall_on_the_days_up_to_the_end(tmp_path: Path) -> None:
+def test_events_fall_on_the_days_up_to_the_end(
+    tmp_path: Path, instant: Callable[[object], dt.datetime]
+) -> None:
     config = SynthConfig(tenants=2, users=30, days=3, seed=2, end=dt.date(2024, 3, 1))
     out = write(tmp_path, config)
     days = {
-        parse_instant(json.loads(line)["event_time"]).date()
+        instant(json.loads(line)["event_time"]).date()
         for path in out.files
         for line in path.read_text("utf-8").splitlines()
     }
