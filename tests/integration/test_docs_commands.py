@@ -456,6 +456,18 @@ def test_the_quickstart_runs_as_written(sessions: dict[str, Session]) -> None:
     _assert_ignored_by_git(cwd)
 
 
+def test_the_quickstart_event_sent_over_http_counts_yesterday(
+    sessions: dict[str, Session],
+) -> None:
+    _, results = sessions["quickstart.md"]
+    week = next(r for r in results if r.command.first.startswith("assay metrics dau --tenant"))
+    read = next(r for r in results if "/v1/metrics/dau" in r.command.first)
+    before = _table(week.stdout)[-1]
+    after = json.loads(read.stdout)["data"][-1]
+    assert after["day"] == before["day"]
+    assert after["dau"] == int(before["dau"]) + 1
+
+
 def test_the_readme_runs_as_written(sessions: dict[str, Session]) -> None:
     cwd, results = sessions["README.md"]
     assert len(results) >= 15
