@@ -7,11 +7,17 @@ tests/conftest.py): the engine pins the session and the JVMs to UTC itself.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from assay.store._engines import SparkEngine, connect
+
+# The suite runs with ``--import-mode=importlib``: this folder on ``sys.path`` lets the tests
+# import their helper module ``live_server``.
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="session")

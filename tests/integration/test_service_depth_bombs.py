@@ -9,11 +9,7 @@ killing pytest.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,10 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
+from live_server import running_server
 
 from assay.store import Settings, Workspace
 
-SERVE = [sys.executable, "-c", "from assay.cli import main; main()", "serve"]
 TENANT = "acme"
 RAW_USER = "rawuser-depth-4242"
 
@@ -49,12 +45,6 @@ class Server:
             return False
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("depth")
@@ -64,33 +54,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     # Room for a million nested objects (6 MB); the default limit is 5 MiB.
     settings = Settings.from_mapping({"http_fsync": False, "http_max_body_bytes": 16 << 20})
     (root / "assay.toml").write_text(settings.to_toml(), encoding="utf-8")
-    port = _free_port()
     err_path = tmp / "server.err"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")},
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "TERM": "dumb",
-    }
-    with err_path.open("wb") as err:
-        proc = subprocess.Popen(
-            [*SERVE, "-w", str(root), "--host", "127.0.0.1", "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            env=env,
-        )
-    srv = Server(proc, f"http://127.0.0.1:{port}", key, root, err_path)
-    try:
-        deadline = time.monotonic() + 60
-        while not srv.alive():
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited with {proc.returncode}: {err_path.read_text()}")
-            assert time.monotonic() < deadline, "the server did not answer /healthz in 60 s"
-            time.sleep(0.1)
-        yield srv
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+    with running_server(root, err_path) as (proc, port):
+        yield Server(proc, f"http://127.0.0.1:{port}", key, root, err_path)
 
 
 def _event(event_id: str) -> dict[str, Any]:

@@ -13,9 +13,7 @@ The long version, with several clients and many kills, is ``benchmarks/http_reli
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,9 +21,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pyarrow.compute as pc
 import pytest
+from live_server import free_port, start_server, stop, wait_healthy
 
 from assay.store import Workspace
 
@@ -33,45 +31,10 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 LOAD_CLIENT = ROOT / "benchmarks" / "http_load.py"
-SERVE = [sys.executable, "-c", "from assay.cli import main; main()", "serve"]
 TENANT = "acme"
 BATCHES = 60
 BATCH_SIZE = 200
 KILL_AFTER_ACKED = 6
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TERM": "dumb"}
-
-
-def _start_server(ws: Path, port: int, stderr: Path) -> subprocess.Popen[bytes]:
-    with stderr.open("ab") as err:
-        return subprocess.Popen(
-            [*SERVE, "-w", str(ws), "--host", "127.0.0.1", "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            env=_env(),
-        )
-
-
-def _wait_healthy(proc: subprocess.Popen[bytes], port: int, stderr: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the server exited with {proc.returncode}:\n{stderr.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    pytest.fail("the server did not answer /healthz within 30 s")
 
 
 def _read_log(path: Path) -> list[dict[str, Any]]:
@@ -88,12 +51,6 @@ def _read_log(path: Path) -> list[dict[str, Any]]:
 
 def _acked_batches(path: Path) -> int:
     return sum(1 for r in _read_log(path) if "acked" in r)
-
-
-def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is not None and proc.poll() is None:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -145,7 +102,7 @@ def test_sigkill_under_load_stores_every_acknowledged_event_exactly_once(
     tmp_path: Path, workspace: tuple[Path, str]
 ) -> None:
     root, key = workspace
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "acks.jsonl"
     stderr = tmp_path / "server.err"
     servers: list[subprocess.Popen[bytes]] = []
@@ -155,8 +112,8 @@ def test_sigkill_under_load_stores_every_acknowledged_event_exactly_once(
     kills = [(root / "content", KILL_AFTER_ACKED), (root / "events", 2 * KILL_AFTER_ACKED)]
     at_kill: list[tuple[set[str], set[str]]] = []
     try:
-        servers.append(_start_server(root, port, stderr))
-        _wait_healthy(servers[-1], port, stderr)
+        servers.append(start_server(root, port, stderr))
+        wait_healthy(servers[-1], port, stderr)
         client = subprocess.Popen(
             [
                 sys.executable,
@@ -187,8 +144,8 @@ def test_sigkill_under_load_stores_every_acknowledged_event_exactly_once(
         for table, after in kills:
             _kill_at_commit(servers[-1], client, log, table, after)
             at_kill.append((set(_acked_ids(_read_log(log))), _stored_ids(root)))
-            servers.append(_start_server(root, port, stderr))
-            _wait_healthy(servers[-1], port, stderr)
+            servers.append(start_server(root, port, stderr))
+            wait_healthy(servers[-1], port, stderr)
         _, client_err = client.communicate(timeout=60)
         assert client.returncode == 0, client_err.decode()
 
@@ -196,7 +153,7 @@ def test_sigkill_under_load_stores_every_acknowledged_event_exactly_once(
         term_exit = servers[-1].wait(timeout=30)
     finally:
         for proc in (client, *servers):
-            _stop(proc)
+            stop(proc)
 
     # What was acknowledged before a kill had been stored before it.
     for acked_then, stored_then in at_kill:

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,20 +19,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from live_server import running_server
 
 from assay.store import Workspace
 
-SERVE = [sys.executable, "-c", "from assay.cli import main; main()", "serve"]
 TENANT = "acme"
 IN_FLIGHT = 8
 EVENTS_PER_REQUEST = 50
 NDJSON_GZIP = {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _event(event_id: str, when: datetime, **extra: object) -> dict[str, object]:
@@ -60,34 +51,9 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str, 
     root = tmp_path / "ws"
     with Workspace.init(root) as ws:
         _, key = ws.keys.create(tenant_id=TENANT, scopes=("ingest", "read"))
-    port = _free_port()
     err_path = tmp_path / "server.err"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TERM": "dumb"}
-    with err_path.open("wb") as err:
-        proc = subprocess.Popen(
-            [*SERVE, "-w", str(root), "--host", "127.0.0.1", "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited with {proc.returncode}: {err_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not answer /healthz in 30 s"
-            time.sleep(0.05)
-        yield proc, url, key, root, err_path
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+    with running_server(root, err_path, timeout=30) as (proc, port):
+        yield proc, f"http://127.0.0.1:{port}", key, root, err_path
 
 
 def test_real_server_answers_gzip_ndjson_and_drains_requests_in_flight_on_sigterm(

@@ -11,10 +11,8 @@ a few seconds.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -24,10 +22,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from live_server import running_server
 
 from assay.store import Settings, Workspace
 
-SERVE = [sys.executable, "-c", "from assay.cli import main; main()", "serve"]
 SLOW_SOCKETS = 6
 #: The deadline the server is given for a body here (plus 1 s per 1,000 bytes received).
 BODY_TIMEOUT = 3.0
@@ -48,12 +46,6 @@ class Server:
             headers={"Authorization": f"Bearer {self.keys[key]}"},
             timeout=10,
         )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _event(tenant: str, event_id: str) -> dict[str, object]:
@@ -86,35 +78,9 @@ def server(tmp_path: Path) -> Iterator[Server]:
             name: ws.keys.create(tenant_id=name, scopes=("ingest", "read"))[1]
             for name in ("slow", "other")
         }
-    port = _free_port()
     err = tmp_path / "server.err"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")},
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "TERM": "dumb",
-    }
-    with err.open("wb") as out:
-        proc = subprocess.Popen(
-            [*SERVE, "-w", str(root), "--port", str(port), "--no-access-log"],
-            stdout=subprocess.DEVNULL,
-            stderr=out,
-            env=env,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, err.read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start in 30 s"
-            time.sleep(0.05)
+    with running_server(root, err, "--no-access-log") as (proc, port):
         yield Server(proc, port, keys, err)
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def _start_slow_body(port: int, key: str, length: int = 100_000) -> socket.socket:

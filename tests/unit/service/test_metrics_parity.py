@@ -46,7 +46,7 @@ def synthetic(module_service_factory: Any, tmp_path_factory: pytest.TempPathFact
     workspace = root / "ws"
     assert runner.invoke(cli, ["init", "-w", str(workspace)]).exit_code == 0
     ingested = runner.invoke(
-        cli, ["ingest", *map(str, output.files), "-w", str(workspace), "-o", "json"]
+        cli, ["ingest", *map(str, output.files), "-w", str(workspace), "-f", "json"]
     )
     assert ingested.exit_code in (0, 1), ingested.output
     s = module_service_factory(path=workspace)

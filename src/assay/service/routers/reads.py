@@ -16,6 +16,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from assay._records import records
+from assay.ingest import read_quarantine
 from assay.service._errors import ApiError, error_responses
 from assay.service.deps import ReadKey, StateDep, tenant_for_read
 
@@ -150,10 +151,6 @@ def quarantine(
     sent by files or admin keys have no tenant and are shown to admin keys only.
     """
     tenant = tenant_for_read(key, tenant_id)
-    where = "ORDER BY quarantined_at DESC, line LIMIT ?"
-    params: list[object] = [limit]
-    if tenant is not None:
-        where, params = "WHERE tenant_id = ? " + where, [tenant, limit]
     with state.reader(key) as ws:
-        table = ws.read("quarantine", where=where, params=params)
-    return _data(records(table.drop_columns(["quarantine_date"])))
+        table = read_quarantine(ws, tenant=tenant, limit=limit)
+    return _data(records(table))
