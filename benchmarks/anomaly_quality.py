@@ -67,7 +67,12 @@ def workspace(seed: int, tenants: int, users: int, days: int) -> tuple[Path, dic
     done = root / "done"
     if not done.exists():
         shutil.rmtree(root, ignore_errors=True)
-        out = write(root / "data", SynthConfig(tenants=tenants, users=users, days=days, seed=seed))
+        out = write(
+            root / "data",
+            SynthConfig(
+                tenants=tenants, users=users, days=days, seed=seed, start=dt.date(2026, 1, 1)
+            ),
+        )
         (root / "truth.json").write_text(json.dumps(out.truth), encoding="utf-8")
         with assay.Workspace.open(root / "ws", create=True) as ws:
             ingest_paths(ws, [root / "data"])

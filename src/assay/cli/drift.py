@@ -12,23 +12,40 @@ import typer
 
 from assay._errors import UsageError
 from assay.cli import _output
-from assay.cli._common import EXIT_FINDINGS, EXIT_OK, WorkspaceOpt, handle_errors, require_tenant
+from assay.cli._common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    WorkspaceOpt,
+    handle_errors,
+    parse_day,
+    require_tenant,
+)
 
 DriftFormat = Literal["table", "json", "csv", "html"]
 DriftSlice = Literal["model_version", "prompt_template", "locale", "platform"]
 
 
 def _range(text: str, option: str) -> tuple[dt.date, dt.date]:
+    """``FIRST..LAST``, each side a day as :func:`parse_day` reads it (``today-7..yesterday``)."""
     first, sep, last = text.partition("..")
-    try:
-        if not sep:
-            raise ValueError
-        return dt.date.fromisoformat(first.strip()), dt.date.fromisoformat(last.strip())
-    except ValueError:
+    if not sep:
         raise UsageError(
-            f"{option} must be a range of days FIRST..LAST, e.g. 2026-01-01..2026-01-28 "
-            f"(got {text[:40]!r})"
-        ) from None
+            f"{option} must be a range of days FIRST..LAST, e.g. 2026-01-01..2026-01-28 or "
+            f"today-7..yesterday (got {text[:40]!r})"
+        )
+    first_day, last_day = parse_day(first, option), parse_day(last, option)
+    # parse_day maps only None to None.
+    assert first_day is not None
+    assert last_day is not None
+    return first_day, last_day
+
+
+def _reference(text: str) -> str | tuple[dt.date, dt.date]:
+    """A range of days resolved here (so that it may use relative days); other specs as given."""
+    spec = text.strip()
+    if spec.startswith("ref:") or ".." not in spec:
+        return text
+    return _range(spec, "--reference")
 
 
 def drift(
@@ -36,11 +53,17 @@ def drift(
         str,
         typer.Option(
             "--reference",
-            help="Reference: days FIRST..LAST (YYYY-MM-DD), last:Nd (the N days before the "
-            "target) or ref:NAME (a stored reference).",
+            help="Reference: days FIRST..LAST (YYYY-MM-DD, today, yesterday or today-N), "
+            "last:Nd (the N days before the target) or ref:NAME (a stored reference).",
         ),
     ],
-    target: Annotated[str, typer.Option("--target", help="Target days FIRST..LAST (YYYY-MM-DD).")],
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target",
+            help="Target days FIRST..LAST (YYYY-MM-DD, today, yesterday or today-N).",
+        ),
+    ],
     by: Annotated[
         DriftSlice | None, typer.Option("--by", help="Compare each slice of this field.")
     ] = None,
@@ -69,14 +92,15 @@ def drift(
 
     with handle_errors():
         cur = _range(target, "--target")
-        resolve_reference(reference, cur)  # a bad spec fails before any build
+        ref = _reference(reference)
+        resolve_reference(ref, cur)  # a bad spec fails before any build
         with Workspace.open(workspace) as ws:
             require_tenant(ws, tenant)
             if build:
                 with _output.days_progress() as on_progress:
                     refresh_profiles(ws, create=True, progress=on_progress)
             report = drift_report(
-                ws, reference=reference, target=cur, by=by, tenant=tenant, record=record
+                ws, reference=ref, target=cur, by=by, tenant=tenant, record=record
             )
         if fmt == "html":
             sys.stdout.write(report.to_html())

@@ -131,14 +131,18 @@ def test_every_day_option_goes_through_parse_day(args: list[str], empty_ws: Path
     assert f"{args[-1]} must be a date {DAY_ERROR}" in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/assay/cli/drift.py parses --target (and drift/_report.py --reference ranges) "
-    "with date.fromisoformat, not parse_day",
+@pytest.mark.parametrize(
+    ("reference", "target", "option"),
+    [
+        ("last:7d", "today-x..yesterday", "--target"),
+        ("today-9..today-x", "today-7..yesterday", "--reference"),
+    ],
 )
-def test_drift_ranges_take_relative_days(empty_ws: Path) -> None:
+def test_drift_ranges_take_relative_days(
+    empty_ws: Path, reference: str, target: str, option: str
+) -> None:
     result = CliRunner().invoke(
-        app,
-        ["drift", "--reference", "last:7d", "--target", "today-x..yesterday", "-w", str(empty_ws)],
+        app, ["drift", "--reference", reference, "--target", target, "-w", str(empty_ws)]
     )
-    assert f"must be a date {DAY_ERROR}" in result.output
+    assert result.exit_code == 2
+    assert f"{option} must be a date {DAY_ERROR}" in result.output
