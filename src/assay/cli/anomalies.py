@@ -86,11 +86,15 @@ def series(
 def scan(
     since: Annotated[
         str | None,
-        typer.Option("--since", help="First day reported (YYYY-MM-DD); default: 7 days back."),
+        typer.Option(
+            "--since", help="First day reported (YYYY-MM-DD or today-N); default: 7 days back."
+        ),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option("--until", help="Last day reported (YYYY-MM-DD); default: last event day."),
+        typer.Option(
+            "--until", help="Last day reported (YYYY-MM-DD or today-N); default: last event day."
+        ),
     ] = None,
     metrics: Annotated[
         str | None,

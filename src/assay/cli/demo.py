@@ -50,8 +50,9 @@ def demo(
         f"ones as regressions ({time.monotonic() - started:.0f} s)."
     )
     ws = result.workspace
-    named = [i["tenant_id"] for i in result.truth.get("incidents", []) if i.get("tenant_id")]
-    tenant = named[0] if named else "<tenant>"
+    named = [i for i in result.truth.get("incidents", []) if i.get("tenant_id")]
+    tenant = named[0]["tenant_id"] if named else "<tenant>"
+    onset = named[0].get("start", "<YYYY-MM-DD>") if named else "<YYYY-MM-DD>"
     week = "<first..last>"
     if "start" in result.truth:
         last = dt.date.fromisoformat(result.truth["start"]) + dt.timedelta(days=days - 1)
@@ -60,7 +61,7 @@ def demo(
         "\nTry next:\n"
         f"  assay incidents list --workspace {ws}\n"
         f"  assay incidents show <id> --workspace {ws}\n"
-        f"  assay explain --workspace {ws} --metric dau --tenant {tenant} --day <YYYY-MM-DD>\n"
+        f"  assay explain --workspace {ws} --metric dau --tenant {tenant} --day {onset}\n"
         f"  assay anomalies scan --workspace {ws} --by prompt_template --dry-run\n"
         f"  assay regressions --workspace {ws} --format json\n"
         f"  assay drift --workspace {ws} --reference last:28d --target {week}\n"

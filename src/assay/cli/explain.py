@@ -95,7 +95,7 @@ def workspace_metric(
         str | None, typer.Option("--tenant", help="The tenant whose metric changed.")
     ] = None,
     day: Annotated[
-        str | None, typer.Option("--day", help="The day to explain (YYYY-MM-DD, UTC).")
+        str | None, typer.Option("--day", help="The day to explain (YYYY-MM-DD or today-N, UTC).")
     ] = None,
     baseline_days: Annotated[
         int,

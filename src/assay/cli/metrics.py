@@ -24,11 +24,13 @@ SliceField = Literal[
 ]
 TenantOpt = Annotated[str | None, typer.Option("--tenant", help="Only this tenant.")]
 SinceOpt = Annotated[
-    str | None, typer.Option("--since", help="First day (YYYY-MM-DD, UTC), inclusive.")
+    str | None, typer.Option("--since", help="First day (YYYY-MM-DD or today-N, UTC), inclusive.")
 ]
 UntilOpt = Annotated[
     str | None,
-    typer.Option("--until", help="Last day (YYYY-MM-DD, UTC), inclusive; default: last event day."),
+    typer.Option(
+        "--until", help="Last day (YYYY-MM-DD or today-N, UTC), inclusive; default: last event day."
+    ),
 ]
 ByOpt = Annotated[SliceField | None, typer.Option("--by", help="Break down by this field.")]
 EngineOpt = Annotated[

@@ -54,11 +54,13 @@ _REFERENCE_NUMBERS = ("days", "tenants", "events", "rejected", "k")
 def build(
     since: Annotated[
         str | None,
-        typer.Option("--since", help="Also rebuild every day from this one (YYYY-MM-DD, UTC)."),
+        typer.Option(
+            "--since", help="Also rebuild every day from this one (YYYY-MM-DD or today-N, UTC)."
+        ),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option("--until", help="Build no day after this one (YYYY-MM-DD, UTC)."),
+        typer.Option("--until", help="Build no day after this one (YYYY-MM-DD or today-N, UTC)."),
     ] = None,
     workspace: WorkspaceOpt = None,
     fmt: Annotated[
@@ -109,11 +111,15 @@ def reference_save(
     ],
     since: Annotated[
         str | None,
-        typer.Option("--since", help="First day of the stored profiles to freeze (YYYY-MM-DD)."),
+        typer.Option(
+            "--since", help="First day of the stored profiles to freeze (YYYY-MM-DD or today-N)."
+        ),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option("--until", help="Last day of the stored profiles to freeze (YYYY-MM-DD)."),
+        typer.Option(
+            "--until", help="Last day of the stored profiles to freeze (YYYY-MM-DD or today-N)."
+        ),
     ] = None,
     events: Annotated[
         Path | None,

@@ -47,12 +47,15 @@ def regressions(
         str | None,
         typer.Option(
             "--since",
-            help="First release day searched (YYYY-MM-DD); default: 4 weeks before --until.",
+            help="First release day searched (YYYY-MM-DD or today-N); default: 4 weeks "
+            "before --until.",
         ),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option("--until", help="Last day compared (YYYY-MM-DD); default: last event day."),
+        typer.Option(
+            "--until", help="Last day compared (YYYY-MM-DD or today-N); default: last event day."
+        ),
     ] = None,
     field: Annotated[
         FieldChoice | None,
