@@ -445,17 +445,24 @@ def _assert_ignored_by_git(cwd: Path) -> None:
     assert not missing, f"add to .gitignore: {missing}"
 
 
-def test_the_quickstart_runs_as_written(sessions: dict[str, Session]) -> None:
-    cwd, results = sessions["quickstart.md"]
-    assert len(results) >= 30
-    problems = _verify(results, _truth(cwd))
+def _assert_runs_as_written(
+    doc: str, session: Session, *, at_least: int, with_truth: bool = True
+) -> None:
+    """Every command of ``doc`` did what CHECKS says, each checked command was there to run
+    (a renamed command would skip its check), and what it made is ignored by git."""
+    cwd, results = session
+    assert len(results) >= at_least, f"only {len(results)} commands found in {doc}"
+    problems = _verify(results, _truth(cwd) if with_truth else {})
     assert not problems, "\n".join(problems)
-    # Every checked command exists in the doc (a renamed command would skip its check).
     firsts = [r.command.first for r in results]
-    for doc, prefix in CHECKS:
-        if doc == "quickstart.md":
+    for checked, prefix in CHECKS:
+        if checked == doc:
             assert any(f.startswith(prefix) for f in firsts), f"no command starts with {prefix}"
     _assert_ignored_by_git(cwd)
+
+
+def test_the_quickstart_runs_as_written(sessions: dict[str, Session]) -> None:
+    _assert_runs_as_written("quickstart.md", sessions["quickstart.md"], at_least=30)
 
 
 def test_the_quickstart_event_sent_over_http_counts_yesterday(
@@ -471,35 +478,18 @@ def test_the_quickstart_event_sent_over_http_counts_yesterday(
 
 
 def test_the_readme_runs_as_written(sessions: dict[str, Session]) -> None:
-    cwd, results = sessions["README.md"]
-    assert len(results) >= 15
-    problems = _verify(results, _truth(cwd))
-    assert not problems, "\n".join(problems)
-    _assert_ignored_by_git(cwd)
+    _assert_runs_as_written("README.md", sessions["README.md"], at_least=15)
 
 
 @pytest.mark.parametrize("doc", REFERENCE_DOCS)
 def test_the_reference_examples_run_on_the_quickstart_data(
     doc: str, sessions: dict[str, Session]
 ) -> None:
-    cwd, results = sessions[doc]
-    assert results, f"no commands found in docs/{doc}"
-    problems = _verify(results, _truth(cwd))
-    assert not problems, "\n".join(problems)
-    _assert_ignored_by_git(cwd)
+    _assert_runs_as_written(doc, sessions[doc], at_least=1)
 
 
 def test_the_http_example_runs_as_written_in_a_new_folder(sessions: dict[str, Session]) -> None:
-    cwd, results = sessions["http.md"]
-    assert len(results) >= 5
-    problems = _verify(results, {})
-    assert not problems, "\n".join(problems)
-    # Both checked commands ran (a renamed one would skip its check).
-    firsts = [r.command.first for r in results]
-    for doc, prefix in CHECKS:
-        if doc == "http.md":
-            assert any(f.startswith(prefix) for f in firsts), f"no command starts with {prefix}"
-    _assert_ignored_by_git(cwd)
+    _assert_runs_as_written("http.md", sessions["http.md"], at_least=5, with_truth=False)
 
 
 def test_not_run_commands_are_few_and_exist() -> None:

@@ -690,7 +690,10 @@ def test_cli_without_options_prints_help_and_exits_0() -> None:
         (["--metric", "dau", "--day", "2026-01-08"], "--tenant missing"),
         (["--top", "3"], "--metric, --tenant, --day missing"),
         (["--metric", "dau", "--tenant", "hand", "--day", "08/01/2026"], "YYYY-MM-DD"),
-        (["--metric", "dau", "--tenant", "nobody", "--day", "2026-01-08"], "no stored event has this tenant_id"),
+        (
+            ["--metric", "dau", "--tenant", "nobody", "--day", "2026-01-08"],
+            "no stored event has this tenant_id",
+        ),
         (
             ["--metric", "dau", "--tenant", "hand", "--day", "2026-01-08", "--dimensions", "x"],
             "unknown dimension",
