@@ -1,11 +1,14 @@
 """A time series from a CSV file, put onto a regular grid, and scored by a detector.
 
-Irregular input is repaired, each repair with a :class:`SeriesWarning` (the CLI prints them on
-stderr): rows are sorted by time; rows with the same timestamp are averaged (the mean of their
-present values); the step is the median difference between consecutive timestamps; a timestamp
-off that grid moves to the nearest grid point (averaged with any value already there); grid
-points without a row become NaN (missing). Non-numeric values are a :class:`UsageError` naming
-the column and the first bad row. ``docs/anomalies.md`` has the details.
+The detectors need a regular grid, so irregular input is repaired internally, each repair with a
+:class:`SeriesWarning` (the CLI prints them on stderr): rows are sorted by time; rows with the
+same timestamp are averaged (the mean of their present values); the step is the median
+difference between consecutive timestamps; a timestamp off that grid moves to the nearest grid
+point (averaged with any value already there); grid points without a row become NaN (missing).
+The grid stays internal: :func:`score_series` writes one row per input row, in the input's order,
+with the input's timestamp and value and the score of the grid point the row fell on (rows in,
+rows out), unless the grid itself is asked for. Non-numeric values are a :class:`UsageError`
+naming the column and the first bad row. ``docs/anomalies.md`` has the details.
 """
 
 from __future__ import annotations
@@ -53,12 +56,22 @@ class RegularSeries:
         for fewer than two distinct timestamps.
     kind : {"date", "timestamp", "number"}
         What the time column holds.
+    rows : numpy.ndarray or None
+        For each input row, in the input's order, the index of the grid point it fell on (None
+        when the series was built on a grid directly).
+    input_time : pyarrow.Array or None
+        The input's times, in the input's order and type.
+    input_values : numpy.ndarray or None
+        The input's values (float64, NaN where missing), in the input's order.
     """
 
     time: pa.Array
     values: FloatArray
     step: float | None
     kind: TimeKind
+    rows: np.ndarray | None = None
+    input_time: pa.Array | None = None
+    input_values: FloatArray | None = None
 
     @property
     def seasons(self) -> tuple[int, ...]:
@@ -171,6 +184,8 @@ def regularize(
     ...     s = regularize(pa.array([3, 1, 1, 2, 6, 5]), [30.0, 10, 20, 25, 60, 50])
     >>> s.time.to_pylist(), s.values.tolist(), s.step
     ([1, 2, 3, 4, 5, 6], [15.0, 25.0, 30.0, nan, 50.0, 60.0], 1.0)
+    >>> s.rows.tolist()  # the grid point of each input row, in the input's order
+    [2, 0, 0, 1, 5, 4]
     """
     if isinstance(times, pa.ChunkedArray):
         times = times.combine_chunks()
@@ -189,8 +204,12 @@ def regularize(
             "one timestamp were averaged (mean of the present values)"
         )
     merged = _mean_by(inverse, x, len(distinct))
+    rows = np.empty(len(keys), dtype=np.int64)
     if len(distinct) < 2:
-        return RegularSeries(_out(distinct, kind, out_type), merged, None, kind)
+        rows[order] = inverse
+        return RegularSeries(
+            _out(distinct, kind, out_type), merged, None, kind, rows, times, x[np.argsort(order)]
+        )
     step = float(np.median(np.diff(distinct)))
     if kind != "number" or (float(distinct[0]).is_integer() and step >= 1):
         step = float(max(1, round(step)))
@@ -215,7 +234,10 @@ def regularize(
     if gaps:
         _warn(f"{gaps} missing time point(s) on the regular grid were filled with NaN (missing)")
     grid_keys = distinct[0] + step * np.arange(size)
-    return RegularSeries(_out(grid_keys, kind, out_type), grid, step, kind)
+    rows[order] = index[inverse]
+    inputs = np.empty_like(x)
+    inputs[order] = x
+    return RegularSeries(_out(grid_keys, kind, out_type), grid, step, kind, rows, times, inputs)
 
 
 def _out(keys: np.ndarray, kind: TimeKind, out_type: pa.DataType) -> pa.Array:
@@ -257,21 +279,47 @@ def read_series(path: str | Path, *, time_col: str, value_col: str) -> RegularSe
 
 
 def score_series(
-    series: RegularSeries, *, detector: DetectorName = "auto", online: bool = False
+    series: RegularSeries,
+    *,
+    detector: DetectorName = "auto",
+    online: bool = False,
+    grid: bool = False,
 ) -> tuple[pa.Table, _Detector]:
-    """Score a regular series: a table ``timestamp, value, score, anomaly`` and the detector.
+    """Score a series: a table ``timestamp, value, score, anomaly`` and the fitted detector.
 
-    Seasons tested by ``seasonal`` and ``auto`` follow the step (:attr:`RegularSeries.seasons`).
-    ``score`` is NaN where undefined (warm-up, missing value); ``anomaly`` is then false.
+    The detector runs on the regular grid. The table has one row per input row, in the input's
+    order, with the input's timestamp and value, and the ``score`` and ``anomaly`` of the grid
+    point the row fell on (rows that share a timestamp share its score). With ``grid=True``, or
+    for a series built without input rows, it has one row per grid point instead (the merged
+    value, NaN at a gap). Seasons tested by ``seasonal`` and ``auto`` follow the step
+    (:attr:`RegularSeries.seasons`). ``score`` is NaN where undefined (warm-up, missing value);
+    ``anomaly`` is then false.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     s = regularize(pa.array([2, 1, 1, 3, 5]), [5.0, 1.0, 3.0, 7.0, 8.0])
+    >>> table, _ = score_series(s, detector="level")
+    >>> table.column("timestamp").to_pylist(), table.column("value").to_pylist()
+    ([2, 1, 1, 3, 5], [5.0, 1.0, 3.0, 7.0, 8.0])
+    >>> grid, _ = score_series(s, detector="level", grid=True)
+    >>> grid.column("timestamp").to_pylist(), grid.column("value").to_pylist()
+    ([1, 2, 3, 4, 5], [2.0, 5.0, 7.0, None, 8.0])
     """
     det = make_detector(detector, online=online, candidates=series.seasons)
     det.fit(series.values)
     scores = det.score(series.values)
     flags = det.predict(series.values)
-    value = pa.array(series.values, pa.float64(), from_pandas=True)
+    time, values = series.time, series.values
+    if not grid and series.rows is not None and series.input_time is not None:
+        time, scores, flags = series.input_time, scores[series.rows], flags[series.rows]
+        values = series.values[series.rows] if series.input_values is None else series.input_values
+    value = pa.array(values, pa.float64(), from_pandas=True)
     score = pa.array(scores, pa.float64(), from_pandas=True)
     table = pa.table(
-        {"timestamp": series.time, "value": value, "score": score, "anomaly": pa.array(flags)}
+        {"timestamp": time, "value": value, "score": score, "anomaly": pa.array(flags)}
     )
     return table, det
 

@@ -48,12 +48,22 @@ def series(
         bool,
         typer.Option("--online", help="Score each point from the data up to it only."),
     ] = False,
+    grid: Annotated[
+        bool,
+        typer.Option(
+            "--grid",
+            help="Print the internal regular grid (merged, filled) instead of the input's rows.",
+        ),
+    ] = False,
     fmt: Annotated[
         _output.OutputFormat,
         typer.Option("--format", "-f", help="Output format: table, json or csv."),
     ] = "table",
 ) -> None:
-    """Score a time series: rows timestamp, value, score, anomaly; exit 1 if any anomaly."""
+    """Score a time series: one row per input row (timestamp, value, score, anomaly).
+
+    Exit 1 if any row is an anomaly.
+    """
     from assay.anomaly._detectors import SeriesWarning
     from assay.anomaly._series import describe, read_series, score_series
 
@@ -61,7 +71,7 @@ def series(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", SeriesWarning)
             regular = read_series(file, time_col=time_col, value_col=value_col)
-            table, fitted = score_series(regular, detector=detector, online=online)
+            table, fitted = score_series(regular, detector=detector, online=online, grid=grid)
         for w in caught:
             if issubclass(w.category, SeriesWarning):
                 _output.message(f"warning: {w.message}")
@@ -75,8 +85,9 @@ def series(
                 "this detector's windows (see docs/anomalies.md)"
             )
         found = int(table.column("anomaly").to_numpy(zero_copy_only=False).sum())
+        unit = "grid points" if grid else "rows"
         _output.message(
-            f"{found} anomal{'y' if found == 1 else 'ies'} in {table.num_rows} points "
+            f"{found} anomal{'y' if found == 1 else 'ies'} in {table.num_rows} {unit} "
             f"(step {regular.step_text()}; {describe(fitted)})"
         )
     raise typer.Exit(EXIT_FINDINGS if found else EXIT_OK)

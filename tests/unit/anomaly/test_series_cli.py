@@ -138,7 +138,7 @@ def test_csv_output_has_the_four_columns_and_exit_1_with_an_anomaly(tmp_path: Pa
     assert len(lines) == 71
     anomalous = [line.split(",")[0] for line in lines[1:] if line.endswith(",true")]
     assert anomalous == [_days(70)[50].isoformat()]
-    assert "1 anomaly in 70 points" in result.stderr  # type: ignore[attr-defined]
+    assert "1 anomaly in 70 rows" in result.stderr  # type: ignore[attr-defined]
     assert "chose seasonal" in result.stderr  # type: ignore[attr-defined]
 
 
@@ -166,14 +166,73 @@ def test_irregular_input_is_repaired_with_warnings_on_stderr(tmp_path: Path) -> 
     rows = _weekly_rows(30)
     rows = [rows[1], rows[0], *rows[2:10], rows[9], *rows[11:]]  # unsorted, duplicate, gap
     path = _write(tmp_path / "s.csv", rows)
-    result = _run(path, "--format", "csv", "--detector", "drop")
+    result = _run(path, "--format", "csv", "--detector", "drop", "--grid")
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     err = result.stderr  # type: ignore[attr-defined]
     assert "warning: rows were not in time order" in err
     assert "warning: 1 row(s) repeat an earlier timestamp" in err
     assert "warning: 1 missing time point(s)" in err
     lines = result.stdout.splitlines()  # type: ignore[attr-defined]
+    assert len(lines) == 31  # --grid prints the 30 grid points, the gap filled
     assert lines[11] == f"{_days(30)[10].isoformat()},,,false"
+    assert "in 30 grid points" in err
+
+
+# -- rows in, rows out -----------------------------------------------------------------------
+
+# Hand-built input: out of order, 01-03 twice, 01-05 and 01-06 missing (a gap), one time off the
+# daily grid (01-08 06:00), one empty value. Written as text so nothing here is computed.
+IRREGULAR = [
+    ("2026-01-02T00:00:00Z", "12.5"),
+    ("2026-01-01T00:00:00Z", "10"),
+    ("2026-01-03T00:00:00Z", "11"),
+    ("2026-01-03T00:00:00Z", "13"),
+    ("2026-01-04T00:00:00Z", ""),
+    ("2026-01-07T00:00:00Z", "9.25"),
+    ("2026-01-08T06:00:00Z", "10.75"),
+    ("2026-01-09T00:00:00Z", "1000000.5"),
+]
+
+
+def test_every_input_row_comes_out_once_in_order_with_its_time_and_value(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path / "s.csv", IRREGULAR, header="t,v")
+    args = ["anomalies", "series", str(path), "--time-col", "t", "--value-col", "v"]
+    result = runner.invoke(cli, [*args, "--format", "json", "--detector", "level"])
+    assert result.exit_code in (0, 1), result.output  # type: ignore[attr-defined]
+    rows = json.loads(result.stdout)  # type: ignore[attr-defined]
+    assert len(rows) == 8
+    assert [r["timestamp"] for r in rows] == [t.replace("Z", "+00:00") for t, _ in IRREGULAR]
+    assert [r["value"] for r in rows] == [12.5, 10.0, 11.0, 13.0, None, 9.25, 10.75, 1000000.5]
+    # the two rows at 01-03 sit on one grid point, so they share its score
+    assert rows[2]["score"] == rows[3]["score"]
+
+
+def test_rows_in_rows_out_through_the_library(tmp_path: Path) -> None:
+    from assay.anomaly import score_series
+
+    path = _write(tmp_path / "s.csv", IRREGULAR, header="t,v")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SeriesWarning)
+        s = read_series(path, time_col="t", value_col="v")
+    table, _ = score_series(s, detector="level")
+    assert table.num_rows == 8
+    got = [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in table.column("timestamp").to_pylist()]
+    assert got == [t for t, _ in IRREGULAR]
+    values = table.column("value").to_pylist()
+    assert values[:4] == [12.5, 10.0, 11.0, 13.0]
+    assert values[4] is None or math.isnan(values[4])
+    assert values[5:] == [9.25, 10.75, 1000000.5]
+    # the grid: 01-01 .. 01-09 daily (9 points), 01-03 merged to 12, the gap filled, 01-08 06:00
+    # moved onto 01-08
+    assert s.rows is not None
+    assert s.rows.tolist() == [1, 0, 2, 2, 3, 6, 7, 8]
+    assert s.values[2] == 12.0
+    assert math.isnan(s.values[4])
+    assert math.isnan(s.values[5])
+    grid, _ = score_series(s, detector="level", grid=True)
+    assert grid.num_rows == 9
 
 
 def test_a_non_numeric_value_exits_2_with_the_row(tmp_path: Path) -> None:
