@@ -221,6 +221,14 @@ def table(
         int,
         typer.Option("--baseline", min=1, help="Time points before --at that form the baseline."),
     ] = 7,
+    expected: Annotated[
+        str | None,
+        typer.Option(
+            "--expected",
+            help="Forecast column of --value: the expectation instead of the --baseline mean "
+            "(earlier time points then only gauge the noise).",
+        ),
+    ] = None,
     max_order: Annotated[
         int, typer.Option("--max-order", min=1, help="Most dimensions combined in one slice.")
     ] = 3,
@@ -248,6 +256,7 @@ def table(
             baseline=baseline,
             max_order=max_order,
             top=top,
+            expected=expected,
         )
         rows = result.to_list()
         if fmt == "json":
@@ -262,8 +271,13 @@ def table(
                 pa.Table.from_pylist(shown) if shown else pa.table({n: [] for n in names}), "table"
             )
         n = sum(r["root_cause"] for r in rows)
+        source = (
+            f"forecast {expected!r}"
+            if expected is not None
+            else f"mean of {len(result.baseline_times)} time points"
+        )
         _output.message(
-            f"{result.metric} {result.before:.6g} expected (mean of "
-            f"{len(result.baseline_times)} time points) -> {result.after:.6g} observed; "
+            f"{result.metric} {result.before:.6g} expected ({source}) -> "
+            f"{result.after:.6g} observed; "
             + (f"{n} root-cause slice(s)" if n else "no slice explains the change")
         )
