@@ -215,7 +215,8 @@ def explain_table(
         - ``root_cause``: in the set the method concludes explains the change;
         - ``score``: in [0, 1], the share of the squared leaf-level deviation the slice's
           ripple removes (for a root cause: at the step it was taken, given the causes
-          before it; for a ratio: in the rate or mix search, following ``effect``);
+          before it; for a ratio: in the rate search, the share of the Poisson deviance, or
+          in the mix search, following ``effect``);
         - ``share``: the slice's share of the metric's change (Adtributor's explanatory
           power; for a ratio, its mix plus rate contribution over the ratio's change); 0 if
           the metric did not change;
