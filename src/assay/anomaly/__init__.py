@@ -5,7 +5,10 @@ Definitions, assumptions and failure modes: ``docs/anomalies.md``.
 - :class:`DropDetector`, :class:`SeasonalDetector`, :class:`LevelShiftDetector`,
   :class:`AutoDetector`: ``fit``, ``score`` (in [0, 1], higher is more anomalous) and
   ``predict``, each with an online mode (the score at ``t`` uses data up to ``t`` only).
-- :func:`read_series` and :func:`regularize`: a CSV time series onto a regular grid.
+- :func:`read_series` and :func:`regularize`: a CSV time series onto a regular grid;
+  :func:`score_series` scores it row by row.
+- :func:`alert_scores` and :func:`series_alerts`: an online alert score in [0, 1], comparable
+  across series, with one alert per anomalous episode (Numenta's anomaly likelihood).
 - :func:`explain_table`: the slices of a table that explain a metric's change (root cause;
   ``docs/explain.md``), with :func:`synthetic_rca_cases` and :func:`exact_match_f1` to evaluate it.
 - :func:`explain_metric`: the same for a tenant's workspace metric on one day, with the
@@ -14,6 +17,7 @@ Definitions, assumptions and failure modes: ``docs/anomalies.md``.
   false discoveries controlled, runs recorded as incidents (``docs/scan.md``).
 """
 
+from assay.anomaly._alerts import alert_scores
 from assay.anomaly._detectors import (
     AutoDetector,
     DropDetector,
@@ -45,7 +49,13 @@ from assay.anomaly._scan import (
     benjamini_hochberg,
     scan_table,
 )
-from assay.anomaly._series import RegularSeries, read_series, regularize, score_series
+from assay.anomaly._series import (
+    RegularSeries,
+    read_series,
+    regularize,
+    score_series,
+    series_alerts,
+)
 from assay.anomaly._watch import ScanReport, scan_workspace
 
 __all__ = [
@@ -64,6 +74,7 @@ __all__ = [
     "ScanResult",
     "SeasonalDetector",
     "SeriesWarning",
+    "alert_scores",
     "benjamini_hochberg",
     "detect_periods",
     "exact_match_f1",
@@ -77,5 +88,6 @@ __all__ = [
     "scan_table",
     "scan_workspace",
     "score_series",
+    "series_alerts",
     "synthetic_rca_cases",
 ]

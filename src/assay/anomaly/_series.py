@@ -23,6 +23,7 @@ import pyarrow as pa
 from numpy.typing import ArrayLike
 
 from assay._errors import NotFoundError, UsageError
+from assay.anomaly._alerts import alert_scores
 from assay.anomaly._detectors import (
     DetectorName,
     FloatArray,
@@ -285,7 +286,11 @@ def score_series(
     online: bool = False,
     grid: bool = False,
 ) -> tuple[pa.Table, _Detector]:
-    """Score a series: a table ``timestamp, value, score, anomaly`` and the fitted detector.
+    """Score a series: a table ``timestamp, value, score, anomaly, alert_score, alert``.
+
+    Returns the table and the fitted detector. ``score`` and ``anomaly`` come from the detector
+    ("this row is anomalous"); ``alert_score`` and ``alert`` from :func:`series_alerts` (page on
+    these: high at the onset of an episode, one alert per episode, whatever the detector).
 
     The detector runs on the regular grid. The table has one row per input row, in the input's
     order, with the input's timestamp and value, and the ``score`` and ``anomaly`` of the grid
@@ -313,7 +318,8 @@ def score_series(
     scores = det.score(series.values)
     flags = det.predict(series.values)
     time, values = series.time, series.values
-    if not grid and series.rows is not None and series.input_time is not None:
+    if _on_rows(series, grid):
+        assert series.rows is not None
         time, scores, flags = series.input_time, scores[series.rows], flags[series.rows]
         values = series.values[series.rows] if series.input_values is None else series.input_values
     value = pa.array(values, pa.float64(), from_pandas=True)
@@ -321,7 +327,39 @@ def score_series(
     table = pa.table(
         {"timestamp": time, "value": value, "score": score, "anomaly": pa.array(flags)}
     )
+    alerts = series_alerts(series, grid=grid)
+    for name in alerts.column_names:
+        table = table.append_column(name, alerts.column(name))
     return table, det
+
+
+def _on_rows(series: RegularSeries, grid: bool) -> bool:
+    return not grid and series.rows is not None and series.input_time is not None
+
+
+def series_alerts(series: RegularSeries, *, grid: bool = False) -> pa.Table:
+    """The columns ``alert_score`` (float64 in [0, 1]) and ``alert`` (bool) of a series.
+
+    Computed online on the regular grid by :func:`assay.anomaly.alert_scores` (robust z-score,
+    Numenta's anomaly likelihood, one alert per episode) with its defaults, and given, like
+    :func:`score_series`, one row per input row (or per grid point with ``grid=True``). Rows
+    that share a grid point share its ``alert_score``; only the first of them in the input's
+    order carries its ``alert``.
+
+    Examples
+    --------
+    >>> x = [10.0 + (i % 3) for i in range(200)] + [40.0] * 100
+    >>> t = series_alerts(regularize(pa.array(range(300)), x))
+    >>> t.column_names, [i for i, a in enumerate(t.column("alert").to_pylist()) if a]
+    (['alert_score', 'alert'], [200])
+    """
+    score, alert = alert_scores(series.values)
+    if _on_rows(series, grid):
+        assert series.rows is not None
+        first = np.zeros(len(series.rows), dtype=np.bool_)
+        first[np.unique(series.rows, return_index=True)[1]] = True
+        score, alert = score[series.rows], alert[series.rows] & first
+    return pa.table({"alert_score": pa.array(score, pa.float64()), "alert": pa.array(alert)})
 
 
 def describe(det: _Detector) -> str:

@@ -60,7 +60,7 @@ def series(
         typer.Option("--format", "-f", help="Output format: table, json or csv."),
     ] = "table",
 ) -> None:
-    """Score a time series: one row per input row (timestamp, value, score, anomaly).
+    """Score a time series: one row per input row, with score, anomaly, alert_score, alert.
 
     Exit 1 if any row is an anomaly.
     """

@@ -134,9 +134,9 @@ def test_csv_output_has_the_four_columns_and_exit_1_with_an_anomaly(tmp_path: Pa
     result = _run(path, "--format", "csv")
     assert result.exit_code == 1, result.output  # type: ignore[attr-defined]
     lines = result.stdout.splitlines()  # type: ignore[attr-defined]
-    assert lines[0] == "timestamp,value,score,anomaly"
+    assert lines[0] == "timestamp,value,score,anomaly,alert_score,alert"
     assert len(lines) == 71
-    anomalous = [line.split(",")[0] for line in lines[1:] if line.endswith(",true")]
+    anomalous = [line.split(",")[0] for line in lines[1:] if line.split(",")[3] == "true"]
     assert anomalous == [_days(70)[50].isoformat()]
     assert "1 anomaly in 70 rows" in result.stderr  # type: ignore[attr-defined]
     assert "chose seasonal" in result.stderr  # type: ignore[attr-defined]
@@ -147,7 +147,7 @@ def test_json_output_and_exit_0_on_a_clean_series(tmp_path: Path) -> None:
     result = _run(path, "--format", "json", "--detector", "seasonal")
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     rows = json.loads(result.stdout)  # type: ignore[attr-defined]
-    assert list(rows[0]) == ["timestamp", "value", "score", "anomaly"]
+    assert list(rows[0]) == ["timestamp", "value", "score", "anomaly", "alert_score", "alert"]
     assert rows[0]["timestamp"] == "2026-01-01"
     assert all(r["anomaly"] is False for r in rows)
     assert all(r["score"] is None or 0 <= r["score"] <= 1 for r in rows)
@@ -174,7 +174,7 @@ def test_irregular_input_is_repaired_with_warnings_on_stderr(tmp_path: Path) -> 
     assert "warning: 1 missing time point(s)" in err
     lines = result.stdout.splitlines()  # type: ignore[attr-defined]
     assert len(lines) == 31  # --grid prints the 30 grid points, the gap filled
-    assert lines[11] == f"{_days(30)[10].isoformat()},,,false"
+    assert lines[11].startswith(f"{_days(30)[10].isoformat()},,,false,")
     assert "in 30 grid points" in err
 
 

@@ -1,0 +1,195 @@
+"""Alerts a person can page on: an online ``alert_score`` in [0, 1] and one ``alert`` per episode.
+
+A detector's per-row score says "this row is anomalous"; paging on it pages all day, because an
+incident keeps its rows anomalous for a while and every series has its own noise. The alert
+score turns any series into a score that is high at the *onset* of an anomalous episode, zero
+while the episode lasts, and on the same scale for every series, so that one threshold serves a
+whole fleet. Every step uses only the row and the rows before it (online).
+
+1. **Raw score** (robust, online): ``z_t = (x_t - m_t) / s_t`` with ``m_t`` the median and
+   ``s_t = 1.4826 MAD`` of the ``window`` rows *before* ``t`` (floored at ``1e-3 |m_t|`` so a
+   flat series does not divide by zero), ``raw_t = clip(z_t, -cap, cap) / cap``.
+2. **Anomaly likelihood** (Ahmad, Lavin, Purdy and Agha 2017, "Unsupervised real-time anomaly
+   detection for streaming data", Neurocomputing 262; Numenta HTM's post-processing, which
+   applies to any raw score): the raw scores' distribution is modelled as a Gaussian with the mean
+   ``mu_t`` and standard deviation ``sigma_t`` of the last ``long_window`` raw scores (this
+   rescales each series by its own noise, which makes scores comparable across series), and the
+   likelihood is two-sided, ``L_t = 2 Phi(|d_t|) - 1`` with
+   ``d_t = (mean of the last short_window raw scores - mu_t) / sigma_t``. HTM scores a raw
+   anomaly score in [0, 1] one-sided; the signed z is used here because its distribution is
+   close to Gaussian on a quiet series, so the ``1 - 1e-5`` tail means what it says (on Gaussian
+   noise, no alert in 20,000 rows; the one-sided likelihood of ``|z|`` raised 20).
+   As in HTM's NAB detector it is reported on a log scale,
+   ``log(1.0000000001 - L_t) / log(1e-10)`` clipped to [0, 1], so ``0.5`` means
+   ``L_t = 1 - 1e-5`` whatever the series' own noise. HTM's ``short_window`` is 10; the
+   development half of NAB, tuned by cross-validation over series, prefers 1 (a single row):
+   the robust z already averages the noise out.
+3. **Episode rule** (the suppression after a detection that ARTime, the best published NAB
+   detector, applies to its own scores, and the refractory period of online change detectors):
+   a row whose likelihood reaches ``threshold`` while no episode is open raises an ``alert`` and
+   opens an episode; the episode closes after ``quiet`` consecutive rows below ``threshold``.
+   Inside an episode ``alert_score`` is 0, so any threshold at or above ``threshold`` fires once
+   per episode; outside, it is the log likelihood. A level shift keeps the likelihood high until
+   the trailing median has moved to the new level (at most about ``window / 2`` rows), or the
+   long window has learnt the larger deviations, and then its episode closes quietly.
+
+Windows count present values: a missing value (a gap in the grid, an empty cell) is skipped, so
+gaps neither shorten the windows nor open episodes; its ``alert_score`` is 0. Before
+``min_periods`` present values the likelihood is held at 0.5, so no alert can be raised.
+
+The defaults are HTM's windows for 5-minute data (a day, 288 rows; a month, 8640 rows) and its
+``1 - 1e-5`` threshold; ``cap`` and ``quiet`` were chosen on NAB's development half, and the
+benchmark re-chooses them inside 3 folds of series to estimate the score on unseen series
+(``benchmarks/nab_alerts.py``, ``benchmarks/RESULTS.md``). Not adapted here: ARTime's and
+contextOSE's own models of the signal, and CUSUM-style accumulation of small deviations (a slow
+drift is seen only once it leaves the trailing window's spread).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import ArrayLike
+from scipy.special import ndtr
+
+from assay._errors import UsageError
+from assay.anomaly._detectors import BoolArray, FloatArray, as_series
+
+_MAD_TO_SD = 1.4826
+_LOG_FLOOR = math.log(1e-10)
+_BLOCK = 2048
+
+
+def _trailing_median_mad(x: FloatArray, window: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Median, MAD and count of the present values among the ``window`` rows before each row."""
+    n = len(x)
+    med, mad, count = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
+    if n == 0:
+        return med, mad, count
+    before = sliding_window_view(np.concatenate([np.full(window, np.nan), x])[:-1], window)
+    for start in range(0, n, _BLOCK):
+        block = before[start : start + _BLOCK]
+        present = (~np.isnan(block)).sum(axis=1)
+        count[start : start + _BLOCK] = present
+        some = present > 0
+        if some.any():
+            m = np.nanmedian(block[some], axis=1)
+            med[start : start + _BLOCK][some] = m
+            mad[start : start + _BLOCK][some] = np.nanmedian(
+                np.abs(block[some] - m[:, None]), axis=1
+            )
+    return med, mad, count
+
+
+def _trailing_mean(a: FloatArray, window: int) -> FloatArray:
+    """Mean of each row and the ``window - 1`` rows before it."""
+    c = np.concatenate([[0.0], np.cumsum(a)])
+    end = np.arange(1, len(a) + 1)
+    start = np.maximum(0, end - window)
+    return np.asarray((c[end] - c[start]) / (end - start), dtype=np.float64)
+
+
+def alert_scores(
+    values: ArrayLike,
+    *,
+    window: int = 288,
+    cap: float = 20.0,
+    long_window: int = 8640,
+    short_window: int = 1,
+    min_periods: int = 30,
+    threshold: float = 0.5,
+    quiet: int = 20,
+) -> tuple[FloatArray, BoolArray]:
+    """Online alert score in [0, 1] and the rows where an alert is raised (once per episode).
+
+    Parameters
+    ----------
+    values : array-like of float
+        A regular series, NaN where missing.
+    window : int, default 288
+        Rows before a row whose median and MAD standardise it (HTM: a day of 5-minute rows).
+    cap : float, default 20.0
+        Robust z-scores above ``cap`` count as ``cap``.
+    long_window : int, default 8640
+        Raw scores whose mean and standard deviation model their distribution (HTM: 30 days).
+    short_window : int, default 1
+        Raw scores averaged before comparing with that distribution (HTM: 10).
+    min_periods : int, default 30
+        Present values needed before a row can be scored.
+    threshold : float, default 0.5
+        Log likelihood that raises an alert (0.5 is a likelihood of ``1 - 1e-5``).
+    quiet : int, default 20
+        Consecutive rows below ``threshold`` that close an episode.
+
+    Returns
+    -------
+    alert_score : numpy.ndarray
+        float64 in [0, 1]: the log likelihood outside an episode, 0 inside one.
+    alert : numpy.ndarray
+        bool, true on the row that opens an episode.
+
+    Notes
+    -----
+    Definitions and citations in the module docstring and ``docs/anomalies.md``. Every value at
+    row ``t`` depends on rows ``0..t`` only, so the scores of a prefix of a series are the prefix
+    of its scores.
+
+    Examples
+    --------
+    >>> x = [10.0 + (i % 3) for i in range(200)] + [40.0] * 100
+    >>> score, alert = alert_scores(x)
+    >>> np.flatnonzero(alert).tolist(), round(float(score[200]), 6)
+    ([200], 1.0)
+    >>> int(alert.sum()), bool(score[201:].max() < 0.5)  # one alert; low after the onset
+    (1, True)
+    """
+    x = as_series(values)
+    for name, v, low in (
+        ("window", window, 1),
+        ("long_window", long_window, 1),
+        ("short_window", short_window, 1),
+        ("min_periods", min_periods, 1),
+        ("quiet", quiet, 1),
+    ):
+        if int(v) != v or v < low:
+            raise UsageError(f"{name} must be an integer >= {low} (got {v!r})")
+    if not cap > 0:
+        raise UsageError(f"cap must be > 0 (got {cap!r})")
+    if not 0 < threshold <= 1:
+        raise UsageError(f"threshold must be in (0, 1] (got {threshold!r})")
+    present = ~np.isnan(x)
+    x = x[present]
+    med, mad, count = _trailing_median_mad(x, window)
+    scale = np.maximum(_MAD_TO_SD * mad, 1e-3 * np.abs(med) + 1e-12)
+    with np.errstate(invalid="ignore"):
+        z = (x - med) / scale
+    ok = (count >= min(min_periods, window)) & ~np.isnan(z)
+    raw = np.where(ok, np.clip(np.where(ok, z, 0.0), -cap, cap) / cap, 0.0)
+    # HTM's anomaly likelihood: the short mean against the long window's Gaussian.
+    mu = _trailing_mean(raw, long_window)
+    sd = np.sqrt(np.maximum(_trailing_mean(raw**2, long_window) - mu**2, 0.0))
+    dev = (_trailing_mean(raw, short_window) - mu) / np.maximum(sd, 1e-4)
+    likelihood = 2.0 * ndtr(np.abs(dev)) - 1.0
+    likelihood[np.cumsum(ok) < min_periods] = 0.5
+    log_score = np.clip(np.log(1.0000000001 - likelihood) / _LOG_FLOOR, 0.0, 1.0)
+    score, alert = _episodes(log_score, threshold, quiet)
+    full_score, full_alert = np.zeros(len(present)), np.zeros(len(present), dtype=np.bool_)
+    full_score[present], full_alert[present] = score, alert
+    return full_score, full_alert
+
+
+def _episodes(score: FloatArray, threshold: float, quiet: int) -> tuple[FloatArray, BoolArray]:
+    """Zero the score inside episodes; flag the row that opens each one."""
+    out = score.copy()
+    alert = np.zeros(len(score), dtype=np.bool_)
+    open_, calm = False, 0
+    for t, s in enumerate(score):
+        if open_:
+            calm = calm + 1 if s < threshold else 0
+            out[t] = 0.0
+            open_ = calm < quiet
+        elif s >= threshold:
+            alert[t], open_, calm = True, True, 0
+    return out, alert

@@ -1,0 +1,132 @@
+"""``alert_scores``: online, in [0, 1], one alert per episode; and its columns in ``series``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assay._errors import UsageError
+from assay.anomaly import SeriesWarning, alert_scores, regularize, score_series, series_alerts
+
+SMALL = {"window": 12, "long_window": 40, "min_periods": 5, "quiet": 3}
+
+
+def _noise(n: int, seed: int = 0) -> np.ndarray:
+    return 100.0 + np.random.default_rng(seed).normal(0.0, 1.0, n)
+
+
+series_values = st.lists(
+    st.one_of(
+        st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+        st.just(float("nan")),
+        st.sampled_from([0.0, 1.0, 5.0]),  # repeats: zero MADs, flat stretches
+    ),
+    min_size=1,
+    max_size=120,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=series_values, cut=st.integers(min_value=1, max_value=120))
+def test_the_scores_of_a_prefix_are_the_prefix_of_the_scores(values: list[float], cut: int) -> None:
+    x = np.array(values)
+    cut = min(cut, len(x))
+    for params in (SMALL, {}):
+        full_score, full_alert = alert_scores(x, **params)
+        part_score, part_alert = alert_scores(x[:cut], **params)
+        np.testing.assert_array_equal(part_score, full_score[:cut])
+        np.testing.assert_array_equal(part_alert, full_alert[:cut])
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=series_values)
+def test_scores_lie_in_0_1_and_alerts_only_where_the_score_is_high(values: list[float]) -> None:
+    score, alert = alert_scores(np.array(values), **SMALL)
+    assert score.dtype == np.float64
+    assert np.all((score >= 0.0) & (score <= 1.0))
+    assert np.all(score[alert] >= 0.5)
+
+
+def test_a_level_shift_alerts_once_at_its_onset_and_not_after_it_settles() -> None:
+    x = _noise(2000)
+    x[600:] += 10.0  # ten standard deviations up, for good
+    score, alert = alert_scores(x)
+    assert np.flatnonzero(alert).tolist() == [600]
+    assert score[600] > 0.9
+    # the episode, then the new normal once the trailing median has moved: low all along
+    assert score[601:].max() < 0.5
+
+
+def test_a_spike_alerts_once_on_its_row() -> None:
+    x = _noise(1000, seed=1)
+    x[700] += 15.0
+    score, alert = alert_scores(x)
+    assert np.flatnonzero(alert).tolist() == [700]
+    assert np.argmax(score) == 700
+
+
+def test_two_episodes_far_apart_alert_twice() -> None:
+    x = _noise(1500, seed=2)
+    x[500] += 15.0
+    x[1200] -= 15.0
+    assert np.flatnonzero(alert_scores(x)[1]).tolist() == [500, 1200]
+
+
+def test_a_flat_series_never_alerts() -> None:
+    score, alert = alert_scores(np.full(1000, 7.0))
+    assert not alert.any()
+    assert score.max() < 0.1
+
+
+def test_noise_alone_rarely_alerts() -> None:
+    # Gaussian noise: 1 - 1e-5 tail on 20,000 rows -> well under one alert expected
+    _, alert = alert_scores(_noise(20_000, seed=3))
+    assert alert.sum() <= 1
+
+
+def test_missing_values_score_0_and_do_not_shorten_the_windows() -> None:
+    x = _noise(900, seed=4)
+    x[700] += 15.0
+    with_gaps = np.insert(x, [100, 100, 400], np.nan)  # three NaN rows before the spike
+    score, alert = alert_scores(with_gaps)
+    assert np.isnan(with_gaps[[100, 101, 402]]).all()
+    assert score[[100, 101, 402]].tolist() == [0.0, 0.0, 0.0]
+    # the present values are scored exactly as without the gaps
+    np.testing.assert_array_equal(score[~np.isnan(with_gaps)], alert_scores(x)[0])
+    assert np.flatnonzero(alert).tolist() == [703]
+
+
+@pytest.mark.parametrize(
+    ("params", "text"),
+    [
+        ({"window": 0}, "window must be an integer >= 1"),
+        ({"quiet": 2.5}, "quiet must be an integer >= 1"),
+        ({"cap": 0.0}, "cap must be > 0"),
+        ({"threshold": 1.5}, "threshold must be in (0, 1]"),
+    ],
+)
+def test_bad_parameters_are_usage_errors(params: dict[str, float], text: str) -> None:
+    with pytest.raises(UsageError, match=text.replace("(", r"\(").replace("]", r"\]")):
+        alert_scores([1.0, 2.0], **params)  # type: ignore[arg-type]
+
+
+def test_series_columns_follow_the_input_rows_and_alert_once_on_a_repeated_time() -> None:
+    x = _noise(400, seed=5)
+    x[300:] += 10.0
+    times = list(range(400))
+    # the onset's row is given twice (same time, same value): one alert, on the first of them
+    times.insert(301, 300)
+    values = np.insert(x, 301, x[300])
+    with pytest.warns(SeriesWarning, match="repeat an earlier timestamp"):
+        series = regularize(pa.array(times), values)
+    table = series_alerts(series)
+    assert table.num_rows == 401
+    assert [i for i, a in enumerate(table.column("alert").to_pylist()) if a] == [300]
+    scores = table.column("alert_score").to_pylist()
+    assert scores[300] == scores[301]
+    scored, _ = score_series(series, detector="level", online=True)
+    assert scored.column_names[-2:] == ["alert_score", "alert"]
+    assert scored.column("alert").to_pylist() == table.column("alert").to_pylist()
