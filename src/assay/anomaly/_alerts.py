@@ -24,6 +24,11 @@ whole fleet. Every step uses only the row and the rows before it (online).
    ``L_t = 1 - 1e-5`` whatever the series' own noise. HTM's ``short_window`` is 10; the
    development half of NAB, tuned by cross-validation over series, prefers 1 (a single row):
    the robust z already averages the noise out.
+   **Seasonal channel**: with a seasonal lag (``periods``; ``series_alerts`` passes one week of
+   rows when the grid's step divides a day, a lag that also covers a daily season), steps 1 and
+   2 run again on the differences ``x_t - x_{t - lag}`` and each row keeps the larger of the
+   two log likelihoods: a departure from last week's shape stands out there even when the value
+   is ordinary for the trailing window (a missed daily peak, a night that looks like a day).
 3. **Episode rule** (the suppression after a detection that ARTime, the best published NAB
    detector, applies to its own scores, and the refractory period of online change detectors):
    a row whose likelihood reaches ``threshold`` while no episode is open raises an ``alert`` and
@@ -101,6 +106,7 @@ def alert_scores(
     min_periods: int = 30,
     threshold: float = 0.5,
     quiet: int = 20,
+    periods: tuple[int, ...] = (),
 ) -> tuple[FloatArray, BoolArray]:
     """Online alert score in [0, 1] and the rows where an alert is raised (once per episode).
 
@@ -122,6 +128,10 @@ def alert_scores(
         Log likelihood that raises an alert (0.5 is a likelihood of ``1 - 1e-5``).
     quiet : int, default 20
         Consecutive rows below ``threshold`` that close an episode.
+    periods : tuple of int, default ()
+        Seasonal lags, in rows: for each, steps 1 and 2 also run on the differences
+        ``x_t - x_{t - lag}`` (present when both are), and a row's log likelihood is the largest
+        of its channels. :func:`~assay.anomaly.series_alerts` passes one week of rows.
 
     Returns
     -------
@@ -147,6 +157,7 @@ def alert_scores(
     """
     x = as_series(values)
     for name, v, low in (
+        *(("periods", p, 1) for p in periods),
         ("window", window, 1),
         ("long_window", long_window, 1),
         ("short_window", short_window, 1),
@@ -160,24 +171,42 @@ def alert_scores(
     if not 0 < threshold <= 1:
         raise UsageError(f"threshold must be in (0, 1] (got {threshold!r})")
     present = ~np.isnan(x)
-    x = x[present]
+    log_score = _log_likelihood(x[present], window, cap, long_window, short_window, min_periods)
+    for period in periods:
+        if period >= len(x):
+            continue
+        diff = np.full(len(x), np.nan)
+        diff[period:] = x[period:] - x[:-period]
+        seasonal = np.zeros(len(x))
+        has = ~np.isnan(diff)
+        seasonal[has] = _log_likelihood(
+            diff[has], window, cap, long_window, short_window, min_periods
+        )
+        log_score = np.maximum(log_score, seasonal[present])
+    score, alert = _episodes(log_score, threshold, quiet)
+    full_score, full_alert = np.zeros(len(present)), np.zeros(len(present), dtype=np.bool_)
+    full_score[present], full_alert[present] = score, alert
+    return full_score, full_alert
+
+
+def _log_likelihood(
+    x: FloatArray, window: int, cap: float, long_window: int, short_window: int, min_periods: int
+) -> FloatArray:
+    """Steps 1 and 2 on a series without missing values: HTM's log likelihood of the robust z."""
     med, mad, count = _trailing_median_mad(x, window)
     scale = np.maximum(_MAD_TO_SD * mad, 1e-3 * np.abs(med) + 1e-12)
     with np.errstate(invalid="ignore"):
         z = (x - med) / scale
     ok = (count >= min(min_periods, window)) & ~np.isnan(z)
     raw = np.where(ok, np.clip(np.where(ok, z, 0.0), -cap, cap) / cap, 0.0)
-    # HTM's anomaly likelihood: the short mean against the long window's Gaussian.
     mu = _trailing_mean(raw, long_window)
     sd = np.sqrt(np.maximum(_trailing_mean(raw**2, long_window) - mu**2, 0.0))
     dev = (_trailing_mean(raw, short_window) - mu) / np.maximum(sd, 1e-4)
     likelihood = 2.0 * ndtr(np.abs(dev)) - 1.0
     likelihood[np.cumsum(ok) < min_periods] = 0.5
-    log_score = np.clip(np.log(1.0000000001 - likelihood) / _LOG_FLOOR, 0.0, 1.0)
-    score, alert = _episodes(log_score, threshold, quiet)
-    full_score, full_alert = np.zeros(len(present)), np.zeros(len(present), dtype=np.bool_)
-    full_score[present], full_alert[present] = score, alert
-    return full_score, full_alert
+    return np.asarray(
+        np.clip(np.log(1.0000000001 - likelihood) / _LOG_FLOOR, 0.0, 1.0), dtype=np.float64
+    )
 
 
 def _episodes(score: FloatArray, threshold: float, quiet: int) -> tuple[FloatArray, BoolArray]:

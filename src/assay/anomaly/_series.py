@@ -93,6 +93,16 @@ class RegularSeries:
             return (24, 168)
         return ()
 
+    @property
+    def week(self) -> int | None:
+        """Rows in one week of the grid (7 for a daily step, 168 for an hourly one).
+
+        None for number times, fewer than two timestamps, or a step that does not divide a day.
+        """
+        if self.kind == "number" or self.step is None or _US_PER_DAY % self.step:
+            return None
+        return int(7 * _US_PER_DAY // self.step)
+
     def step_text(self) -> str:
         """The step for people: ``1 day``, ``1 hour``, ``900 s`` or a number."""
         if self.step is None:
@@ -341,7 +351,8 @@ def series_alerts(series: RegularSeries, *, grid: bool = False) -> pa.Table:
     """The columns ``alert_score`` (float64 in [0, 1]) and ``alert`` (bool) of a series.
 
     Computed online on the regular grid by :func:`assay.anomaly.alert_scores` (robust z-score,
-    Numenta's anomaly likelihood, one alert per episode) with its defaults, and given, like
+    Numenta's anomaly likelihood, one alert per episode) with its defaults and a seasonal lag of
+    one week of rows (:attr:`RegularSeries.week`, when the step divides a day), and given, like
     :func:`score_series`, one row per input row (or per grid point with ``grid=True``). Rows
     that share a grid point share its ``alert_score``; only the first of them in the input's
     order carries its ``alert``.
@@ -353,7 +364,8 @@ def series_alerts(series: RegularSeries, *, grid: bool = False) -> pa.Table:
     >>> t.column_names, [i for i, a in enumerate(t.column("alert").to_pylist()) if a]
     (['alert_score', 'alert'], [200])
     """
-    score, alert = alert_scores(series.values)
+    week = series.week
+    score, alert = alert_scores(series.values, periods=() if week is None else (week,))
     if _on_rows(series, grid):
         assert series.rows is not None
         first = np.zeros(len(series.rows), dtype=np.bool_)

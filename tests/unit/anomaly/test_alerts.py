@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from assay._errors import UsageError
 from assay.anomaly import SeriesWarning, alert_scores, regularize, score_series, series_alerts
 
-SMALL = {"window": 12, "long_window": 40, "min_periods": 5, "quiet": 3}
+SMALL = {"window": 12, "long_window": 40, "min_periods": 5, "quiet": 3, "periods": (3,)}
 
 
 def _noise(n: int, seed: int = 0) -> np.ndarray:
@@ -99,6 +99,26 @@ def test_missing_values_score_0_and_do_not_shorten_the_windows() -> None:
     assert np.flatnonzero(alert).tolist() == [703]
 
 
+def test_a_day_that_breaks_the_weekly_pattern_alerts_with_the_weekly_lag_only() -> None:
+    week = np.array([100.0, 104, 102, 101, 99, 60, 55])
+    x = np.tile(week, 40) + np.random.default_rng(6).normal(0.0, 1.0, 280)
+    x[201] = 100.0  # a Saturday (60) as busy as a weekday: ordinary for the last 288 days
+    assert np.flatnonzero(alert_scores(x, periods=(7,))[1]).tolist() == [201]
+    assert not alert_scores(x)[1].any()
+
+
+def test_the_week_of_a_grid_follows_its_step() -> None:
+    import datetime as dt
+
+    days = pa.array([dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(3)])
+    hours = pa.array([3600 * i for i in range(3)], pa.timestamp("s", tz="UTC"))
+    seven = pa.array([dt.datetime(2026, 1, 1) + dt.timedelta(hours=7 * i) for i in range(3)])
+    assert regularize(days, [1.0, 2.0, 3.0]).week == 7
+    assert regularize(hours, [1.0, 2.0, 3.0]).week == 168
+    assert regularize(seven, [1.0, 2.0, 3.0]).week is None  # 7 hours do not divide a day
+    assert regularize(pa.array([1, 2, 3]), [1.0, 2.0, 3.0]).week is None
+
+
 @pytest.mark.parametrize(
     ("params", "text"),
     [
@@ -106,6 +126,7 @@ def test_missing_values_score_0_and_do_not_shorten_the_windows() -> None:
         ({"quiet": 2.5}, "quiet must be an integer >= 1"),
         ({"cap": 0.0}, "cap must be > 0"),
         ({"threshold": 1.5}, "threshold must be in (0, 1]"),
+        ({"periods": (0,)}, "periods must be an integer >= 1"),
     ],
 )
 def test_bad_parameters_are_usage_errors(params: dict[str, float], text: str) -> None:
