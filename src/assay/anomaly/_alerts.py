@@ -60,9 +60,8 @@ from numpy.typing import ArrayLike
 from scipy.special import ndtr
 
 from assay._errors import UsageError
-from assay.anomaly._detectors import BoolArray, FloatArray, as_series
+from assay.anomaly._detectors import MAD_TO_SD, BoolArray, FloatArray, as_series
 
-_MAD_TO_SD = 1.4826
 _LOG_FLOOR = math.log(1e-10)
 _BLOCK = 2048
 
@@ -194,7 +193,7 @@ def _log_likelihood(
 ) -> FloatArray:
     """Steps 1 and 2 on a series without missing values: HTM's log likelihood of the robust z."""
     med, mad, count = _trailing_median_mad(x, window)
-    scale = np.maximum(_MAD_TO_SD * mad, 1e-3 * np.abs(med) + 1e-12)
+    scale = np.maximum(MAD_TO_SD * mad, 1e-3 * np.abs(med) + 1e-12)
     with np.errstate(invalid="ignore"):
         z = (x - med) / scale
     ok = (count >= min(min_periods, window)) & ~np.isnan(z)

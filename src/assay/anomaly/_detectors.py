@@ -37,8 +37,9 @@ BoolArray = NDArray[np.bool_]
 
 # 1.4826 * MAD estimates a normal standard deviation; 1.2533 * mean absolute deviation too
 # (used when more than half of the deviations are exactly 0, as in small integer counts).
-_MAD_TO_SD = 1.4826
-_MEAN_AD_TO_SD = math.sqrt(math.pi / 2)
+# The one definition in assay.anomaly (the scan and the alert score use these too).
+MAD_TO_SD = 1.4826
+MEAN_AD_TO_SD = math.sqrt(math.pi / 2)
 # Standard error of a median of k normal values is about 1.2533 * sd / sqrt(k).
 _MEDIAN_SE = math.sqrt(math.pi / 2)
 
@@ -122,8 +123,8 @@ def robust_location_scale(a: FloatArray) -> tuple[float, float]:
     dev = np.abs(a - med)
     mad = float(np.median(dev))
     if mad > 0:
-        return med, _MAD_TO_SD * mad
-    return med, _MEAN_AD_TO_SD * float(np.mean(dev))
+        return med, MAD_TO_SD * mad
+    return med, MEAN_AD_TO_SD * float(np.mean(dev))
 
 
 def _z(dev: FloatArray, scale: FloatArray | float) -> FloatArray:

@@ -21,8 +21,9 @@ Each series is one tenant's (or one slice's) daily value of a watched metric. Th
   replaced by its expectation in the history later days see, so an outage does not drag the
   baseline down and the recovery is not flagged as a rise. After ``max_clean_run`` such days in
   a row the change is accepted as the new normal and the history follows the data again.
-- **False discoveries.** p-values of every scored day of every series and metric in the scan
-  window go through the Benjamini-Hochberg procedure at level ``fdr`` (default 1%); a day is
+- **False discoveries.** For each metric and day, the p-values of every series scored that day
+  form one family that goes through the Benjamini-Hochberg procedure at level ``fdr`` (default
+  1%; see docs/scan.md for why one family per metric and day); a day is
   anomalous when its q-value is at most ``fdr`` and it moves the metric by at least
   ``min_effect`` (default 10%) of the expectation.
 - **Incidents.** Consecutive anomalous days of one series in one direction form one incident
@@ -47,6 +48,7 @@ from scipy.stats import norm
 from scipy.stats import t as student_t
 
 from assay._errors import UsageError
+from assay.anomaly._detectors import MAD_TO_SD, MEAN_AD_TO_SD
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -76,8 +78,6 @@ Severity = Literal["low", "medium", "high"]
 
 _SEASON = 7
 _SEASON_CYCLES = 4
-_MAD_TO_SD = 1.4826
-_MEAN_AD_TO_SD = math.sqrt(math.pi / 2)
 _MAD_EFFICIENCY = 0.37
 # Two-sided p-value of |z| = 1.
 _ONE_SD = 0.31731050786291415
@@ -101,7 +101,7 @@ class ScanConfig:
     Attributes
     ----------
     fdr : float, default 0.01
-        Benjamini-Hochberg level over every scored day of every series in the window.
+        Benjamini-Hochberg level, one family per metric and day (every series scored that day).
     min_effect : float, default 0.1
         Smallest relative change from the expectation that can be anomalous.
     history_days : int, default 28
@@ -223,7 +223,7 @@ def _robust_sd_rows(m: FloatArray, min_count: int) -> FloatArray:
     dev = np.abs(m - med[:, None])
     mad = _row_nanmedian(dev, min_count)
     mean_ad = _row_nanmean(dev, min_count)
-    return np.where(mad > 0, _MAD_TO_SD * mad, _MEAN_AD_TO_SD * mean_ad)
+    return np.where(mad > 0, MAD_TO_SD * mad, MEAN_AD_TO_SD * mean_ad)
 
 
 def _two_sided_t(z: FloatArray, dof: FloatArray) -> FloatArray:
@@ -890,7 +890,7 @@ def scan_table(
             else:
                 results[m] = score_amounts(matrix(m), kind=metric_kind(m), config=cfg)
 
-    # One Benjamini-Hochberg family per day: every series and metric scored that day. A day's
+    # One Benjamini-Hochberg family per metric and day: every series scored that day. A day's
     # verdict then depends on that day and the days before it only, so it never changes as
     # later days arrive, and the guarantee is the on-call one: of the alerts one day raises,
     # at most a share fdr is expected to be false.
