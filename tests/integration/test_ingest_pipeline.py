@@ -292,8 +292,7 @@ def test_a_workspace_path_with_a_space_a_percent_and_accents_works(tmp_path: Pat
 
 
 def test_two_writers_on_one_workspace_see_each_others_commits(tmp_path: Path) -> None:
-    from assay.ingest import Ingestor
-    from assay.ingest._readers import read_batches
+    from assay.ingest import Ingestor, read_batches
 
     Workspace.open(tmp_path / "ws", create=True).close()
     a_file = write_jsonl(tmp_path / "a.jsonl", [ev(i) for i in range(0, 6)])

@@ -40,7 +40,7 @@ from scipy import special as _special
 from scipy import stats as _st
 
 from assay._errors import UsageError
-from assay.evaluation._inputs import _column, _numeric
+from assay.evaluation._inputs import as_column, as_float
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 Kind: TypeAlias = Literal["numeric", "categorical"]
@@ -108,8 +108,8 @@ class UnseenCategories(NamedTuple):
 
 def _split_missing(x: object, name: str) -> tuple[FloatArray, int]:
     """Return the non-missing values of a numeric column and how many were missing."""
-    values, nulls = _column(x, name)
-    v = _numeric(values, name, "numbers")
+    values, nulls = as_column(x, name)
+    v = as_float(values, name, "numbers")
     missing = np.isnan(v)
     if nulls is not None:
         missing |= nulls

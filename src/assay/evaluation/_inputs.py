@@ -50,7 +50,7 @@ def _is_polars(x: object) -> bool:
     return pl is not None and isinstance(x, pl.Series)
 
 
-def _column(x: object, name: str) -> tuple[np.ndarray[Any, Any], BoolArray | None]:
+def as_column(x: object, name: str) -> tuple[np.ndarray[Any, Any], BoolArray | None]:
     """Return ``x`` as a 1-D numpy array and its null mask (``None`` when there are no nulls).
 
     Nulls are pyarrow / polars nulls, pandas missing values and ``None``; a float NaN is left in
@@ -140,7 +140,7 @@ def check_same_length(**arrays: object) -> int:
     return n
 
 
-def _numeric(values: np.ndarray[Any, Any], name: str, what: str) -> FloatArray:
+def as_float(values: np.ndarray[Any, Any], name: str, what: str) -> FloatArray:
     """Convert to float64, raising for strings, dates and other non-numeric values."""
     kind = values.dtype.kind
     if kind in "biuf":
@@ -178,7 +178,7 @@ def labels(y_true: object, name: str = "y_true") -> BoolArray:
     >>> labels([0, 1, 1.0, True]).tolist()
     [False, True, True, True]
     """
-    values, nulls = _column(y_true, name)
+    values, nulls = as_column(y_true, name)
     if values.size == 0:
         raise UsageError(f"{name} is empty (0 rows); pass at least one row to evaluate")
     if nulls is not None:
@@ -188,7 +188,7 @@ def labels(y_true: object, name: str = "y_true") -> BoolArray:
         )
     if values.dtype.kind == "b":
         return np.asarray(values, dtype=bool)
-    numeric = _numeric(values, name, "0/1 labels or booleans")
+    numeric = as_float(values, name, "0/1 labels or booleans")
     bad = (numeric != 0) & (numeric != 1)
     if bad.any():
         raise UsageError(
@@ -208,8 +208,8 @@ def finite_mask(y_score: object) -> BoolArray:
     >>> finite_mask([0.1, float("nan"), float("inf"), 0.7]).tolist()
     [True, False, False, True]
     """
-    values, nulls = _column(y_score, "y_score")
-    numeric = _numeric(values, "y_score", "numbers")
+    values, nulls = as_column(y_score, "y_score")
+    numeric = as_float(values, "y_score", "numbers")
     mask = np.isfinite(numeric)
     if nulls is not None:
         mask &= ~nulls
@@ -236,9 +236,9 @@ def scores(
     """
     if nan not in ("raise", "drop"):
         raise UsageError(f"nan must be 'raise' or 'drop'; got {nan!r}")
-    values, nulls = _column(y_score, name)
+    values, nulls = as_column(y_score, name)
     _check_length(values, n, name)
-    out = _numeric(values, name, "numbers")
+    out = as_float(values, name, "numbers")
     if nulls is not None:
         out = out.copy()
         out[nulls] = np.nan
@@ -268,14 +268,14 @@ def weights(sample_weight: object, n: int) -> FloatArray | None:
     if sample_weight is None:
         return None
     name = "sample_weight"
-    values, nulls = _column(sample_weight, name)
+    values, nulls = as_column(sample_weight, name)
     _check_length(values, n, name)
     if nulls is not None:
         raise UsageError(
             f"{name} must be finite non-negative numbers; {_positions(nulls, 'are missing')}; "
             "fill them (e.g. with 1.0) or drop those rows"
         )
-    out = _numeric(values, name, "finite non-negative numbers")
+    out = as_float(values, name, "finite non-negative numbers")
     bad = ~np.isfinite(out)
     if bad.any():
         raise UsageError(
@@ -392,7 +392,7 @@ def cohorts(cohort_id: object, n: int, name: str = "cohort_id") -> tuple[IntArra
         if len(cohort_id) != n:
             _check_length(np.empty(len(cohort_id)), n, name)
         if pa.types.is_integer(cohort_id.type) and not cohort_id.null_count:
-            values, _ = _column(cohort_id, name)
+            values, _ = as_column(cohort_id, name)
             dense = _codes_dense_int(values)
             if dense is not None:
                 return dense
@@ -413,7 +413,7 @@ def cohorts(cohort_id: object, n: int, name: str = "cohort_id") -> tuple[IntArra
     if isinstance(cohort_id, list | tuple):
         # Build an object array element by element so that tuple cohorts stay one value each.
         cohort_id = np.fromiter(cohort_id, dtype=object, count=len(cohort_id))
-    values, nulls = _column(cohort_id, name)
+    values, nulls = as_column(cohort_id, name)
     _check_length(values, n, name)
     kind = values.dtype.kind
     if kind == "b":

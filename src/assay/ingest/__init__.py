@@ -1,6 +1,7 @@
 """Ingestion: readers per format, the batch pipeline (validate, redact, pseudonymise, dedupe,
 store) and the quarantine of rejected rows."""
 
+from assay.ingest._batches import read_batches
 from assay.ingest._pipeline import (
     BatchOutcome,
     FileSummary,
@@ -10,7 +11,7 @@ from assay.ingest._pipeline import (
     iter_files,
 )
 from assay.ingest._quarantine import DEFAULT_QUARANTINE_LIMIT, read_quarantine
-from assay.ingest._readers import Format, ParseFailure, RawBatch, detect_format, read_batches
+from assay.ingest._readers import Format, ParseFailure, RawBatch, detect_format
 
 __all__ = [
     "DEFAULT_QUARANTINE_LIMIT",

@@ -33,11 +33,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay._errors import AssayError, NotFoundError, PrivacyError
+from assay.ingest._batches import read_batches
 from assay.ingest._readers import (
     ParseFailure,
     RawBatch,
     detect_format,
-    read_batches,
     rows_as_python,
 )
 from assay.privacy import pseudonymise, redact_array

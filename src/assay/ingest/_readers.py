@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from assay._errors import NotFoundError, SchemaError, UsageError
+from assay._errors import NotFoundError, SchemaError
 from assay.schema._fields import FIELD_NAMES
 from assay.schema._validate import MIXED_JSON_MEMBER
 
@@ -223,66 +223,6 @@ def detect_format(path: Path) -> Format:
         ".json), Parquet (.parquet, .pq) or CSV with a header (.csv), each optionally .gz; "
         "rename the file with one of these extensions"
     )
-
-
-def read_batches(
-    path: Path,
-    *,
-    format: Format | Literal["auto"] = "auto",
-    batch_rows: int = 65536,
-) -> Iterator[RawBatch]:
-    """Read an event file as a stream of parsed batches.
-
-    Parameters
-    ----------
-    path : the file; ``.gz`` is decompressed as a stream.
-    format : ``jsonl``, ``parquet``, ``csv``, or ``auto`` (:func:`detect_format`).
-    batch_rows : the most rows (records plus parse failures) in one batch.
-
-    Yields
-    ------
-    RawBatch
-        In file order. An empty file (or one of blank lines) yields nothing. Validate each
-        batch with ``assay.schema.validate(batch.table, lenient_strings=(format == "csv"))``.
-
-    Raises
-    ------
-    NotFoundError
-        If the file does not exist or vanishes while being read.
-    SchemaError
-        If the file cannot be read or is not in the format (a damaged gzip or Parquet file,
-        a CSV without a header); a bad record is a :class:`ParseFailure`, never an error.
-    UsageError
-        If ``batch_rows`` is not positive or ``format`` is unknown.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> _ = (folder / "a.jsonl").write_text('{"event_id": "e1"}\\nnot json\\n')
-    >>> [batch] = read_batches(folder / "a.jsonl")
-    >>> batch.table.column("event_id").to_pylist(), batch.lines.to_pylist()
-    (['e1'], [1])
-    >>> [(f.line, f.rule) for f in batch.failures]
-    [(2, 'json')]
-    """
-    if batch_rows < 1:
-        raise UsageError(f"batch_rows must be at least 1 (got {batch_rows})")
-    if format not in (*FORMATS, "auto"):
-        raise UsageError(f"format must be one of {', '.join(FORMATS)} or auto (got {format!r})")
-    fmt = detect_format(path) if format == "auto" else format
-    if fmt == "jsonl":
-        from assay.ingest.jsonl import read_jsonl
-
-        return read_jsonl(path, batch_rows=batch_rows)
-    if fmt == "csv":
-        from assay.ingest.csv import read_csv
-
-        return read_csv(path, batch_rows=batch_rows)
-    from assay.ingest.parquet import read_parquet
-
-    return read_parquet(path, batch_rows=batch_rows)
 
 
 # -- building tables from records that the fast readers could not take ------------------------
@@ -530,7 +470,6 @@ __all__ = [
     "ParseFailure",
     "RawBatch",
     "detect_format",
-    "read_batches",
     "rows_as_python",
     "union_to_pylist",
 ]

@@ -38,7 +38,7 @@ from assay._errors import SchemaError, WorkspaceError
 from assay.ingest._group import STOP, GroupWriter, take_group
 from assay.ingest._pipeline import BatchOutcome, Ingestor, _Prepared
 from assay.ingest._readers import RawBatch
-from assay.ingest.jsonl import _KEY_END, _keys, read_json_body
+from assay.ingest.jsonl import KEY_END, count_keys, read_json_body
 from assay.privacy import redact_array
 
 
@@ -139,7 +139,7 @@ def _array_as_lines(data: bytes) -> list[bytes] | None:
         value = json.loads(text)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
-    if not isinstance(value, list) or len(_KEY_END.findall(text)) != _keys(value):
+    if not isinstance(value, list) or len(KEY_END.findall(text)) != count_keys(value):
         return None
     try:
         return [json.dumps(v, ensure_ascii=False).encode("utf-8", "surrogatepass") for v in value]

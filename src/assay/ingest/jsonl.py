@@ -77,7 +77,7 @@ _BOM = b"\xef\xbb\xbf"
 
 _PARSE_ERRORS = (pa.ArrowException, ValueError)
 _ROW = re.compile(r"in row (\d+)")
-_KEY_END = re.compile(r'"[ \t\r\n]*:')
+KEY_END = re.compile(r'"[ \t\r\n]*:')
 _MS_MARK = b"@assay-epoch-ms:"
 # No look-behind for an escaped quote: it would defeat the literal-prefix search (15x slower),
 # and inside a JSON string the key would read `\"event_time\"`, which this cannot match.
@@ -108,7 +108,7 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_object)
 _PLAIN = json.JSONDecoder()
 
 
-def _keys(value: object) -> int:
+def count_keys(value: object) -> int:
     """How many object keys a parsed JSON value holds, at any depth (no recursion: a deep
     value that json could parse must not fail here)."""
     count = 0
@@ -131,7 +131,7 @@ def _decode(text: str, start: int) -> tuple[Any, int]:
     in a string can add false alarms, never hide a key) than the parsed value has keys.
     """
     value, end = _PLAIN.raw_decode(text, start)
-    if len(_KEY_END.findall(text, start, end)) > _keys(value):
+    if len(KEY_END.findall(text, start, end)) > count_keys(value):
         _DECODER.raw_decode(text, start)
     return value, end
 

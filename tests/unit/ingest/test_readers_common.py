@@ -10,12 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from assay._errors import NotFoundError, SchemaError, UsageError
+from assay.ingest import read_batches
 from assay.ingest._readers import (
     FORMATS,
     ParseFailure,
     concat_tables,
     detect_format,
-    read_batches,
     rows_as_python,
     table_from_records,
     union_to_pylist,

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from assay._errors import SchemaError
 from assay.ingest import csv as csv_reader
-from assay.ingest._readers import read_batches
+from assay.ingest import read_batches
 from assay.schema._validate import validate
 
 SETTINGS = settings(

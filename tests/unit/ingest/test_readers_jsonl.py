@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assay.ingest import jsonl
-from assay.ingest._readers import RawBatch, read_batches, union_to_pylist
+from assay.ingest import jsonl, read_batches
+from assay.ingest._readers import RawBatch, union_to_pylist
 from assay.schema._validate import validate
 
 SETTINGS = settings(

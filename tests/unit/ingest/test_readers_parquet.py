@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assay._errors import NotFoundError, SchemaError
-from assay.ingest._readers import read_batches
+from assay.ingest import read_batches
 from assay.schema._validate import validate
 
 
