@@ -46,7 +46,6 @@ from assay.anomaly._scan import (
     Candidate,
     ScanConfig,
     ScanResult,
-    benjamini_hochberg,
     scan_table,
 )
 from assay.anomaly._series import (
@@ -57,6 +56,7 @@ from assay.anomaly._series import (
     series_alerts,
 )
 from assay.anomaly._watch import ScanReport, scan_workspace
+from assay.evaluation import benjamini_hochberg
 
 __all__ = [
     "EXPLAIN_METRICS",

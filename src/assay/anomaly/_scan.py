@@ -49,6 +49,7 @@ from scipy.stats import t as student_t
 
 from assay._errors import UsageError
 from assay.anomaly._detectors import MAD_TO_SD, MEAN_AD_TO_SD
+from assay.evaluation import benjamini_hochberg, wilson_interval
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -233,41 +234,6 @@ def _two_sided_t(z: FloatArray, dof: FloatArray) -> FloatArray:
     inf = ok & np.isinf(z)
     out[inf] = 0.0
     return out
-
-
-def _wilson(k: FloatArray, n: FloatArray, z: float = 1.959963984540054) -> tuple[FloatArray, ...]:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        denom = 1 + z * z / n
-        centre = (p + z * z / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return centre - half, centre + half
-
-
-def benjamini_hochberg(p_values: FloatArray) -> FloatArray:
-    """Benjamini-Hochberg adjusted p-values (q-values) of the non-NaN entries; NaN stays NaN.
-
-    ``q_(i) = min_{j >= i} min(1, m p_(j) / j)`` over the ``m`` present p-values sorted
-    ascending (Benjamini and Hochberg, 1995); a day is a discovery at level ``alpha`` when its
-    q-value is at most ``alpha``.
-
-    Examples
-    --------
-    >>> benjamini_hochberg(np.array([0.01, 0.04, np.nan, 0.03])).round(3)
-    array([0.03, 0.04,  nan, 0.04])
-    """
-    p = np.asarray(p_values, dtype=np.float64)
-    flat = p.ravel()
-    q = np.full(flat.shape, np.nan)
-    idx = np.flatnonzero(~np.isnan(flat))
-    m = len(idx)
-    if m == 0:
-        return q.reshape(p.shape)
-    order = idx[np.argsort(flat[idx], kind="stable")]
-    ranked = flat[order] * m / np.arange(1, m + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-    q[order] = np.minimum(ranked, 1.0)
-    return q.reshape(p.shape)
 
 
 # -- the online models -------------------------------------------------------------------------
@@ -693,7 +659,7 @@ def score_rates(
             hk[clean, t] = np.nan
             hn[clean, t] = np.nan
     z = _signed_z(p, value - expected)
-    low, high = _wilson(k, n)
+    low, high = wilson_interval(k, n)
     with np.errstate(invalid="ignore", divide="ignore"):
         change = (value - expected) / np.maximum(expected, 1e-12)
     return SeriesScores(

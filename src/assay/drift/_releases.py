@@ -50,6 +50,7 @@ from scipy import stats
 
 from assay._errors import UsageError
 from assay._records import jsonable
+from assay.evaluation import wilson_interval
 
 if TYPE_CHECKING:
     from assay.store import Incident, NewIncident, Workspace
@@ -333,15 +334,6 @@ def _read_field(
 # -- statistics -----------------------------------------------------------------------------
 
 
-def _wilson(x: int, n: int) -> tuple[float, float]:
-    """Wilson score 95% interval of a proportion x / n."""
-    p = x / n
-    den = 1.0 + _Z95**2 / n
-    centre = (p + _Z95**2 / (2 * n)) / den
-    half = _Z95 * math.sqrt(p * (1 - p) / n + _Z95**2 / (4 * n * n)) / den
-    return centre - half, centre + half
-
-
 def newcombe_interval(x1: int, n1: int, x0: int, n0: int) -> tuple[float, float]:
     """Newcombe's hybrid score 95% interval of ``x1/n1 - x0/n0`` (his method 10).
 
@@ -355,8 +347,8 @@ def newcombe_interval(x1: int, n1: int, x0: int, n0: int) -> tuple[float, float]
     (0.0714, 0.2521)
     """
     p1, p0 = x1 / n1, x0 / n0
-    l1, u1 = _wilson(x1, n1)
-    l0, u0 = _wilson(x0, n0)
+    l1, u1 = wilson_interval(x1, n1, _Z95)
+    l0, u0 = wilson_interval(x0, n0, _Z95)
     d = p1 - p0
     return d - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2), d + math.sqrt(
         (u1 - p1) ** 2 + (p0 - l0) ** 2

@@ -12,10 +12,13 @@ storage. Definitions and edge cases: ``docs/evaluation.md``.
   :func:`bootstrap_ci` for confidence intervals.
 - :func:`slice_report`: every metric for every slice, with intervals, gaps and flags.
 - :func:`group_metrics` and :func:`fairness_gaps`: Fairlearn-compatible group fairness.
+- :func:`wilson_interval` and :func:`benjamini_hochberg`: the proportion interval and the
+  false-discovery-rate adjustment the analysis layer shares.
 """
 
 from assay.evaluation._auc import AUCAccumulator, cohort_auc
 from assay.evaluation._fairness import fairness_gaps, group_metrics
+from assay.evaluation._intervals import benjamini_hochberg, wilson_interval
 from assay.evaluation._metrics import (
     METRICS,
     average_precision,
@@ -38,6 +41,7 @@ __all__ = [
     "AUCAccumulator",
     "SliceReport",
     "average_precision",
+    "benjamini_hochberg",
     "bootstrap_ci",
     "bootstrap_distribution",
     "brier_score",
@@ -52,4 +56,5 @@ __all__ = [
     "slice_report",
     "threshold_for_precision",
     "threshold_max_fbeta",
+    "wilson_interval",
 ]
