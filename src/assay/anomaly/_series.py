@@ -14,7 +14,7 @@ naming the column and the first bad row. ``docs/anomalies.md`` has the details.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -61,7 +61,9 @@ class RegularSeries:
         For each input row, in the input's order, the index of the grid point it fell on (None
         when the series was built on a grid directly).
     input_time : pyarrow.Array or None
-        The input's times, in the input's order and type.
+        The input's times, in the input's order: as :func:`read_series` read them (the cells'
+        text for dates and times, so ``2014-04-02 14:29:00`` is written back as it came; the
+        numbers for a column of numbers), or the array given to :func:`regularize`.
     input_values : numpy.ndarray or None
         The input's values (float64, NaN where missing), in the input's order.
     """
@@ -264,7 +266,9 @@ def _out(keys: np.ndarray, kind: TimeKind, out_type: pa.DataType) -> pa.Array:
 def read_series(path: str | Path, *, time_col: str, value_col: str) -> RegularSeries:
     """Read one series from a CSV file (``pyarrow.csv``) and put it onto a regular grid.
 
-    Empty cells and ``NA``, ``NaN``, ``null`` are missing values. See :func:`regularize`.
+    Empty cells and ``NA``, ``NaN``, ``null`` are missing values. See :func:`regularize`. The
+    input times are kept as read (:attr:`RegularSeries.input_time`): the text of each date or
+    time cell, or the numbers (an epoch column of integers stays integers).
     """
     from pyarrow import csv
 
@@ -286,7 +290,18 @@ def read_series(path: str | Path, *, time_col: str, value_col: str) -> RegularSe
                 f"{option} {col!r} is not a column of {path.name}; its columns are: {shown}"
             )
     values = _value_array(table.column(value_col).combine_chunks(), value_col)
-    return regularize(table.column(time_col), values, name=time_col)
+    series = regularize(table.column(time_col), values, name=time_col)
+    if series.kind == "number":
+        return series
+    # Rows in, rows out: the output carries each time as its cell was written, not re-printed
+    # in ISO form from the parsed value (a second read of that one column, as text).
+    text = csv.read_csv(
+        path,
+        convert_options=csv.ConvertOptions(
+            include_columns=[time_col], column_types={time_col: pa.string()}
+        ),
+    )
+    return replace(series, input_time=text.column(time_col).combine_chunks())
 
 
 def score_series(

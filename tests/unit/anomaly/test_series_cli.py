@@ -203,7 +203,7 @@ def test_every_input_row_comes_out_once_in_order_with_its_time_and_value(
     assert result.exit_code in (0, 1), result.output  # type: ignore[attr-defined]
     rows = json.loads(result.stdout)  # type: ignore[attr-defined]
     assert len(rows) == 8
-    assert [r["timestamp"] for r in rows] == [t.replace("Z", "+00:00") for t, _ in IRREGULAR]
+    assert [r["timestamp"] for r in rows] == [t for t, _ in IRREGULAR]  # as written
     assert [r["value"] for r in rows] == [12.5, 10.0, 11.0, 13.0, None, 9.25, 10.75, 1000000.5]
     # the two rows at 01-03 sit on one grid point, so they share its score
     assert rows[2]["score"] == rows[3]["score"]
@@ -218,8 +218,7 @@ def test_rows_in_rows_out_through_the_library(tmp_path: Path) -> None:
         s = read_series(path, time_col="t", value_col="v")
     table, _ = score_series(s, detector="level")
     assert table.num_rows == 8
-    got = [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in table.column("timestamp").to_pylist()]
-    assert got == [t for t, _ in IRREGULAR]
+    assert table.column("timestamp").to_pylist() == [t for t, _ in IRREGULAR]
     values = table.column("value").to_pylist()
     assert values[:4] == [12.5, 10.0, 11.0, 13.0]
     assert values[4] is None or math.isnan(values[4])
@@ -233,6 +232,61 @@ def test_rows_in_rows_out_through_the_library(tmp_path: Path) -> None:
     assert math.isnan(s.values[5])
     grid, _ = score_series(s, detector="level", grid=True)
     assert grid.num_rows == 9
+
+
+# NAB's layout: no 'T', no offset; a repeated time, a gap of two rows, an off-grid time
+NON_ISO = [
+    ("2014-04-02 14:29:00", "1"),
+    ("2014-04-02 14:34:00", "2"),
+    ("2014-04-02 14:34:00", "3"),
+    ("2014-04-02 14:39:00", "4"),
+    ("2014-04-02 14:54:00", "5"),
+    ("2014-04-02 14:59:00", "6"),
+    ("2014-04-02 15:05:30", "7"),
+]
+
+
+def _output_times(path: Path, time_col: str, value_col: str, fmt: str) -> list[object]:
+    """The time column of `anomalies series` output: CSV cells as text, JSON values as parsed."""
+    args = ["anomalies", "series", str(path), "--time-col", time_col, "--value-col", value_col]
+    result = runner.invoke(cli, [*args, "--format", fmt, "--detector", "level"])
+    assert result.exit_code in (0, 1), result.output  # type: ignore[attr-defined]
+    out = result.stdout  # type: ignore[attr-defined]
+    if fmt == "csv":
+        return [line.split(",")[0] for line in out.splitlines()[1:]]
+    return [r["timestamp"] for r in json.loads(out)]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_times_come_out_as_their_cells_were_written(tmp_path: Path, fmt: str) -> None:
+    path = _write(tmp_path / "s.csv", NON_ISO, header="timestamp,value")
+    got = _output_times(path, "timestamp", "value", fmt)
+    assert got == [t for t, _ in NON_ISO]
+
+
+def test_epoch_integer_times_come_out_as_the_same_integers(tmp_path: Path) -> None:
+    rows = [(1396448940, 1), (1396449240, 2), (1396449240, 3), (1396450140, 4)]
+    path = _write(tmp_path / "s.csv", rows, header="t,v")
+    assert _output_times(path, "t", "v", "json") == [1396448940, 1396449240, 1396449240, 1396450140]
+    assert _output_times(path, "t", "v", "csv") == [
+        "1396448940",
+        "1396449240",
+        "1396449240",
+        "1396450140",
+    ]
+
+
+def test_the_grid_keeps_parsed_times(tmp_path: Path) -> None:
+    path = _write(tmp_path / "s.csv", NON_ISO, header="timestamp,value")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SeriesWarning)
+        s = read_series(path, time_col="timestamp", value_col="value")
+    assert s.input_time is not None
+    assert s.input_time.to_pylist() == [t for t, _ in NON_ISO]
+    assert s.step_text() == "5 minutes"
+    assert s.time.to_pylist()[-1] == dt.datetime(2014, 4, 2, 15, 4)  # 15:05:30 moved
+    assert s.rows is not None
+    assert s.rows.tolist() == [0, 1, 1, 2, 5, 6, 7]
 
 
 def test_a_non_numeric_value_exits_2_with_the_row(tmp_path: Path) -> None:
