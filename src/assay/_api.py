@@ -12,6 +12,7 @@ from typing import Self
 import ibis
 
 from assay.metrics import Metrics
+from assay.models import Models
 from assay.store import Workspace as _StoreWorkspace
 from assay.store._engines import Engine, EngineName, connect
 
@@ -32,6 +33,7 @@ class Workspace(_StoreWorkspace):
     _spark_master: str | None = None
     _engine: Engine | None = None
     _metrics: Metrics | None = None
+    _models: Models | None = None
 
     @classmethod
     def open(
@@ -68,3 +70,10 @@ class Workspace(_StoreWorkspace):
                 self.events, active_event_types=self.settings.active_event_types
             )
         return self._metrics
+
+    @property
+    def models(self) -> Models:
+        """Point-in-time datasets and models over the stored events (see ``docs/models.md``)."""
+        if self._models is None:
+            self._models = Models(self.events)
+        return self._models
