@@ -10,9 +10,10 @@ tenant shows (except ``dau``, where a user active in two leaves counts in each).
 :func:`release_events` lists what was released near the change: the first day each
 ``model_version``, ``prompt_template`` and flight appeared in the tenant's events.
 
-Everything is read with DuckDB straight from the workspace's Parquet files, filtered on the
-tenant and on ``event_date`` (the partition column, so that other days' files are skipped).
-Nothing returned holds a user id.
+Every count is an Ibis expression of :mod:`assay.metrics` (the metrics' own definitions,
+broken down per day and leaf), run on the workspace's engine (DuckDB, or Spark with
+``--engine pyspark``), filtered on the tenant and on ``event_date`` (the partition column, so
+that other days' files are skipped). Nothing returned holds a user id.
 """
 
 from __future__ import annotations
@@ -23,15 +24,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay._errors import UsageError, unknown_tenant
 from assay._records import jsonable
 from assay.anomaly._explain import Explanation, explain_table
+from assay.metrics import (
+    LeafMeasure,
+    Metrics,
+    first_event_day,
+    first_seen,
+    latency_quantile,
+    leaf_counts,
+    workspace_events,
+)
+from assay.schema import RELEASE_FIELDS, SLICE_FIELDS
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from assay.store import Workspace
 
 EXPLAIN_METRICS: tuple[str, ...] = (
@@ -44,24 +56,10 @@ EXPLAIN_METRICS: tuple[str, ...] = (
     "latency_p95",
     "cost_usd",
 )
-DIMENSIONS: tuple[str, ...] = (
-    "locale",
-    "platform",
-    "app_version",
-    "model_version",
-    "prompt_template",
-    "flight",
-)
-RELEASE_FIELDS: tuple[str, ...] = ("model_version", "prompt_template", "flight")
-
-_SOURCE = "read_parquet($files, hive_partitioning = true)"
-# The leaf value of `flight`: the event's set of flights, sorted, joined with "+"; null
-# when it has none. Each event is in exactly one leaf, so nothing is counted twice.
-_FLIGHT_SQL = (
-    "CASE WHEN len(list_distinct(flights)) > 0 "
-    "THEN array_to_string(list_sort(list_distinct(flights)), '+') END"
-)
-_HANDOFF_SQL = "(event_type = 'handoff' OR coalesce(handoff, false))"
+#: The dimensions a workspace metric can be explained by: the slice fields.
+DIMENSIONS: tuple[str, ...] = SLICE_FIELDS
+#: The fields whose first appearances are release events: the release fields and flights.
+RELEASE_EVENT_FIELDS: tuple[str, ...] = (*RELEASE_FIELDS, "flight")
 
 
 @dataclass(frozen=True)
@@ -238,9 +236,9 @@ def explain_metric(
         raise UsageError(f"baseline_days must be an integer >= 1 (got {baseline_days!r})")
     dims = _check_dimensions(dimensions)
     day = _check_day(day, "day")
-    files = ws.files("events")
+    events = workspace_events(ws)
     active = tuple(ws.settings.active_event_types)
-    first_day = _tenant_first_day(ws, files, tenant, active)
+    first_day = _tenant_first_day(ws, events, tenant, active)
     last = ws.last_event_day()
     if last is not None and day > last:
         raise UsageError(
@@ -258,35 +256,33 @@ def explain_metric(
             f"baseline shortened to {(day - start).days} day(s): the tenant's first day is "
             f"{first_day}"
         )
-    params: dict[str, object] = {"files": files, "tenant": tenant, "start": start, "day": day}
-    with ws.duckdb() as con:
-        table, total, note = _leaf_table(con, metric, dims, params, active)
-        if note:
-            notes.append(note)
-        table = _fill_days(table, dims, start, day, total is not None)
-        # A dimension with one value in the window splits nothing: its slice would be the
-        # whole tenant under another name ("locale=None"), so it is left out.
-        used = [d for d in dims if pc.count_distinct(table.column(d), mode="all").as_py() > 1]
-        used = used or dims[:1]
-        if len(used) < len(dims):
-            constant = [d for d in dims if d not in used]
-            notes.append(f"not sliced by {', '.join(constant)}: one value in the window")
-        explanation = explain_table(
-            table,
-            time_col="day",
-            dims=used,
-            value="value",
-            total=total,
-            at=day,
-            baseline=baseline_days,
-            max_order=max_order,
-            top=top,
-            counts=metric != "cost_usd",
-        )
-        if metric in ("dau", "active_users"):
-            overlap = _dau_overlap(con, params, active, explanation)
-            if overlap:
-                notes.append(overlap)
+    table, total, note = _leaf_table(events, metric, dims, tenant, start, day, active)
+    if note:
+        notes.append(note)
+    table = _fill_days(table, dims, start, day, total is not None)
+    # A dimension with one value in the window splits nothing: its slice would be the
+    # whole tenant under another name ("locale=None"), so it is left out.
+    used = [d for d in dims if pc.count_distinct(table.column(d), mode="all").as_py() > 1]
+    used = used or dims[:1]
+    if len(used) < len(dims):
+        constant = [d for d in dims if d not in used]
+        notes.append(f"not sliced by {', '.join(constant)}: one value in the window")
+    explanation = explain_table(
+        table,
+        time_col="day",
+        dims=used,
+        value="value",
+        total=total,
+        at=day,
+        baseline=baseline_days,
+        max_order=max_order,
+        top=top,
+        counts=metric != "cost_usd",
+    )
+    if metric in ("dau", "active_users"):
+        overlap = _dau_overlap(events, tenant, start, day, active, explanation)
+        if overlap:
+            notes.append(overlap)
     releases = release_events(ws, tenant=tenant, since=start, until=day)
     return MetricExplanation(
         metric=metric,
@@ -336,34 +332,18 @@ def release_events(
     until = _check_day(until, "until")
     if since > until:
         raise UsageError(f"since ({since}) must not be after until ({until}); swap them")
-    files = ws.files("events")
-    _tenant_first_day(ws, files, tenant, ())
-    sql = f"""
-        WITH ev AS (
-            SELECT event_date, model_version, prompt_template, flights FROM {_SOURCE}
-            WHERE tenant_id = $tenant AND event_date <= $until
-        ),
-        firsts AS (
-            SELECT 'model_version' AS field, model_version AS value, min(event_date) AS first
-            FROM ev WHERE model_version IS NOT NULL GROUP BY model_version
-            UNION ALL
-            SELECT 'prompt_template', prompt_template, min(event_date)
-            FROM ev WHERE prompt_template IS NOT NULL GROUP BY prompt_template
-            UNION ALL
-            SELECT 'flight', flight, min(event_date)
-            FROM (SELECT event_date, unnest(flights) AS flight FROM ev)
-            WHERE flight IS NOT NULL GROUP BY flight
-        )
-        SELECT field, value, first FROM firsts WHERE first >= $since
-        ORDER BY first, field, value
-    """
-    with ws.duckdb() as con:
-        rows = con.sql(
-            sql, params={"files": files, "tenant": tenant, "since": since, "until": until}
-        ).fetchall()
+    events = workspace_events(ws)
+    _tenant_first_day(ws, events, tenant, ())
+    table = first_seen(events, RELEASE_EVENT_FIELDS, tenant=tenant, until=until)
     return [
         {"field": f, "value": v, "first_seen": first, "days_before": (until - first).days}
-        for f, v, first in rows
+        for f, v, first in zip(
+            table.column("field").to_pylist(),
+            table.column("value").to_pylist(),
+            table.column("first_seen").to_pylist(),
+            strict=True,
+        )
+        if first >= since
     ]
 
 
@@ -402,151 +382,76 @@ def _check_day(value: object, name: str) -> dt.date:
 
 
 def _tenant_first_day(
-    ws: Workspace, files: list[str], tenant: str, active: tuple[str, ...]
+    ws: Workspace, events: ir.Table, tenant: str, active: tuple[str, ...]
 ) -> dt.date:
     """The tenant's first active day (its first stored day if it has no active event)."""
-    row: tuple[Any, ...] | None = None
-    if files:
-        with ws.duckdb() as con:
-            (row,) = con.sql(
-                f"""SELECT min(event_date),
-                           min(event_date) FILTER (WHERE list_contains($active, event_type))
-                    FROM {_SOURCE} WHERE tenant_id = $tenant""",
-                params={"files": files, "tenant": tenant, "active": list(active)},
-            ).fetchall()
-    if row is None or row[0] is None:
+    first = first_event_day(events, tenant=tenant)
+    if first is None:
         raise unknown_tenant(tenant, ws.tenants())
-    first: dt.date = row[1] if row[1] is not None else row[0]
+    if active:
+        first = first_event_day(events, tenant=tenant, event_types=active) or first
     return first
 
 
 # -- leaf rows -------------------------------------------------------------------------------
 
 
-def _window_sql(dims: list[str]) -> str:
-    """The tenant's events of the window, with one column per dimension."""
-    columns = ", ".join(f'{_FLIGHT_SQL if d == "flight" else d} AS "{d}"' for d in dims)
-    return f"""
-        SELECT event_date AS day, user_id, session_id, event_time, event_id, event_type,
-               handoff, feedback, latency_ms, cost_usd, {columns}
-        FROM {_SOURCE}
-        WHERE tenant_id = $tenant AND event_date BETWEEN $start AND $day
-    """
-
-
 def _leaf_table(
-    con: duckdb.DuckDBPyConnection,
+    events: ir.Table,
     metric: str,
     dims: list[str],
-    params: dict[str, object],
+    tenant: str,
+    start: dt.date,
+    day: dt.date,
     active: tuple[str, ...],
 ) -> tuple[pa.Table, str | None, str | None]:
     """Rows (day, dims..., value[, total]); the total column's name; a note."""
-    keys = ", ".join(f'"{d}"' for d in dims)
-    window = _window_sql(dims)
-    params = dict(params)
-    total: str | None = None
-    note: str | None = None
+
+    def leaf(measure: LeafMeasure, slow_ms: float | None = None) -> pa.Table:
+        return leaf_counts(
+            events,
+            measure,
+            tenant=tenant,
+            start=start,
+            end=day,
+            dims=dims,
+            active_event_types=active,
+            slow_ms=slow_ms,
+        )
+
     if metric in ("dau", "active_users"):
-        params["active"] = list(active)
-        select = "count(DISTINCT user_id)::DOUBLE AS value"
-        where = "list_contains($active, event_type)"
+        note = None
         if metric == "active_users":
             note = (
                 "active_users is explained through dau (distinct active users per day): a "
                 "trailing window's distinct count does not split into additive slices"
             )
-    elif metric in ("sessions", "handoff_rate"):
-        return _session_table(con, metric, dims, params)
-    elif metric == "thumbs_down_rate":
-        select = (
-            "count(*) FILTER (WHERE feedback = -1)::DOUBLE AS value, "
-            "count(feedback)::DOUBLE AS total"
+        return leaf("dau"), None, note
+    if metric in ("sessions", "handoff_rate"):
+        note = "sessions are counted on the day of their first event, in the slice of that event"
+        if metric == "sessions":
+            return leaf("sessions"), None, note
+        note += "; a session is handed off if any of its stored events is a handoff"
+        return leaf("handoff_rate"), "total", note
+    if metric == "thumbs_down_rate":
+        return leaf("thumbs_down_rate"), "total", None
+    if metric == "error_rate":
+        return leaf("error_rate"), "total", None
+    if metric == "latency_p95":
+        threshold = latency_quantile(
+            events, 0.95, tenant=tenant, start=start, end=day - dt.timedelta(days=1)
         )
-        where, total = "true", "total"
-    elif metric == "error_rate":
-        select = (
-            "count(*) FILTER (WHERE event_type = 'error')::DOUBLE AS value, "
-            "count(*) FILTER (WHERE event_type = 'turn')::DOUBLE AS total"
-        )
-        where, total = "event_type IN ('error', 'turn')", "total"
-    elif metric == "latency_p95":
-        threshold = _baseline_p95(con, params)
-        params["threshold"] = threshold
-        select = (
-            "count(*) FILTER (WHERE latency_ms > $threshold)::DOUBLE AS value, "
-            "count(*)::DOUBLE AS total"
-        )
-        where, total = "event_type = 'turn' AND latency_ms IS NOT NULL", "total"
+        if threshold is None:
+            raise UsageError(
+                f"latency_p95 needs turn latencies in the baseline days ({start} to the day "
+                f"before {day}) and the tenant has none; pick another metric or day"
+            )
         note = (
             "explains the change in the share of turns slower than the baseline p95 "
             f"({threshold:.6g} ms)"
         )
-    else:  # cost_usd
-        # fsum: a compensated sum, so the result does not depend on the order of the rows.
-        select = "coalesce(fsum(cost_usd), 0)::DOUBLE AS value"
-        where = "true"
-    sql = f"""
-        WITH ev AS ({window})
-        SELECT day, {keys}, {select} FROM ev WHERE {where}
-        GROUP BY day, {keys} ORDER BY day, {keys}
-    """
-    return con.sql(sql, params=params).to_arrow_table(), total, note
-
-
-def _session_table(
-    con: duckdb.DuckDBPyConnection, metric: str, dims: list[str], params: dict[str, object]
-) -> tuple[pa.Table, str | None, str | None]:
-    """Sessions on the day of their first event, in the leaf of that first event."""
-    keys = ", ".join(f'"{d}"' for d in dims)
-    measures = (
-        "count(*)::DOUBLE AS value"
-        if metric == "sessions"
-        else "count(*) FILTER (WHERE h.session_id IS NOT NULL)::DOUBLE AS value, "
-        "count(*)::DOUBLE AS total"
-    )
-    # A session whose first event is before the window is counted on an earlier day; a
-    # handoff may come on a later day than the session's first event.
-    sql = f"""
-        WITH ev AS ({_window_sql(dims)}),
-        firsts AS (
-            SELECT day, session_id, {keys},
-                   row_number() OVER (PARTITION BY session_id ORDER BY event_time, event_id) AS rn
-            FROM ev
-        ),
-        earlier AS (
-            SELECT DISTINCT session_id FROM {_SOURCE}
-            WHERE tenant_id = $tenant AND event_date < $start
-        ),
-        handed_off AS (
-            SELECT DISTINCT session_id FROM {_SOURCE}
-            WHERE tenant_id = $tenant AND event_date >= $start AND {_HANDOFF_SQL}
-        )
-        SELECT f.day, {", ".join(f'f."{d}"' for d in dims)}, {measures}
-        FROM firsts f LEFT JOIN handed_off h ON f.session_id = h.session_id
-        WHERE f.rn = 1 AND NOT EXISTS (SELECT 1 FROM earlier e WHERE e.session_id = f.session_id)
-        GROUP BY ALL ORDER BY ALL
-    """
-    note = "sessions are counted on the day of their first event, in the slice of that event"
-    if metric == "sessions":
-        return con.sql(sql, params=params).to_arrow_table(), None, note
-    note += "; a session is handed off if any of its stored events is a handoff"
-    return con.sql(sql, params=params).to_arrow_table(), "total", note
-
-
-def _baseline_p95(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> float:
-    (row,) = con.sql(
-        f"""SELECT quantile_cont(latency_ms, 0.95) FROM {_SOURCE}
-            WHERE tenant_id = $tenant AND event_date >= $start AND event_date < $day
-              AND event_type = 'turn' AND latency_ms IS NOT NULL""",
-        params={k: params[k] for k in ("files", "tenant", "start", "day")},
-    ).fetchall()
-    if row[0] is None:
-        raise UsageError(
-            f"latency_p95 needs turn latencies in the baseline days ({params['start']} to the "
-            f"day before {params['day']}) and the tenant has none; pick another metric or day"
-        )
-    return float(row[0])
+        return leaf("slow_turns", threshold), "total", note
+    return leaf("cost_usd"), None, None
 
 
 def _fill_days(
@@ -584,23 +489,26 @@ def _fill_days(
 
 
 def _dau_overlap(
-    con: duckdb.DuckDBPyConnection,
-    params: dict[str, object],
+    events: ir.Table,
+    tenant: str,
+    start: dt.date,
+    day: dt.date,
     active: tuple[str, ...],
     explanation: Explanation,
 ) -> str:
     """A note when users active in two leaves make the leaf sums exceed the DAU."""
-    rows = con.sql(
-        f"""SELECT event_date, count(DISTINCT user_id) FROM {_SOURCE}
-            WHERE tenant_id = $tenant AND event_date BETWEEN $start AND $day
-              AND list_contains($active, event_type)
-            GROUP BY event_date""",
-        params={**params, "active": list(active)},
-    ).fetchall()
-    dau = {d: float(n) for d, n in rows}
+    daily = Metrics(lambda: events, active_event_types=active).dau(
+        tenant=tenant, since=start, until=day
+    )
+    dau = {
+        d: float(n)
+        for d, n in zip(
+            daily.column("day").to_pylist(), daily.column("dau").to_pylist(), strict=True
+        )
+    }
     times = explanation.baseline_times
     before = sum(dau.get(t, 0.0) for t in times) / len(times) if times else math.nan
-    after = dau.get(params["day"], 0.0)
+    after = dau.get(day, 0.0)
     same = math.isclose(before, explanation.before, abs_tol=1e-9) and math.isclose(
         after, explanation.after, abs_tol=1e-9
     )
@@ -616,6 +524,7 @@ def _dau_overlap(
 __all__ = [
     "DIMENSIONS",
     "EXPLAIN_METRICS",
+    "RELEASE_EVENT_FIELDS",
     "MetricExplanation",
     "explain_metric",
     "release_events",

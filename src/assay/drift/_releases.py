@@ -30,8 +30,9 @@ Mann-Whitney U test. All the tests of a run (every tenant, field, value, metric 
 adjusted together by Benjamini-Hochberg. A regression needs ``q <= fdr`` **and** a material
 effect, see :class:`RegressionConfig`.
 
-Everything is read with DuckDB straight from the workspace's Parquet files; nothing returned
-or recorded holds a user id or any text.
+Every count and latency is read through the Ibis breakdowns of :mod:`assay.metrics` (the
+metrics' own definitions) on the workspace's engine (DuckDB, or Spark with ``--engine
+pyspark``); nothing returned or recorded holds a user id or any text.
 """
 
 from __future__ import annotations
@@ -51,15 +52,17 @@ from scipy import stats
 from assay._errors import UsageError
 from assay._records import jsonable
 from assay.evaluation import wilson_interval
+from assay.metrics import first_event_day, release_counts, release_latencies, workspace_events
+from assay.schema import RELEASE_FIELDS
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
     from assay.store import Incident, NewIncident, Workspace
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
-ReleaseField = Literal["model_version", "prompt_template"]
-RELEASE_FIELDS: tuple[ReleaseField, ...] = ("model_version", "prompt_template")
 RegressionMetric = Literal["handoff_rate", "thumbs_down_rate", "error_rate", "latency_p95"]
 REGRESSION_METRICS: tuple[RegressionMetric, ...] = (
     "handoff_rate",
@@ -70,8 +73,16 @@ REGRESSION_METRICS: tuple[RegressionMetric, ...] = (
 #: Days reported by default: releases first seen in the last four weeks.
 DEFAULT_SINCE_DAYS = 28
 
-_SOURCE = "read_parquet($files, hive_partitioning = true)"
-_HANDOFF_SQL = "(event_type = 'handoff' OR coalesce(handoff, false))"
+# The daily count arrays of a series, and the column of `release_counts` each comes from.
+_COUNT_COLUMNS: dict[str, str] = {
+    "sessions": "sessions",
+    "handoffs": "handoffs",
+    "turns": "turns",
+    "errors": "errors",
+    "feedback": "feedback",
+    "down": "thumbs_down",
+}
+_COUNT_NAMES: tuple[str, ...] = tuple(_COUNT_COLUMNS)
 # Numerator and denominator counts of each rate, in the daily count arrays.
 _RATE_COUNTS: dict[str, tuple[str, str]] = {
     "handoff_rate": ("handoffs", "sessions"),
@@ -256,69 +267,41 @@ class _FieldData:
 
 
 def _read_field(
-    ws: Workspace, files: list[str], fld: str, origin: dt.date, until: dt.date
+    events: ir.Table, fld: str, origin: dt.date, latency_from: dt.date, until: dt.date
 ) -> _FieldData:
+    """The daily counts (from ``origin``) and turn latencies (from ``latency_from``) of every
+    (tenant, value) of ``fld`` up to ``until``, from the Ibis breakdowns of
+    :mod:`assay.metrics` on the workspace's engine.
+
+    Raw latencies are fetched (the Mann-Whitney tests and the p95 of a union of days need
+    them), but only of the days a comparison reads: from ``latency_from`` (the first release
+    day searched, less the lookback) to ``until``.
+    """
     n_days = (until - origin).days + 1
-    params: dict[str, object] = {"files": files, "until": until, "origin": origin}
-    ev = f"""SELECT tenant_id, session_id, event_date, event_type, handoff, feedback,
-                    latency_ms, {fld} AS value,
-                    datediff('day', $origin::DATE, event_date) AS d
-             FROM {_SOURCE} WHERE event_date <= $until"""
-    # A session counts in every value it carries, on the day of its first event with that
-    # value (docs/metrics.md: "under a slice, a session's first event is its first event
-    # within that slice"); it is handed off if any of its events is a handoff.
-    sessions_sql = f"""
-        WITH ev AS ({ev}),
-        ho AS (SELECT DISTINCT tenant_id, session_id FROM ev WHERE {_HANDOFF_SQL}),
-        sv AS (SELECT tenant_id, session_id, value, min(d) AS d FROM ev
-               WHERE value IS NOT NULL GROUP BY ALL)
-        SELECT sv.tenant_id, sv.value, sv.d, count(*) AS sessions,
-               count(ho.session_id) AS handoffs
-        FROM sv LEFT JOIN ho ON sv.tenant_id = ho.tenant_id AND sv.session_id = ho.session_id
-        GROUP BY ALL
-    """
-    events_sql = f"""
-        WITH ev AS ({ev})
-        SELECT tenant_id, value, d, count(*) FILTER (WHERE event_type = 'turn') AS turns,
-               count(*) FILTER (WHERE event_type = 'error') AS errors,
-               count(feedback) AS feedback,
-               count(*) FILTER (WHERE feedback = -1) AS down,
-               min(d) AS first
-        FROM ev WHERE value IS NOT NULL GROUP BY ALL
-    """
-    latency_sql = f"""
-        WITH ev AS ({ev})
-        SELECT tenant_id, value, d, latency_ms FROM ev
-        WHERE value IS NOT NULL AND event_type = 'turn' AND latency_ms IS NOT NULL
-        ORDER BY tenant_id, value, d
-    """
-    names = ("sessions", "handoffs", "turns", "errors", "feedback", "down")
+    counts = release_counts(events, fld, until=until)
+    lat = release_latencies(events, fld, since=latency_from, until=until)
     series: dict[tuple[str, str], _Series] = {}
     first: dict[tuple[str, str], int] = {}
 
     def get(key: tuple[str, str]) -> _Series:
         if key not in series:
-            zeros = {n: np.zeros(n_days, dtype=np.int64) for n in names}
+            zeros = {n: np.zeros(n_days, dtype=np.int64) for n in _COUNT_NAMES}
             series[key] = _Series(zeros, np.zeros(0, np.int64), np.zeros(0, np.float64))
         return series[key]
 
-    with ws.duckdb() as con:
-        for tenant, value, d, n_s, n_h in con.sql(sessions_sql, params=params).fetchall():
-            s = get((tenant, value))
-            s.counts["sessions"][d] += n_s
-            s.counts["handoffs"][d] += n_h
-        rows = con.sql(events_sql, params=params).fetchall()
-        for tenant, value, d, turns, errors, fb, down, _ in rows:
-            s = get((tenant, value))
-            for name, n in (("turns", turns), ("errors", errors), ("feedback", fb)):
-                s.counts[name][d] += n
-            s.counts["down"][d] += down
-            key = (tenant, value)
-            first[key] = min(first.get(key, n_days), int(d))
-        lat = con.sql(latency_sql, params=params).to_arrow_table()
+    tenants = counts.column("tenant_id").to_pylist()
+    values = counts.column("value").to_pylist()
+    days = _day_index(counts, origin)
+    columns = {name: counts.column(name).to_numpy() for name in _COUNT_COLUMNS.values()}
+    for i, (tenant, value) in enumerate(zip(tenants, values, strict=True)):
+        s = get((tenant, value))
+        d = int(days[i])
+        for name, column in _COUNT_COLUMNS.items():
+            s.counts[name][d] += int(columns[column][i])
+        first[(tenant, value)] = min(first.get((tenant, value), n_days), d)
     tenants = lat.column("tenant_id").to_pylist()
     values = lat.column("value").to_pylist()
-    days = lat.column("d").to_numpy().astype(np.int64)
+    lat_days = _day_index(lat, origin)
     ms = lat.column("latency_ms").to_numpy().astype(np.float64)
     i = 0
     while i < len(tenants):
@@ -326,9 +309,16 @@ def _read_field(
         while j < len(tenants) and tenants[j] == tenants[i] and values[j] == values[i]:
             j += 1
         s = get((tenants[i], values[i]))
-        s.lat_day, s.lat = days[i:j], ms[i:j]
+        s.lat_day, s.lat = lat_days[i:j], ms[i:j]
         i = j
     return _FieldData(series, first)
+
+
+def _day_index(table: pa.Table, origin: dt.date) -> I64:
+    """The ``day`` column as days since ``origin``."""
+    days: I64 = table.column("day").cast(pa.int32()).to_numpy().astype(np.int64)
+    offset: I64 = days - (origin - dt.date(1970, 1, 1)).days
+    return offset
 
 
 # -- statistics -----------------------------------------------------------------------------
@@ -465,7 +455,7 @@ def _latency_row(base: dict[str, Any], new: F64, old: F64, cfg: RegressionConfig
     return row
 
 
-def _releases(
+def _release_rows(
     data: _FieldData,
     fld: str,
     origin: dt.date,
@@ -722,19 +712,18 @@ def find_regressions(
     since = since or until - dt.timedelta(days=DEFAULT_SINCE_DAYS - 1)
     if since > until:
         raise UsageError(f"since ({since}) must not be after until ({until}); swap them")
-    files = ws.files("events")
-    with ws.duckdb() as con:
-        ((first_day,),) = con.sql(
-            f"SELECT min(event_date) FROM {_SOURCE}", params={"files": files}
-        ).fetchall()
-    origin: dt.date = first_day
+    events = workspace_events(ws)
+    first_day = first_event_day(events)
+    assert first_day is not None  # the workspace has a last event day, so a first one too
+    origin = first_day
     since_i = max((since - origin).days, 0)
     until_i = (until - origin).days
+    latency_from = max(since - dt.timedelta(days=cfg.lookback_days), origin)
     releases: list[dict[str, Any]] = []
     in_place: list[dict[str, Any]] = []
     for fld in chosen:
-        data = _read_field(ws, files, fld, origin, until)
-        releases += _releases(data, fld, origin, since_i, until_i, cfg)
+        data = _read_field(events, fld, origin, latency_from, until)
+        releases += _release_rows(data, fld, origin, since_i, until_i, cfg)
         if cfg.in_place:
             in_place += _in_place(data, fld, origin, since_i, until_i, cfg)
     tested = [r for r in releases + in_place if r["p_value"] is not None]

@@ -294,6 +294,11 @@ def retention(ev: ir.Table, scope: Scope) -> ir.Table:
     )
 
 
+def hands_off(ev: ir.Table) -> ir.BooleanValue:
+    """An event that hands its session to a human: a ``handoff`` event or ``handoff = true``."""
+    return (ev.event_type == "handoff") | ev.handoff.fill_null(False)
+
+
 def _ratio(numerator: ir.NumericValue, denominator: ir.NumericValue) -> ir.FloatingValue:
     """numerator / denominator as a double; null when the denominator is 0."""
     return ibis.ifelse(
@@ -309,10 +314,9 @@ def _session_counts(ev: ir.Table, scope: Scope) -> ir.Table:
     grid = _days_from(_starts(user_days, scope), scope, begin="start")
     day_keys = [*scope.keys, "day"]
 
-    handed_off = (ev.event_type == "handoff") | ev.handoff.fill_null(False)
     per_session = ev.group_by([*scope.keys, "session_id"]).agg(
         day=ev.day.min(),
-        handed_off=ibis.ifelse(handed_off, 1, 0).max(),
+        handed_off=ibis.ifelse(hands_off(ev), 1, 0).max(),
     )
     per_start_day = per_session.group_by(day_keys).agg(
         sessions=per_session.count(),
@@ -383,3 +387,241 @@ def health(ev: ir.Table, scope: Scope, window: int) -> ir.Table:
         latency_p95=out.latency_p95.cast("float64"),
         cost_usd=out.cost_usd.fill_null(0.0),
     )
+
+
+# -- breakdowns behind explain and regressions ------------------------------------------------
+#
+# The same definitions as above (a session on the day of its first event, a handoff anywhere
+# in the session, turns, errors, feedback, exact latency percentiles), grouped the way
+# `assay explain` (per day and leaf of a tenant) and `assay regressions` (per tenant, release
+# value and day) read them. Days are integers here too.
+
+#: What a leaf row of ``leaf_counts`` measures: ``value`` (and ``total`` for a rate).
+LEAF_MEASURES: tuple[str, ...] = (
+    "dau",
+    "sessions",
+    "handoff_rate",
+    "thumbs_down_rate",
+    "error_rate",
+    "slow_turns",
+    "cost_usd",
+)
+#: Measures with a ``total`` column (a rate: value / total).
+LEAF_RATES: frozenset[str] = frozenset(
+    {"handoff_rate", "thumbs_down_rate", "error_rate", "slow_turns"}
+)
+
+
+def _date(day: dt.date) -> ir.DateValue:
+    return ibis.literal(day, type="date")
+
+
+def events_between(
+    events: ir.Table, *, tenant: str | None, start: dt.date | None, end: dt.date
+) -> ir.Table:
+    """The stored events of ``tenant`` (every tenant if None) with ``event_date`` in
+    [``start``, ``end``] (no lower bound if ``start`` is None), plus ``day`` as an integer.
+
+    The filters are on the partition column, so both engines skip other days' files.
+    """
+    t = events
+    if tenant is not None:
+        t = t.filter(t.tenant_id == tenant)
+    if start is not None:
+        t = t.filter(t.event_date >= _date(start))
+    t = t.filter(t.event_date <= _date(end))
+    return t.mutate(day=t.event_date.epoch_days().cast("int64"))
+
+
+def flight_sets(ev: ir.Table) -> ir.Table:
+    """``tenant_id, event_id, flight``: each event's distinct flights, sorted and joined with
+    ``+`` (``exp-a+exp-b``); an event with no flight has no row.
+
+    Written as unnest, distinct collect, sort and join rather than as array functions on the
+    list, whose null handling differs between the engines.
+    """
+    one = ev.select("tenant_id", "event_id", flight=ev.flights.unnest())
+    one = one.filter(one.flight.notnull())
+    sets = one.group_by(["tenant_id", "event_id"]).agg(names=one.flight.collect(distinct=True))
+    return sets.select("tenant_id", "event_id", flight=sets.names.sort().join("+"))
+
+
+def with_dimensions(ev: ir.Table, dims: Sequence[str]) -> ir.Table:
+    """``ev`` with one column per dimension; ``flight`` is the event's flight set
+    (:func:`flight_sets`), null for an event without flights, so each event is in one leaf."""
+    if "flight" not in dims:
+        return ev
+    sets = flight_sets(ev)
+    return _join(ev, sets, ["tenant_id", "event_id"], null_safe=None)
+
+
+def leaf_counts(
+    events: ir.Table,
+    measure: str,
+    *,
+    tenant: str,
+    start: dt.date,
+    end: dt.date,
+    dims: Sequence[str],
+    active_event_types: tuple[str, ...],
+    slow_ms: float | None = None,
+) -> ir.Table:
+    """``day, dims..., value[, total]``: one row per day of [start, end] and leaf (a
+    combination of dimension values) with events; see ``Breakdowns.leaf_counts``."""
+    keys = ["day", *dims]
+    ev = with_dimensions(events_between(events, tenant=tenant, start=start, end=end), dims)
+    if measure == "dau":
+        active = ev.filter(ev.event_type.isin(active_event_types))
+        return active.group_by(keys).agg(value=active.user_id.nunique().cast("float64"))
+    if measure in ("sessions", "handoff_rate"):
+        return _leaf_sessions(events, ev, measure, tenant=tenant, start=start, keys=keys)
+    if measure == "thumbs_down_rate":
+        return ev.group_by(keys).agg(
+            value=ev.count(where=ev.feedback == -1).cast("float64"),
+            total=ev.feedback.count().cast("float64"),
+        )
+    if measure == "error_rate":
+        ev = ev.filter(ev.event_type.isin(("error", "turn")))
+        return ev.group_by(keys).agg(
+            value=ev.count(where=ev.event_type == "error").cast("float64"),
+            total=ev.count(where=ev.event_type == "turn").cast("float64"),
+        )
+    if measure == "slow_turns":
+        if slow_ms is None:
+            raise ValueError("slow_turns needs slow_ms")
+        ev = ev.filter((ev.event_type == "turn") & ev.latency_ms.notnull())
+        slow = ev.latency_ms > ibis.literal(float(slow_ms), type="float64")
+        return ev.group_by(keys).agg(
+            value=ev.count(where=slow).cast("float64"), total=ev.count().cast("float64")
+        )
+    if measure == "cost_usd":
+        return ev.group_by(keys).agg(value=ev.cost_usd.sum().cast("float64").fill_null(0.0))
+    raise ValueError(f"unknown leaf measure {measure!r}")
+
+
+def _leaf_sessions(
+    events: ir.Table,
+    ev: ir.Table,
+    measure: str,
+    *,
+    tenant: str,
+    start: dt.date,
+    keys: list[str],
+) -> ir.Table:
+    """Sessions on the day of their first event (by ``event_time``, then ``event_id``), in the
+    leaf of that event; a session with an event before ``start`` is not counted. For
+    ``handoff_rate``, ``value`` counts those with a handoff on or after ``start`` (any day)."""
+    first = ibis.window(group_by="session_id", order_by=["event_time", "event_id"])
+    ranked = ev.mutate(_rank=ibis.row_number().over(first))
+    firsts = ranked.filter(ranked["_rank"] == 0)
+    own = events.filter(events.tenant_id == tenant)
+    earlier = own.filter(own.event_date < _date(start)).select("session_id").distinct()
+    firsts = firsts.anti_join(earlier, "session_id")
+    if measure == "sessions":
+        return firsts.group_by(keys).agg(value=firsts.count().cast("float64"))
+    later = own.filter(own.event_date >= _date(start))
+    handed = later.filter(hands_off(later)).select("session_id").distinct()
+    handed = handed.select(_handed=handed["session_id"])
+    marked = firsts.left_join(handed, firsts.session_id == handed["_handed"])
+    return marked.group_by(keys).agg(
+        value=marked.count(where=marked["_handed"].notnull()).cast("float64"),
+        total=marked.count().cast("float64"),
+    )
+
+
+def latency_quantile(
+    events: ir.Table, q: float, *, tenant: str, start: dt.date, end: dt.date
+) -> ir.FloatingScalar:
+    """The exact ``q`` quantile (linear interpolation) of the tenant's ``turn`` latencies of
+    the days [start, end]; null without one."""
+    ev = events_between(events, tenant=tenant, start=start, end=end)
+    return ev.latency_ms.quantile(q, where=ev.event_type == "turn").cast("float64")
+
+
+def first_days(
+    events: ir.Table, *, tenant: str | None, event_types: tuple[str, ...] | None = None
+) -> ir.IntegerScalar:
+    """The first ``event_date`` (as an integer day) of the tenant's events (of
+    ``event_types``, when given); null without one."""
+    ev = events if tenant is None else events.filter(events.tenant_id == tenant)
+    if event_types is not None:
+        ev = ev.filter(ev.event_type.isin(event_types))
+    return ev.event_date.epoch_days().cast("int64").min()
+
+
+def first_seen(events: ir.Table, fields: Sequence[str], *, tenant: str, until: dt.date) -> ir.Table:
+    """``field, value, first_day``: the first day each non-null value of each field appears
+    in the tenant's events up to ``until``; ``flight`` is one element of ``flights``."""
+    ev = events_between(events, tenant=tenant, start=None, end=until)
+    parts = []
+    for name in fields:
+        if name == "flight":
+            values = ev.select("day", value=ev.flights.unnest())
+        else:
+            values = ev.select("day", value=ev[name])
+        values = values.filter(values.value.notnull())
+        firsts = values.group_by("value").agg(first_day=values.day.min())
+        parts.append(
+            firsts.select(
+                field=ibis.literal(name, type="string"), value=firsts.value, first_day="first_day"
+            )
+        )
+    return ibis.union(*parts)
+
+
+def release_counts(events: ir.Table, field: str, *, until: dt.date) -> ir.Table:
+    """``tenant_id, value, day, sessions, handoffs, turns, errors, feedback, thumbs_down``:
+    per tenant, non-null value of ``field`` and day up to ``until`` with an event carrying it.
+
+    A session counts in every value it carries, on the day of its first event with that value
+    (``sessions`` under a slice); it is handed off if any of its events up to ``until`` is a
+    handoff, whatever value that event carries. The other columns count each event on its own
+    day, as ``sessions`` does.
+    """
+    ev = events_between(events, tenant=None, start=None, end=until)
+    ev = ev.select(
+        "tenant_id",
+        "session_id",
+        "event_type",
+        "handoff",
+        "feedback",
+        "day",
+        value=ev[field],
+    )
+    handed = ev.filter(hands_off(ev)).select("tenant_id", "session_id").distinct()
+    handed = handed.mutate(_handed=ibis.literal(1, type="int64"))
+    valued = ev.filter(ev.value.notnull())
+    starts = valued.group_by(["tenant_id", "session_id", "value"]).agg(day=valued.day.min())
+    starts = _join(starts, handed, ["tenant_id", "session_id"], null_safe=None)
+    per_start = starts.group_by(["tenant_id", "value", "day"]).agg(
+        sessions=starts.count(), handoffs=starts["_handed"].count()
+    )
+    per_day = valued.group_by(["tenant_id", "value", "day"]).agg(
+        turns=valued.count(where=valued.event_type == "turn"),
+        errors=valued.count(where=valued.event_type == "error"),
+        feedback=valued.feedback.count(),
+        thumbs_down=valued.count(where=valued.feedback == -1),
+    )
+    # Every session start is on a day with an event carrying the value: per_day has its row.
+    out = _join(per_day, per_start, ["tenant_id", "value", "day"], null_safe=None)
+    return out.select(
+        "tenant_id",
+        "value",
+        "day",
+        sessions=out.sessions.fill_null(0).cast("int64"),
+        handoffs=out.handoffs.fill_null(0).cast("int64"),
+        turns=out.turns.cast("int64"),
+        errors=out.errors.cast("int64"),
+        feedback=out.feedback.cast("int64"),
+        thumbs_down=out.thumbs_down.cast("int64"),
+    )
+
+
+def release_latencies(
+    events: ir.Table, field: str, *, since: dt.date | None, until: dt.date
+) -> ir.Table:
+    """``tenant_id, value, day, latency_ms``: every ``turn`` latency of the days [since,
+    until] of an event with a non-null value of ``field``."""
+    ev = events_between(events, tenant=None, start=since, end=until)
+    ev = ev.filter((ev.event_type == "turn") & ev.latency_ms.notnull() & ev[field].notnull())
+    return ev.select("tenant_id", value=ev[field], day="day", latency_ms="latency_ms")

@@ -12,13 +12,12 @@ import pyarrow as pa
 from assay._errors import AssayError, EngineError, UsageError, unknown_tenant
 from assay.metrics import _exprs
 from assay.metrics._schemas import (
-    SLICE_FIELDS,
     SORT_COLUMNS,
     MetricName,
     key_columns,
     output_schema,
 )
-from assay.schema import EVENT_TYPES
+from assay.schema import EVENT_TYPES, SLICE_FIELDS
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir

@@ -1,17 +1,13 @@
-"""The output columns of each metric, and the fields a metric can be sliced by."""
+"""The output columns of each metric.
+
+The fields a metric can be sliced by are ``assay.schema.SLICE_FIELDS`` (one definition).
+"""
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal
 
 import pyarrow as pa
-
-SliceField = Literal[
-    "locale", "platform", "app_version", "model_version", "prompt_template", "flight"
-]
-
-#: The fields ``by=`` accepts. ``flight`` is one element of the event's ``flights`` list.
-SLICE_FIELDS: tuple[str, ...] = get_args(SliceField)
 
 MetricName = Literal[
     "dau", "active_users", "dau_rolling", "max_active", "retention", "sessions", "health"

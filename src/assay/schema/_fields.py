@@ -8,11 +8,23 @@ redaction and pseudonymisation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import pyarrow as pa
 
 SCHEMA_VERSION = 1
+
+#: The fields a metric, a root cause or a scan can be sliced by. ``flight`` is one element of
+#: the event's ``flights`` list (or, in ``explain``, the event's set of flights).
+SliceField = Literal[
+    "locale", "platform", "app_version", "model_version", "prompt_template", "flight"
+]
+SLICE_FIELDS: tuple[str, ...] = get_args(SliceField)
+
+#: The release identity of an answer: the fields whose new values ``assay regressions``
+#: compares with their predecessors.
+ReleaseField = Literal["model_version", "prompt_template"]
+RELEASE_FIELDS: tuple[str, ...] = get_args(ReleaseField)
 
 EVENT_TYPES: tuple[str, ...] = (
     "session_start",

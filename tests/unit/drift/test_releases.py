@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 import assay
 from assay._errors import UsageError
 from assay.cli import app
-from assay.drift._releases import (
+from assay.drift import (
     RegressionConfig,
     find_regressions,
     newcombe_interval,
