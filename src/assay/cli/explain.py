@@ -15,9 +15,11 @@ from assay._errors import NotFoundError, UsageError
 from assay._records import slice_text
 from assay.cli import _output
 from assay.cli._common import WorkspaceOpt, command_group, handle_errors, parse_day
+from assay.cli.metrics import EngineOpt, MasterOpt
+from assay.schema import SLICE_FIELDS
 
 ExplainFormat = Literal["table", "json"]
-# Keep in step with assay.anomaly._rootcause.EXPLAIN_METRICS (a test checks it); spelled out
+# Keep in step with assay.anomaly.EXPLAIN_METRICS (a test checks it); spelled out
 # here so that `--help` does not import the library.
 ExplainMetric = Literal[
     "dau",
@@ -29,7 +31,7 @@ ExplainMetric = Literal[
     "latency_p95",
     "cost_usd",
 ]
-_DEFAULT_DIMENSIONS = "locale,platform,app_version,model_version,prompt_template,flight"
+_DEFAULT_DIMENSIONS = ",".join(SLICE_FIELDS)
 
 app = command_group(
     name="explain",
@@ -110,6 +112,8 @@ def workspace_metric(
     ] = 3,
     top: Annotated[int, typer.Option("--top", min=1, help="Rows shown (root causes always).")] = 20,
     workspace: WorkspaceOpt = None,
+    engine: EngineOpt = None,
+    spark_master: MasterOpt = None,
     fmt: Annotated[
         ExplainFormat, typer.Option("--format", "-f", help="Output format: table or json.")
     ] = "table",
@@ -143,6 +147,8 @@ def workspace_metric(
             max_order=max_order,
             top=top,
             workspace=workspace,
+            engine=engine,
+            spark_master=spark_master,
             fmt=fmt,
         )
 
@@ -157,12 +163,14 @@ def _explain_workspace(
     max_order: int,
     top: int,
     workspace: Path | None,
+    engine: str | None,
+    spark_master: str | None,
     fmt: ExplainFormat,
 ) -> None:
-    from assay.anomaly._rootcause import explain_metric
-    from assay.store import Workspace
+    from assay._api import Workspace
+    from assay.anomaly import explain_metric
 
-    with Workspace.open(workspace) as ws:
+    with Workspace.open(workspace, engine=engine, spark_master=spark_master) as ws:  # type: ignore[arg-type]
         result = explain_metric(
             ws,
             metric=metric,

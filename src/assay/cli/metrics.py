@@ -14,14 +14,12 @@ from assay.cli._common import (
     handle_errors,
     parse_day,
 )
+from assay.schema import SliceField
 
 app = command_group(
     help="Product metrics per tenant (DuckDB by default, Spark with --engine pyspark).",
 )
 
-SliceField = Literal[
-    "locale", "platform", "app_version", "model_version", "prompt_template", "flight"
-]
 TenantOpt = Annotated[str | None, typer.Option("--tenant", help="Only this tenant.")]
 SinceOpt = Annotated[
     str | None, typer.Option("--since", help="First day (YYYY-MM-DD or today-N, UTC), inclusive.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from typing import Annotated, Literal
+from typing import Annotated
 
 import pyarrow as pa
 import typer
@@ -20,8 +20,9 @@ from assay.cli._common import (
     handle_errors,
     parse_day,
 )
+from assay.cli.metrics import EngineOpt, MasterOpt
+from assay.schema import RELEASE_FIELDS, ReleaseField
 
-FieldChoice = Literal["model_version", "prompt_template"]
 # Columns of the table format (json and csv carry every column of the report).
 _TABLE_COLUMNS = (
     "tenant_id",
@@ -58,7 +59,7 @@ def regressions(
         ),
     ] = None,
     field: Annotated[
-        FieldChoice | None,
+        ReleaseField | None,
         typer.Option("--field", help="model_version or prompt_template (default: both)."),
     ] = None,
     in_place: Annotated[
@@ -75,17 +76,19 @@ def regressions(
         ),
     ] = True,
     workspace: WorkspaceOpt = None,
+    engine: EngineOpt = None,
+    spark_master: MasterOpt = None,
     fmt: FormatOpt = "table",
 ) -> None:
     """Compare each new model_version / prompt_template with its predecessor (handoff,
     thumbs-down and error rates, latency p95); record regressions as incidents; exit 1 if one
     was opened (with --dry-run: if one was found)."""
     from assay._api import Workspace
-    from assay.drift._releases import RELEASE_FIELDS, RegressionConfig, find_regressions
+    from assay.drift import RegressionConfig, find_regressions
 
     with handle_errors():
         fields = [field] if field else list(RELEASE_FIELDS)
-        with Workspace.open(workspace) as ws:
+        with Workspace.open(workspace, engine=engine, spark_master=spark_master) as ws:
             report = find_regressions(
                 ws,
                 since=parse_day(since, "--since"),

@@ -31,6 +31,7 @@ from assay.profiles._columns import (
     NUMERIC_COLUMNS,
     OTHER,
     PROFILE_SCHEMA,
+    PROFILE_SLICE_FIELDS,
     SLICE_FIELDS,
     ColumnKind,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "OTHER",
     "POOLED",
     "PROFILE_SCHEMA",
+    "PROFILE_SLICE_FIELDS",
     "REFRESH_OUTCOMES",
     "SLICE_FIELDS",
     "BuildSummary",

@@ -209,7 +209,7 @@ def build_profiles(
     ws : the workspace.
     since : also rebuild every day from this one on, changed or not.
     until : build no day after this one (later changes wait for a later build).
-    slices : fields to slice by besides the whole tenant (see ``SLICE_FIELDS``).
+    slices : fields to slice by besides the whole tenant (see ``PROFILE_SLICE_FIELDS``).
     k : the least distinct users an item or slice value needs on a day and slice to be
         stored by name; rarer ones are folded into ``<OTHER>`` before anything is stored.
     progress : called with (days done, days to do) after each day.

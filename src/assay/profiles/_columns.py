@@ -62,8 +62,10 @@ KIND_OF: dict[str, ColumnKind] = {
     **dict.fromkeys(COUNT_COLUMNS, "count"),
 }
 
-#: The string-valued categorical columns a profile may be sliced by.
-SLICE_FIELDS: tuple[str, ...] = (
+#: The string-valued categorical columns a profile may be sliced by. Not the metrics' slice
+#: fields (``assay.schema.SLICE_FIELDS``): profiles also slice by ``event_type``, ``intent``
+#: and ``error_code``, and not by flight.
+PROFILE_SLICE_FIELDS: tuple[str, ...] = (
     "event_type",
     "locale",
     "platform",
@@ -73,6 +75,8 @@ SLICE_FIELDS: tuple[str, ...] = (
     "intent",
     "error_code",
 )
+#: The former name of :data:`PROFILE_SLICE_FIELDS`, kept for compatibility.
+SLICE_FIELDS = PROFILE_SLICE_FIELDS
 
 #: Slices built by default, besides the whole tenant (``slice_field = ""``).
 DEFAULT_SLICES: tuple[str, ...] = ("model_version", "prompt_template", "locale", "platform")

@@ -35,7 +35,7 @@ from assay.profiles._columns import (
     NUMERIC_COLUMNS,
     OTHER,
     PROFILE_SCHEMA,
-    SLICE_FIELDS,
+    PROFILE_SLICE_FIELDS,
 )
 from assay.profiles._f2 import f2_sketches
 
@@ -57,11 +57,11 @@ def check_options(slices: Sequence[str], k: int) -> tuple[str, ...]:
             f"slices must be a sequence of field names, not one string (got {slices[:40]!r}); "
             f"pass e.g. ({slices!r},)"
         )
-    unknown = [s for s in slices if s not in SLICE_FIELDS]
+    unknown = [s for s in slices if s not in PROFILE_SLICE_FIELDS]
     if unknown:
         raise UsageError(
             f"cannot slice profiles by {unknown[:5]}; slice fields are "
-            f"{', '.join(SLICE_FIELDS)} (ids and free text are never slice keys)"
+            f"{', '.join(PROFILE_SLICE_FIELDS)} (ids and free text are never slice keys)"
         )
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise UsageError(

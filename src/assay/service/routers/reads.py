@@ -17,15 +17,13 @@ from fastapi.responses import Response
 
 from assay._records import records
 from assay.ingest import read_quarantine
+from assay.schema import SliceField
 from assay.service._errors import ApiError, error_responses
 from assay.service.deps import ReadKey, StateDep, tenant_for_read
 
 router = APIRouter(tags=["read"])
 
 MetricName = Literal["dau", "active", "rolling", "max-active", "retention", "sessions"]
-SliceField = Literal[
-    "locale", "platform", "app_version", "model_version", "prompt_template", "flight"
-]
 #: API name → (Metrics method, parameters it takes besides tenant/since/until/by).
 _METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "dau": ("dau", ()),
