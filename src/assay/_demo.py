@@ -17,8 +17,9 @@ import pyarrow.compute as pc
 
 from assay._api import Workspace
 from assay._errors import UsageError
-from assay._records import WHOLE_TENANT, causes_text, slice_text
+from assay._records import WHOLE_TENANT, causes_text, slice_text, value_text
 from assay.anomaly import scan_workspace
+from assay.anomaly._watch import incident_causes
 from assay.drift import find_regressions
 from assay.ingest import IngestSummary, ingest_paths
 from assay.store import Incident
@@ -131,6 +132,8 @@ def run_demo(
                 f"     {'tenants' if by is None else 'by ' + by}: {s['series']:,} series, "
                 f"{s['tests']:,} day tests, {s.get('opened', 0)} incident(s) opened"
             )
+        # Later scans extend what earlier ones opened (a slice seen in the same problem).
+        result.incidents = [ws.incidents.get(i.id) for i in result.incidents]
         show(_incident_table(result.incidents), "assay incidents list")
 
         say("5/6  the injected incidents (truth.json), as incidents with their root cause ...")
@@ -236,14 +239,11 @@ def _incident_table(incidents: list[Incident]) -> pa.Table:
         {
             "id": i.id,
             "severity": i.severity,
-            "tenant_id": i.tenant_id,
-            "slice": slice_text(i.slice),
-            "metric": i.metric,
+            "title": i.title,
             "start": i.start,
             "end": i.end,
-            "direction": i.direction,
-            "expected": round(i.expected, 4) if i.expected is not None else None,
-            "observed": round(i.observed, 4) if i.observed is not None else None,
+            "tenants": len({m.get("tenant_id") for m in i.seen_in}),
+            "series": len(i.seen_in),
             "root_cause": _causes(i),
         }
         for i in incidents
@@ -252,8 +252,7 @@ def _incident_table(incidents: list[Incident]) -> pa.Table:
 
 
 def _causes(incident: Incident) -> str:
-    rows = incident.details.get("explanation") or []
-    return causes_text(r["slice"] for r in rows if r.get("root_cause"))
+    return causes_text(incident_causes(incident))
 
 
 #: The metrics an injected incident shows in: an outage empties a tenant and fails its turns.
@@ -265,17 +264,18 @@ _SIGNALS = {
 
 
 def _matches(incident: Incident, injected: dict[str, Any]) -> bool:
-    """An incident is the injected one's when it is on one of its metrics (and tenant, unless
-    the injected one hit every tenant) and starts within two days of its onset: with the data
-    ending yesterday the weekdays move, and an onset on a Friday may show only on the Sunday,
-    the weekend's low volume giving less evidence."""
+    """An incident is the injected one's when it is seen in one of its metrics (and tenant,
+    unless the injected one hit every tenant) starting within two days of its onset: with the
+    data ending yesterday the weekdays move, and an onset on a Friday may show only on the
+    Sunday, the weekend's low volume giving less evidence."""
     onset = date.fromisoformat(injected["start"])
     tenant = injected.get("tenant_id")
     signals = _SIGNALS.get(str(injected.get("kind")), (injected.get("metric"),))
-    return (
-        incident.metric in signals
-        and (tenant is None or incident.tenant_id == tenant)
-        and onset <= incident.start <= onset + timedelta(days=2)
+    return any(
+        m.get("metric") in signals
+        and (tenant is None or m.get("tenant_id") == tenant)
+        and onset <= date.fromisoformat(str(m.get("start"))) <= onset + timedelta(days=2)
+        for m in incident.seen_in
     )
 
 
@@ -288,15 +288,18 @@ def _say_match(injected: dict[str, Any], matches: list[Incident], say: Say) -> N
         say("    NOT found as an incident")
         return
     first = min(matches, key=lambda i: (i.start, i.id))
-    more = (
-        f" (and {len(matches) - 1} more incident(s), e.g. other tenants)"
-        if len(matches) > 1
-        else ""
-    )
+    more = f" (and {len(matches) - 1} more incident(s))" if len(matches) > 1 else ""
     say(
-        f"    found: incident {first.id}, {first.severity}, {first.tenant_id} "
-        f"{slice_text(first.slice)} {first.start} to "
-        f"{first.end}, expected {first.expected:.4g} -> observed {first.observed:.4g}{more}"
+        f"    found: incident {first.id}, {first.severity}, {first.start} to {first.end}: "
+        f"{first.title}{more}"
+    )
+    tenants = sorted({str(m.get("tenant_id")) for m in first.seen_in})
+    shown = ", ".join(tenants[:6]) + (f" and {len(tenants) - 6} more" if len(tenants) > 6 else "")
+    lead = first.seen_in[0]
+    say(
+        f"    seen in {shown}; e.g. {lead.get('metric')} of {lead.get('tenant_id')} "
+        f"{slice_text(lead.get('slice'))}: expected {_g(lead.get('expected'))} -> observed "
+        f"{_g(lead.get('observed'))}"
     )
     say(f"    root cause: {_causes(first) or 'none found'}")
     releases = first.details.get("releases") or []
@@ -306,3 +309,7 @@ def _say_match(injected: dict[str, Any], matches: list[Incident], say: Say) -> N
             + "; ".join(f"{r['field']} {r['value']} first seen {r['first_seen']}" for r in releases)
         )
     say(f"    (assay incidents show {first.id})")
+
+
+def _g(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, int | float) else value_text(value)

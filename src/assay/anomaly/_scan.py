@@ -26,14 +26,18 @@ Each series is one tenant's (or one slice's) daily value of a watched metric. Th
   1%; see docs/scan.md for why one family per metric and day); a day is
   anomalous when its q-value is at most ``fdr`` and it moves the metric by at least
   ``min_effect`` (default 10%) of the expectation.
-- **Incidents.** Consecutive anomalous days of one series in one direction form one incident
-  with its severity (the relative change: >= 50% high, >= 25% medium, else low), direction,
-  and expected versus observed value (means over the incident's days).
+- **Episodes.** The anomalous days of one series go through the series alerts' episode rule
+  (:func:`assay.anomaly.alert_scores`): an episode opens on an anomalous day and closes after
+  ``merge_gap + 1`` quiet days in a row, so one candidate (one incident) is raised at the
+  onset of each episode, not one per anomalous day. Each has its severity (the relative change:
+  >= 50% high, >= 25% medium, else low), direction (its first day's), and expected versus
+  observed value (means over the episode's days).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -48,6 +52,7 @@ from scipy.stats import norm
 from scipy.stats import t as student_t
 
 from assay._errors import UsageError
+from assay.anomaly._alerts import _episodes
 from assay.anomaly._detectors import MAD_TO_SD, MEAN_AD_TO_SD
 from assay.evaluation import benjamini_hochberg, wilson_interval
 
@@ -122,8 +127,8 @@ class ScanConfig:
         Turns a day needs for its ``latency_p95`` and ``cost_usd`` to be scored (when the
         table has ``turns``).
     merge_gap : int, default 2
-        Anomalous days of one series and direction separated by at most this many quiet days
-        form one incident.
+        Anomalous days of one series separated by at most this many quiet days are one
+        episode (the episode rule of the series alerts, closed by ``merge_gap + 1`` quiet days).
     """
 
     fdr: float = 0.01
@@ -672,7 +677,7 @@ def score_rates(
 
 @dataclass(frozen=True)
 class Candidate:
-    """One run of anomalous days of one series: what becomes an incident.
+    """One episode of anomalous days of one series: what becomes (part of) an incident.
 
     Attributes
     ----------
@@ -941,33 +946,25 @@ def _runs(
     by: str | None,
     gap: int,
 ) -> list[Candidate]:
-    """Anomalous days of one series and direction, at most ``gap`` quiet days apart, as
-    candidates (the quiet days inside a run count in its means)."""
+    """The anomalous episodes of each series, as candidates.
+
+    The episode rule is the series alerts' (:func:`assay.anomaly.alert_scores`): an episode
+    opens on an anomalous day while none is open and closes after ``gap + 1`` quiet days in a
+    row, so anomalous days at most ``gap`` quiet days apart are one episode and one incident,
+    whichever way they move (its direction is its first day's). The quiet days inside an
+    episode count in its means.
+    """
     out: list[Candidate] = []
     for row in np.flatnonzero(anomalous.any(axis=1)):
         flagged = anomalous[row]
-        sign = np.sign(rel[row])
-        t = 0
-        n = len(flagged)
-        while t < n:
-            if not flagged[t]:
-                t += 1
-                continue
-            end = t
-            nxt = t + 1
-            while nxt < n and nxt - end <= gap + 1:
-                if flagged[nxt] and sign[nxt] == sign[t]:
-                    end = nxt
-                elif flagged[nxt]:
-                    break
-                nxt += 1
+        _, onsets = _episodes(flagged.astype(np.float64), 0.5, gap + 1)
+        opens = np.flatnonzero(onsets)
+        bounds = [*opens.tolist(), len(flagged)]
+        for t, nxt in itertools.pairwise(bounds):
+            end = int(t + np.flatnonzero(flagged[t:nxt])[-1])
             days = np.arange(t, end + 1)
             abs_days = days + start
-            observed = float(np.nanmean(r.value[row, abs_days]))
-            expected = float(np.nanmean(r.expected[row, abs_days]))
             change = float(np.nanmean(np.abs(r.change[row, abs_days])))
-            tenant = key_values["tenant_id"][row].as_py()
-            slice_ = {} if by is None else {by: key_values[by][row].as_py()}
             per_day = [
                 {
                     "day": (_EPOCH + dt.timedelta(days=int(d + start + day0))).isoformat(),
@@ -982,15 +979,15 @@ def _runs(
             ]
             out.append(
                 Candidate(
-                    tenant_id=str(tenant),
+                    tenant_id=str(key_values["tenant_id"][row].as_py()),
                     metric=metric,
-                    slice=slice_,
+                    slice={} if by is None else {by: key_values[by][row].as_py()},
                     start=_EPOCH + dt.timedelta(days=int(t + start + day0)),
                     end=_EPOCH + dt.timedelta(days=int(end + start + day0)),
-                    direction="up" if sign[t] > 0 else "down",
+                    direction="up" if rel[row, t] > 0 else "down",
                     severity=_severity(change),
-                    expected=expected,
-                    observed=observed,
+                    expected=float(np.nanmean(r.expected[row, abs_days])),
+                    observed=float(np.nanmean(r.value[row, abs_days])),
                     q_value=float(np.nanmin(q[row, days])),
                     details={
                         "per_day": per_day,
@@ -999,7 +996,6 @@ def _runs(
                     },
                 )
             )
-            t = end + 1
     return out
 
 

@@ -179,15 +179,17 @@ def scan(
                 "expected",
                 "observed",
                 "root_cause",
+                "title",
+                "series",
             ]
             table = pa.table({c: [r.get(c) for r in shown] for c in columns})
             if not record:
-                table = table.drop(["id", "outcome"])
+                table = table.drop(["id", "outcome", "title", "series"])
             _output.print_table(table, fmt, title="anomalies")
         s = report.summary()
         _output.message(
             f"scanned {s['series']:,} series ({s['tests']:,} day tests) from {s['since']} to "
-            f"{s['until']}: {len(report.result.candidates)} anomalous run(s)"
+            f"{s['until']}: {len(report.result.candidates)} anomalous episode(s)"
             + (
                 f", {s.get('opened', 0)} incident(s) opened, {s.get('extended', 0)} extended, "
                 f"{s.get('suppressed', 0)} already resolved; see `assay incidents list`"
@@ -200,7 +202,7 @@ def scan(
 
 
 def _scan_rows(report: object, record: bool) -> list[dict[str, object]]:
-    from assay.anomaly._watch import ScanReport
+    from assay.anomaly._watch import ScanReport, incident_causes
 
     assert isinstance(report, ScanReport)
     rows: list[dict[str, object]] = []
@@ -209,8 +211,7 @@ def _scan_rows(report: object, record: bool) -> list[dict[str, object]]:
             if incident is None or outcome not in ("opened", "extended"):
                 continue
             d = incident.as_dict()
-            explanation = d.get("details", {}).get("explanation", [])
-            causes = [r["slice"] for r in explanation if r.get("root_cause")]
+            causes = incident_causes(incident)
             rows.append(
                 {
                     "id": d["id"],
@@ -222,6 +223,8 @@ def _scan_rows(report: object, record: bool) -> list[dict[str, object]]:
                         for k in ("metric", "start", "end", "direction", "expected", "observed")
                     },
                     "root_cause": causes_text(causes),
+                    "title": d["title"],
+                    "series": len(incident.seen_in),
                     "state": d["state"],
                     "details": d["details"],
                 }

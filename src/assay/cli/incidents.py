@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import pyarrow as pa
 import typer
 
-from assay._records import slice_text, value_text
+from assay._records import causes_text, slice_text, value_text
 from assay.cli import _output
 from assay.cli._common import (
     FormatOpt,
@@ -20,7 +20,7 @@ from assay.cli._common import (
     handle_errors,
     require_tenant,
 )
-from assay.store import Incident, Workspace
+from assay.store import SEEN_IN, Incident, Workspace
 
 StateChoice = Literal["open", "acknowledged", "resolved", "all"]
 KindChoice = Literal["anomaly", "drift", "regression"]
@@ -48,10 +48,15 @@ _LIST_SCHEMA = pa.schema(
         ("direction", pa.string()),
         ("expected", pa.float64()),
         ("observed", pa.float64()),
+        ("title", pa.string()),
+        ("series", pa.int64()),
     ]
 )
 _EXPLANATION_COLUMNS = ("slice", "root_cause", "score", "share", "before", "after", "support")
 _RELEASE_COLUMNS = ("field", "value", "first_seen", "days_before")
+#: The columns of ``seen in``: where the incident is seen, one row per series.
+_WHERE_COLUMNS = ("tenant_id", "slice", "metric", "start", "end", "direction")
+_SEEN_IN_COLUMNS = (*_WHERE_COLUMNS, "expected", "observed", "root_cause")
 
 
 def _slice_cell(value: object) -> str:
@@ -99,6 +104,8 @@ def list_incidents(
                 "direction": i.direction,
                 "expected": i.expected,
                 "observed": i.observed,
+                "title": i.title,
+                "series": len(i.seen_in),
             }
             for i in found
         ]
@@ -152,12 +159,19 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
+def _tenants(inc: Incident) -> str:
+    """The tenants of an incident across tenants, for the ``tenant`` line."""
+    tenants = {m.get("tenant_id") for m in inc.seen_in if m.get("tenant_id")}
+    return f"({len(tenants)} tenants: see seen in)" if tenants else "(all tenants)"
+
+
 def _print_incident(inc: Incident) -> None:
     """A readable block: the fields, then the explanation and releases as tables."""
     lines = [
         f"incident {inc.id}: {inc.kind}, {inc.state}, severity {inc.severity}",
+        f"  {inc.title}",
         ("key", inc.key),
-        ("tenant", inc.tenant_id or "(all tenants)"),
+        ("tenant", inc.tenant_id or _tenants(inc)),
         ("metric", inc.metric),
         ("slice", slice_text(inc.slice)),
         ("days", f"{inc.start} to {inc.end} ({inc.days} day{'s' if inc.days != 1 else ''})"),
@@ -172,11 +186,24 @@ def _print_incident(inc: Incident) -> None:
     ]
     if inc.merged_into is not None:
         lines.append(("merged into", f"incident {inc.merged_into}"))
-    others = {k: v for k, v in inc.details.items() if k not in ("explanation", "releases")}
+    others = {k: v for k, v in inc.details.items() if k not in ("explanation", "releases", SEEN_IN)}
     lines += [(k, json.dumps(v, ensure_ascii=False)) for k, v in sorted(others.items())]
     width = max(len(x[0]) for x in lines if isinstance(x, tuple))
     text = [x if isinstance(x, str) else f"  {x[0].ljust(width)}  {x[1]}".rstrip() for x in lines]
     sys.stdout.write("\n".join(text) + "\n")
+    members = inc.details.get(SEEN_IN)
+    if isinstance(members, list) and members:
+        rows = [
+            {
+                **{k: m.get(k) for k in _SEEN_IN_COLUMNS},
+                "slice": _slice_cell(m.get("slice")),
+                "root_cause": causes_text(m.get("root_cause") or []),
+            }
+            for m in members
+            if isinstance(m, dict)
+        ]
+        sys.stdout.write("\n")
+        _output.print_table(_rows_table(rows, _SEEN_IN_COLUMNS), "table", title="seen in")
     explanation = inc.details.get("explanation")
     if isinstance(explanation, list) and explanation:
         rows = [

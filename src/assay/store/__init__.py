@@ -2,7 +2,13 @@
 
 import typing
 
-from assay.store._incidents import INCIDENT_STATES, Incident, IncidentStore, NewIncident
+from assay.store._incidents import (
+    INCIDENT_STATES,
+    SEEN_IN,
+    Incident,
+    IncidentStore,
+    NewIncident,
+)
 from assay.store._keyindex import KeyDigests, KeyIndex, file_key_digests, key_digests
 from assay.store._keys import SCOPES, ApiKey, KeyStore, Scope, parse_scopes
 from assay.store._lock import WriteLock
@@ -22,6 +28,7 @@ __all__ = [
     "INCIDENT_STATES",
     "SCHEMAS",
     "SCOPES",
+    "SEEN_IN",
     "TABLES",
     "ApiKey",
     "Engine",

@@ -31,6 +31,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from assay._errors import NotFoundError, UsageError
+from assay._records import slice_text, value_text
 from assay.store._meta import MetaStore
 
 IncidentState = Literal["open", "acknowledged", "resolved"]
@@ -44,6 +45,10 @@ RecordOutcome = Literal["opened", "extended", "unchanged", "suppressed"]
 _SEVERITY_RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2}
 _OUTCOME_RANK: dict[str, int] = {"unchanged": 0, "extended": 1, "opened": 2}
 _MAX_NAME = 512
+#: The key of ``details`` listing where one incident is seen: one entry per watched series
+#: (``key``, ``tenant_id``, ``slice``, ``metric``, ``start``, ``end``, ``direction``, ``expected``,
+#: ``observed``, ...). Merging two findings takes the union of their entries (see ``record``).
+SEEN_IN = "seen_in"
 
 _COLUMNS = (
     "id, kind, key, tenant_id, metric, slice, start_day, end_day, direction, severity, "
@@ -143,6 +148,63 @@ class Incident:
         """Number of days from ``start`` to ``end``, both included."""
         return (self.end - self.start).days + 1
 
+    @property
+    def seen_in(self) -> builtins.list[dict[str, Any]]:
+        """Where the incident is seen: ``details["seen_in"]``, or the incident's own series
+        when it has no such list (one entry)."""
+        members = self.details.get(SEEN_IN)
+        if isinstance(members, list) and members:
+            return [m for m in members if isinstance(m, dict)]
+        return [
+            {
+                "key": self.key,
+                "tenant_id": self.tenant_id,
+                "slice": dict(self.slice),
+                "metric": self.metric,
+                "start": self.start.isoformat(),
+                "end": self.end.isoformat(),
+                "direction": self.direction,
+                "expected": self.expected,
+                "observed": self.observed,
+            }
+        ]
+
+    @property
+    def title(self) -> str:
+        """One line for a person on call: the cause when one is known, what moved, and where.
+
+        ``"prompt_template=rag-v3: latency_p95 up in 12 tenants (20 series)"``,
+        ``"dau down, error_rate up in tenant-005 (4 series)"``,
+        ``"handoff_rate up in acme (locale=fr)"``. The cause is ``details["cause"]``
+        (``{"field": ..., "value": ...}``); metrics and tenants come from :attr:`seen_in`.
+
+        Examples
+        --------
+        >>> import datetime
+        >>> day = datetime.date(2026, 3, 2)
+        >>> inc = Incident(
+        ...     id=7, kind="anomaly", key="dau|tenant=acme|locale=fr", tenant_id="acme",
+        ...     metric="dau", slice={"locale": "fr"}, start=day, end=day, direction="down",
+        ...     severity="high", expected=120.0, observed=40.0, score=1e-4, details={},
+        ...     state="open", created_at="", updated_at="", acknowledged_at=None,
+        ...     resolved_at=None)
+        >>> inc.title
+        'dau down in acme (locale=fr)'
+        """
+        members = self.seen_in
+        moves = list(dict.fromkeys(f"{m.get('metric')} {m.get('direction')}" for m in members))
+        tenants = sorted({str(m.get("tenant_id")) for m in members if m.get("tenant_id")})
+        where = tenants[0] if len(tenants) == 1 else f"{len(tenants)} tenants"
+        text = f"{', '.join(moves)} in {where}"
+        if len(members) > 1:
+            text += f" ({len(members)} series)"
+        cause = self.details.get("cause")
+        if isinstance(cause, dict) and cause.get("field"):
+            return f"{cause['field']}={value_text(cause.get('value'))}: {text}"
+        if self.slice:
+            text += f" ({slice_text(self.slice)})"
+        return text
+
     def as_dict(self) -> dict[str, Any]:
         """Every field as JSON-able values (dates as ``YYYY-MM-DD``).
 
@@ -164,6 +226,7 @@ class Incident:
         out["end"] = self.end.isoformat()
         out["slice"] = dict(self.slice)
         out["details"] = json.loads(json.dumps(self.details))
+        out["title"] = self.title
         return out
 
 
@@ -343,21 +406,50 @@ def _fold(acc: Incident, nxt: Incident | NewIncident) -> Incident:
     and the details of both (``nxt`` wins a conflict). Kind, key, series and direction are
     ``acc``'s."""
     newer = nxt.end >= acc.end
+    details = {**acc.details, **nxt.details}
+    tenant_id = acc.tenant_id
+    if isinstance(acc.details.get(SEEN_IN), list) or isinstance(nxt.details.get(SEEN_IN), list):
+        details[SEEN_IN] = _merge_seen_in(acc.details.get(SEEN_IN), nxt.details.get(SEEN_IN))
+        tenants = {m.get("tenant_id") for m in details[SEEN_IN]}
+        tenant_id = tenants.pop() if len(tenants) == 1 else None
     return dataclasses.replace(
         acc,
+        tenant_id=tenant_id,
         start=min(acc.start, nxt.start),
         end=max(acc.end, nxt.end),
         severity=max(acc.severity, nxt.severity, key=_SEVERITY_RANK.__getitem__),
         score=_min_score(acc.score, nxt.score),
         expected=nxt.expected if newer else acc.expected,
         observed=nxt.observed if newer else acc.observed,
-        details={**acc.details, **nxt.details},
+        details=details,
     )
+
+
+def _merge_seen_in(old: object, new: object) -> list[dict[str, Any]]:
+    """The union of two ``seen_in`` lists, one entry per series ``key``: an entry of ``new``
+    replaces the one of ``old`` for its series, its days widened to cover both; sorted by
+    (start, key), so recording the same members again changes nothing."""
+    out: dict[str, dict[str, Any]] = {}
+    for entries in (old, new):
+        for m in entries if isinstance(entries, list) else []:
+            if not isinstance(m, dict):
+                continue
+            key = str(m.get("key"))
+            prev = out.get(key)
+            if prev is not None:
+                m = {
+                    **m,
+                    "start": min(str(prev.get("start")), str(m.get("start"))),
+                    "end": max(str(prev.get("end")), str(m.get("end"))),
+                }
+            out[key] = m
+    return sorted(out.values(), key=lambda m: (str(m.get("start")), str(m.get("key"))))
 
 
 def _stored(inc: Incident) -> tuple[Any, ...]:
     """The fields a merge may change, as stored (to tell "extended" from "unchanged")."""
     return (
+        inc.tenant_id,
         inc.start,
         inc.end,
         inc.severity,
@@ -552,9 +644,10 @@ class IncidentStore:
         if not older and _stored(merged) == _stored(survivor):
             return survivor, "unchanged"
         conn.execute(
-            "UPDATE incidents SET start_day = ?, end_day = ?, severity = ?, score = ?, "
-            "expected = ?, observed = ?, details = ?, updated_at = ? WHERE id = ?",
+            "UPDATE incidents SET tenant_id = ?, start_day = ?, end_day = ?, severity = ?, "
+            "score = ?, expected = ?, observed = ?, details = ?, updated_at = ? WHERE id = ?",
             (
+                merged.tenant_id,
                 merged.start.isoformat(),
                 merged.end.isoformat(),
                 merged.severity,
@@ -592,7 +685,8 @@ class IncidentStore:
             None: open and acknowledged ones (those that still need someone); ``"all"``: every
             state.
         tenant, kind, metric : str or None
-            Keep only those of this tenant, kind, metric.
+            Keep only those of this tenant, kind, metric; an incident seen in several series
+            (``details["seen_in"]``) is kept when any of them is of this tenant or metric.
         limit : int or None
             At most this many (>= 1).
         """
@@ -606,10 +700,17 @@ class IncidentStore:
             params.append(state)
         if kind is not None:
             _choice("kind", kind, INCIDENT_KINDS)
-        for column, value in (("tenant_id", tenant), ("kind", kind), ("metric", metric)):
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        for column, value in (("tenant_id", tenant), ("metric", metric)):
             if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
+                # An incident seen in several series matches any of them.
+                where.append(
+                    f"({column} = ? OR EXISTS (SELECT 1 FROM json_each(details, '$.{SEEN_IN}') "
+                    f"WHERE json_extract(value, '$.{column}') = ?))"
+                )
+                params += [value, value]
         sql = f"SELECT {_COLUMNS} FROM incidents"
         if where:
             sql += f" WHERE {' AND '.join(where)}"

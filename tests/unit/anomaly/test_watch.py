@@ -50,7 +50,11 @@ def test_a_scan_opens_incidents_once_and_a_rerun_changes_nothing(
         assert outcomes
         assert set(outcomes) == {"opened"}
         stored = ws.incidents.list(state="all")
-        assert len(stored) == len(first.opened) == len(first.result.candidates)
+        assert len(stored) == len(first.opened) == len(first.recorded)
+        # Every anomalous episode is seen in exactly one incident.
+        members = [m["key"] + "@" + m["start"] for i in stored for m in i.details["seen_in"]]
+        episodes = [f"{c.key}@{c.start.isoformat()}" for c in first.result.candidates]
+        assert sorted(members) == sorted(episodes)
         again = scan_workspace(ws, since=_first_day(truth))
         assert {o for _, o in again.recorded} == {"unchanged"}
         assert len(ws.incidents.list(state="all")) == len(stored)
@@ -71,26 +75,33 @@ def test_the_outage_is_an_incident_with_its_expected_and_observed_values_and_roo
         ]
         assert len(found) == 1
         inc = found[0]
-        assert (inc.kind, inc.direction, inc.severity, inc.state) == (
+        assert (inc.kind, inc.key, inc.tenant_id, inc.severity, inc.state) == (
             "anomaly",
-            "down",
+            f"tenant={outage['tenant_id']}",
+            outage["tenant_id"],
             "high",
             "open",
         )
-        # The observed value is the mean of the stored dau over the incident's days.
+        assert inc.details["cause"] is None  # no release: the tenant's own incident
+        # The outage moves more than the dau (errors too): one incident, one member each.
+        [member] = [m for m in inc.details["seen_in"] if m["metric"] == "dau"]
+        assert member["direction"] == "down"
+        start, end = dt.date.fromisoformat(member["start"]), dt.date.fromisoformat(member["end"])
+        # The observed value is the mean of the stored dau over the episode's days.
         dau = {
             r["day"]: r["dau"]
-            for r in ws.metrics.dau(
-                tenant=outage["tenant_id"], since=inc.start, until=inc.end
-            ).to_pylist()
+            for r in ws.metrics.dau(tenant=outage["tenant_id"], since=start, until=end).to_pylist()
         }
-        days = [d for d in dau if inc.start <= d <= inc.end]
-        assert inc.observed == pytest.approx(sum(dau[d] for d in days) / len(days))
-        assert inc.expected is not None
-        assert inc.observed < 0.5 * inc.expected
-        assert inc.details["explanation"][0]["slice"] == {}
+        days = [d for d in dau if start <= d <= end]
+        assert member["observed"] == pytest.approx(sum(dau[d] for d in days) / len(days))
+        assert member["observed"] < 0.5 * member["expected"]
+        assert member["root_cause"] == [{}]  # the whole tenant went quiet
         assert inc.details["explanation"][0]["root_cause"] is True
         assert inc.details["explained_day"] == inc.start.isoformat()
+        assert "dau down" in inc.title
+        assert inc.title.endswith(
+            f"in {outage['tenant_id']} ({len(inc.details['seen_in'])} series)"
+        )
 
 
 def test_resolved_incidents_are_not_raised_again_and_acknowledged_ones_stay_so(
@@ -175,7 +186,7 @@ def test_cli_scan_exits_1_when_it_opens_an_incident_and_0_when_it_does_not(
     data = json.loads(first.stdout)
     assert data["opened"] == len(data["incidents"]) > 0
     assert {r["outcome"] for r in data["incidents"]} == {"opened"}
-    assert all(r["tenant_id"] and r["metric"] and r["state"] == "open" for r in data["incidents"])
+    assert all(r["title"] and r["metric"] and r["state"] == "open" for r in data["incidents"])
     again = _cli("anomalies", "scan", "-w", str(ws_path), "--since", since, "--format", "json")
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["incidents"] == []

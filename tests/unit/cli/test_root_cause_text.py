@@ -92,11 +92,12 @@ def test_scan_root_cause_names_the_whole_tenant_and_the_null_flight(
     assert result.exit_code == 1, result.output
     row = json.loads(result.stdout)["incidents"][0]
     assert row["slice"] == "(whole tenant)"
-    assert row["root_cause"] == "(whole tenant); flight=(none)"
+    # A slice on a missing value is not a cause beside a cause on known values (issue 12).
+    assert row["root_cause"] == "(whole tenant)"
 
     table = runner.invoke(app, ["anomalies", "scan", "--workspace", str(ws)])
     line = _lines_after(table.stdout, "anomalies")[1]
-    assert line.endswith("(whole tenant); flight=(none)")
+    assert "(whole tenant)  dau down in acme" in line
     assert "None" not in table.stdout
 
 
@@ -139,10 +140,13 @@ def test_the_demo_names_the_whole_tenant_slice(ws: Path) -> None:
     with Workspace.open(ws) as w:
         incident = w.incidents.get(1)
     row = _incident_table([incident]).to_pylist()[0]
-    assert (row["slice"], row["root_cause"]) == ("(whole tenant)", "(whole tenant); flight=(none)")
+    assert (row["title"], row["root_cause"]) == ("dau down in acme", "(whole tenant)")
     said: list[str] = []
     injected = {"kind": "outage", "metric": "dau", "tenant_id": "acme", "start": "2026-03-02"}
     _say_match({**injected, "slice": {}}, [incident], said.append)
     assert said[0] == "  - outage: dau of acme (whole tenant) from 2026-03-02"
-    assert said[1].startswith("    found: incident 1, high, acme (whole tenant) 2026-03-02 to ")
-    assert said[2] == "    root cause: (whole tenant); flight=(none)"
+    assert said[1] == "    found: incident 1, high, 2026-03-02 to 2026-03-02: dau down in acme"
+    assert said[2] == (
+        "    seen in acme; e.g. dau of acme (whole tenant): expected 100 -> observed 20"
+    )
+    assert said[3] == "    root cause: (whole tenant)"

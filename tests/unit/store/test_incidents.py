@@ -366,7 +366,8 @@ def test_as_dict_is_json_ready(store: IncidentStore) -> None:
     assert d["slice"] == {"locale": "fr"}
     assert d["details"] == {"k": [1]}
     expected_keys = {f.name for f in dataclasses.fields(Incident)}
-    assert set(d) == expected_keys
+    assert set(d) == {*expected_keys, "title"}
+    assert d["title"] == "dau down in acme (locale=fr)"
 
 
 # -- listing and details ------------------------------------------------------------------------
