@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from assay._demo import MARKER, run_demo
+from assay._demo import MARKER, _matches, run_demo
 from assay._errors import UsageError
 
 
@@ -54,14 +54,23 @@ def test_demo_finds_each_injected_incident_as_an_explained_incident(tmp_path: Pa
     listed = dict(shown)["assay incidents list"]
     assert sorted(listed.column("id").to_pylist()) == sorted(i.id for i in result.incidents)
     outage = next(i for i in result.truth["incidents"] if i["kind"] == "outage")
-    found = [
-        i
-        for i in result.incidents
-        if i.tenant_id == outage["tenant_id"] and i.metric == "dau" and not i.slice
-    ]
+    # One incident per problem: the outage's series (dau, errors, its slices) are one incident
+    # of its tenant, and each injected problem is seen in exactly one incident.
+    found = [i for i in result.incidents if i.key == f"tenant={outage['tenant_id']}"]
     assert found
-    assert found[0].direction == "down"
-    assert found[0].details["explanation"][0]["slice"] == {}  # the whole tenant went quiet
+    [dau] = [m for m in found[0].seen_in if m["metric"] == "dau" and not m["slice"]]
+    assert dau["direction"] == "down"
+    assert dau["root_cause"] == [{}]  # the whole tenant went quiet
+    for injected in result.truth["incidents"]:
+        assert sum(_matches(i, injected) for i in result.incidents) == 1, injected["kind"]
+    latency = next(i for i in result.truth["incidents"] if i["kind"] == "latency_regression")
+    [regression] = [i for i in result.incidents if _matches(i, latency)]
+    assert regression.details["cause"] == {
+        "field": "prompt_template",
+        "value": latency["slice"]["prompt_template"],
+    }
+    assert len({m["tenant_id"] for m in regression.seen_in}) >= 3
+    assert "None" not in listed.to_pandas().to_string()
 
 
 def test_demo_refuses_to_wipe_a_folder_it_did_not_make(tmp_path: Path) -> None:

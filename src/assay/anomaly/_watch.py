@@ -160,7 +160,12 @@ def scan_workspace(
         causes.append(found or [])
     for group in group_candidates(result.candidates, causes, gap_days=gap):
         lead = group.members[0][0]
-        facts = explained.get((lead.tenant_id, lead.metric, lead.start), {})
+        ask = (lead.tenant_id, lead.metric, lead.start)
+        if explain and ask not in explained:
+            # Its cause was stored by an earlier scan; the incident still shows the lead's
+            # explanation (recording an unchanged group changes nothing).
+            explained[ask] = _explanation(ws, lead)
+        facts = explained.get(ask, {})
         new = _new_incident(group, by, cfg, facts)
         incident, outcome = store.record(new, gap_days=gap)
         report.recorded.append((incident, outcome))
@@ -199,7 +204,8 @@ def root_causes(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
       cause on known values is reported too: "no flight" is the finding only when nothing
       else is;
     - a slice that refines one already kept (``{"locale": "en-US", "prompt_template":
-      "rag-v3"}`` after ``{"prompt_template": "rag-v3"}``): the same cause, said again.
+      "rag-v3"}`` after ``{"prompt_template": "rag-v3"}``), or that one already kept refines
+      (its parent, ranked lower): the same cause, said again.
 
     Examples
     --------
@@ -220,7 +226,7 @@ def root_causes(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     known = [x for x in slices if all(v is not None for v in x.values())]
     kept: list[dict[str, Any]] = []
     for x in known or slices:
-        if not any(k.items() <= x.items() for k in kept):
+        if not any(k.items() <= x.items() or x.items() <= k.items() for k in kept):
             kept.append(x)
     return kept
 

@@ -134,7 +134,11 @@ def scan(
     ] = True,
     explain: Annotated[
         bool,
-        typer.Option("--explain/--no-explain", help="Explain each new incident (root cause)."),
+        typer.Option(
+            "--explain/--no-explain",
+            help="Explain each anomalous episode (root cause) and make the episodes that share "
+            "a release cause one incident; --no-explain: one incident per tenant and onset.",
+        ),
     ] = True,
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = "table",

@@ -219,6 +219,34 @@ def test_an_outage_is_one_incident_with_its_days_direction_and_severity() -> Non
     assert dau[0].observed < 0.3 * dau[0].expected
 
 
+@pytest.mark.parametrize(
+    ("down", "expected"),
+    [
+        # An episode of 4 days: one incident at its onset, not one per day.
+        ([43, 44, 45, 46], [(43, 46, 4)]),
+        # Two quiet days inside (merge_gap = 2): still one episode, its means over 6 days.
+        ([50, 51, 54, 55], [(50, 55, 4)]),
+        # Three quiet days close the episode (the series alerts' quiet rule): two.
+        ([50, 51, 55, 56], [(50, 51, 2), (55, 56, 2)]),
+    ],
+)
+def test_an_anomalous_episode_is_one_candidate_at_its_onset(
+    down: list[int], expected: list[tuple[int, int, int]]
+) -> None:
+    rng = np.random.default_rng(1)
+    days = 70
+    tenants = {f"t{i:02d}": quiet_tenant(rng, days, 200.0) for i in range(10)}
+    hit = tenants["t03"]
+    hit["dau"][down] = np.round(hit["dau"][down] * 0.15)
+    result = scan_table(health_table(tenants, days), metrics=["dau"])
+    got = [
+        ((c.start - START).days, (c.end - START).days, c.details["anomalous_days"])
+        for c in result.candidates
+    ]
+    assert sorted(got) == expected
+    assert {(c.tenant_id, c.direction) for c in result.candidates} == {("t03", "down")}
+
+
 def test_the_recovery_after_an_outage_is_not_a_rise() -> None:
     rng = np.random.default_rng(2)
     days = 80

@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 
 import assay
 from assay._errors import UsageError
+from assay._records import causes_text
 from assay.anomaly import ScanConfig, scan_workspace
+from assay.anomaly._watch import incident_causes
 from assay.cli import app
 from assay.ingest import ingest_paths
 from assay.synth import SynthConfig, write
@@ -102,6 +104,53 @@ def test_the_outage_is_an_incident_with_its_expected_and_observed_values_and_roo
         assert inc.title.endswith(
             f"in {outage['tenant_id']} ({len(inc.details['seen_in'])} series)"
         )
+
+
+_SIGNALS = {
+    "outage": {"dau", "active_users", "error_rate"},
+    "handoff_jump": {"handoff_rate"},
+    "latency_regression": {"latency_p95"},
+}
+
+
+def _belongs(member: dict[str, Any], injected: dict[str, Any]) -> bool:
+    """A series' episode is the injected problem's: one of its metrics, its tenant (if it had
+    one), starting within two days of its onset."""
+    onset = dt.date.fromisoformat(injected["start"])
+    return (
+        member["metric"] in _SIGNALS[injected["kind"]]
+        and injected.get("tenant_id") in (None, member["tenant_id"])
+        and onset <= dt.date.fromisoformat(member["start"]) <= onset + dt.timedelta(days=2)
+    )
+
+
+def test_each_injected_problem_is_one_incident_across_tenants_and_slices(
+    ws_path: Path, base: tuple[Path, dict[str, Any]]
+) -> None:
+    truth = base[1]
+    with assay.Workspace.open(ws_path) as ws:
+        for by in (None, "locale"):
+            scan_workspace(ws, since=_first_day(truth), by=by)
+        incidents = ws.incidents.list(state="all")
+    for injected in truth["incidents"]:
+        hits = [i for i in incidents if any(_belongs(m, injected) for m in i.details["seen_in"])]
+        assert len(hits) == 1, (injected["kind"], [i.title for i in hits])
+    latency = next(i for i in truth["incidents"] if i["kind"] == "latency_regression")
+    template = latency["slice"]["prompt_template"]
+    [regression] = [i for i in incidents if i.key == f"release|prompt_template={template}"]
+    seen = regression.details["seen_in"]
+    tenants = {m["tenant_id"] for m in seen}
+    assert len(tenants) >= 3
+    assert regression.tenant_id is None
+    assert any(m["slice"] for m in seen)  # locale or model_version slices ...
+    assert any(not m["slice"] for m in seen)  # ... and whole tenants
+    assert regression.title.startswith(f"prompt_template={template}: latency_p95 up in ")
+    assert f"in {len(tenants)} tenants ({len(seen)} series)" in regression.title
+    # No cause reads "None": a missing value reads "(none)", and only when it is the finding.
+    for inc in incidents:
+        texts = [inc.title, causes_text(incident_causes(inc))]
+        texts += [causes_text(m["root_cause"]) for m in inc.details["seen_in"]]
+        assert not any("None" in t for t in texts), texts
 
 
 def test_resolved_incidents_are_not_raised_again_and_acknowledged_ones_stay_so(

@@ -575,3 +575,79 @@ def test_resolved_incidents_silence_only_their_reach(
                 assert live_hit or silenced
         finally:
             meta.close()
+
+
+# -- one incident seen in several series (details["seen_in"]) ----------------------------------
+
+
+def _seen(tenant: str, first: int, last: int, **kw: Any) -> dict[str, Any]:
+    return {
+        "key": f"latency_p95|tenant={tenant}",
+        "tenant_id": tenant,
+        "slice": {},
+        "metric": "latency_p95",
+        "start": day(first).isoformat(),
+        "end": day(last).isoformat(),
+        "direction": "up",
+        **kw,
+    }
+
+
+def _release(first: int, last: int, *members: dict[str, Any]) -> NewIncident:
+    return run(
+        first,
+        last,
+        key="release|prompt_template=rag-v3",
+        tenant_id=members[0]["tenant_id"],
+        metric="latency_p95",
+        slice={"prompt_template": "rag-v3"},
+        direction="up",
+        details={
+            "cause": {"field": "prompt_template", "value": "rag-v3"},
+            "seen_in": list(members),
+        },
+    )
+
+
+def test_findings_of_one_cause_in_other_tenants_join_its_incident(store: IncidentStore) -> None:
+    first, outcome = record(store, _release(2, 4, _seen("a", 2, 4)))
+    assert (outcome, first.tenant_id, first.title) == (
+        "opened",
+        "a",
+        "prompt_template=rag-v3: latency_p95 up in a",
+    )
+    # Another scan (another slice field) sees b, and a's episode again, one day longer.
+    inc, outcome = record(store, _release(3, 5, _seen("b", 3, 5), _seen("a", 3, 5, observed=9.0)))
+    assert (outcome, inc.id, span(inc)) == ("extended", first.id, (2, 5))
+    assert inc.tenant_id is None  # seen in two tenants
+    assert inc.details["seen_in"] == [
+        _seen("a", 2, 5, observed=9.0),  # one entry per series: the later one, days widened
+        _seen("b", 3, 5),
+    ]
+    assert inc.title == "prompt_template=rag-v3: latency_p95 up in 2 tenants (2 series)"
+    # Recording the same again changes nothing.
+    again = _release(3, 5, _seen("b", 3, 5), _seen("a", 3, 5, observed=9.0))
+    assert record(store, again)[1] == "unchanged"
+    # The incident is listed for either tenant, and for its metric.
+    assert [i.id for i in store.list(tenant="b")] == [inc.id]
+    assert [i.id for i in store.list(tenant="a", metric="latency_p95")] == [inc.id]
+    assert store.list(tenant="c") == []
+    assert store.list(metric="dau") == []
+    assert store.get(inc.id).as_dict()["title"] == inc.title
+
+
+def test_an_incident_without_seen_in_is_seen_in_its_own_series(store: IncidentStore) -> None:
+    inc, _ = record(store, run(2, 4))
+    assert inc.seen_in == [
+        {
+            "key": "dau|tenant=acme|locale=fr",
+            "tenant_id": "acme",
+            "slice": {"locale": "fr"},
+            "metric": "dau",
+            "start": "2026-03-02",
+            "end": "2026-03-04",
+            "direction": "down",
+            "expected": 100.0,
+            "observed": 50.0,
+        }
+    ]
