@@ -21,14 +21,28 @@ from assay.models._dataset import (
     Models,
     feature_columns,
 )
+from assay.models._leakage import (
+    DEFAULT_THRESHOLD,
+    LeakageError,
+    LeakageReport,
+    Split,
+    leakage_probe,
+    time_split,
+)
 
 __all__ = [
     "CATEGORICAL_FEATURES",
     "DEFAULT_LABEL_WINDOW_DAYS",
+    "DEFAULT_THRESHOLD",
     "KEY_COLUMNS",
     "LABELS",
     "NUMERIC_FEATURES",
     "Label",
+    "LeakageError",
+    "LeakageReport",
     "Models",
+    "Split",
     "feature_columns",
+    "leakage_probe",
+    "time_split",
 ]
