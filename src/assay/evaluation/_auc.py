@@ -1,20 +1,24 @@
 """Exact ROC AUC per cohort at the cost of one sort, and its streaming / mergeable form.
 
-How it works: rows are ordered by (cohort, score) once, for all cohorts together: an argsort of
-the scores followed by a stable (radix, for up to 65,536 cohorts) argsort of the cohort codes.
-Equal scores inside a cohort then form contiguous *runs*; for each run we sum the positive and the
-negative weight. Everything after the sort is a handful of linear, vectorised passes over the runs
-(no Python loop per cohort).
+How it works: rows are ranked by (cohort, score) once, for all cohorts together, by the ranking
+kernel of :mod:`assay.evaluation._rank` (an argsort of the scores followed by a stable radix
+argsort of the cohort codes). Equal scores inside a cohort then form contiguous *runs*; for each
+run we sum the positive and the negative weight, and the AUC of every cohort is a handful of
+linear, vectorised passes over the runs (no Python loop per cohort).
 
-For a cohort with runs ``r = 1..m`` in increasing score order, positive weights ``p_r``, negative
-weights ``q_r``, and ``Q_r = q_1 + ... + q_{r-1}`` the negative weight strictly below run ``r``::
+For a cohort with runs ``r = 1..m`` in decreasing score order, positive weights ``p_r``,
+negative weights ``q_r``, and ``A_r = p_1 + ... + p_{r-1}`` the positive weight strictly above
+run ``r``::
 
-    U   = sum_r p_r * (Q_r + q_r / 2)         # pairs ranked correctly, ties counted 1/2
+    U   = sum_r q_r * (A_r + p_r / 2)         # pairs ranked correctly, ties counted 1/2
     AUC = U / (P * N)                          # P = sum p_r, N = sum q_r
 
 Unweighted, ``p_r`` and ``q_r`` are counts and this is exactly the rank form
 ``(sum of the average ranks of the positives - P(P+1)/2) / (P N)``; ``2U`` is then an integer and
 is computed in integer arithmetic, so the only rounding is the final division.
+
+What is this module's own: the scale-free weighted path (each cohort's weights rescaled to sum to
+one, in extended precision) and the accumulator, which keeps runs and merges them.
 """
 
 from __future__ import annotations
@@ -28,17 +32,15 @@ import numpy.typing as npt
 
 from assay._errors import UsageError
 from assay.evaluation import _inputs
+from assay.evaluation._rank import Counts, Groups, Values, rank
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-#: Cohort codes up to this count are sorted as uint16, which numpy sorts stably by radix sort.
-_RADIX_MAX_COHORTS = 1 << 16
-
 
 class _Runs:
-    """Runs of equal (cohort, score), in (cohort, score) order.
+    """Runs of equal (cohort, score), in ranking order (cohort, then descending score).
 
     ``key`` is the score of each run, ``pos`` / ``neg`` its positive and negative weight (int64
     counts when unweighted, float64 weight sums otherwise). The runs of cohort ``present[j]``
@@ -61,86 +63,19 @@ class _Runs:
         self.pos = pos
         self.neg = neg
 
-    @classmethod
-    def from_codes(
-        cls, code: IntArray, key: FloatArray, pos: npt.NDArray[Any], neg: npt.NDArray[Any]
-    ) -> _Runs:
-        """Build from a cohort code per run (runs already sorted by code)."""
-        first = np.flatnonzero(np.append(True, code[1:] != code[:-1])) if code.size else code
-        return cls(code[first], first, key, pos, neg)
-
     def codes(self) -> IntArray:
         """The cohort code of every run."""
         return np.repeat(self.present, np.diff(np.append(self.first, self.key.size)))
 
-
-def _sort_order(codes: IntArray, k: int, s: FloatArray) -> IntArray:
-    """Return the permutation that sorts rows by (cohort code, score).
-
-    Equivalent to ``np.lexsort((s, codes))`` up to the order of equal (cohort, score) rows,
-    which does not matter here, and faster: the score argsort need not be stable, and the
-    stable cohort argsort is a linear-time radix sort on uint16 codes.
-    """
-    by_score = np.argsort(s)
-    if k == 1:
-        return np.asarray(by_score, dtype=np.int64)
-    c = codes[by_score]
-    if k <= _RADIX_MAX_COHORTS:
-        c = c.astype(np.uint16)
-    by_cohort = np.argsort(c, kind="stable")
-    return np.asarray(by_score[by_cohort], dtype=np.int64)
+    def groups(self, k: int) -> Groups:
+        return Groups(k, self.present, self.first, int(self.key.size))
 
 
 def _runs(codes: IntArray, k: int, s: FloatArray, y: BoolArray, w: FloatArray | None) -> _Runs:
-    """Sort once and collapse rows into runs of equal (cohort, score)."""
-    n = s.size
-    perm = _sort_order(codes, k, s)
-    # Sorted by cohort, cohort c occupies rows [offset[c], offset[c] + count[c]).
-    counts = np.bincount(codes, minlength=k)
-    present = np.flatnonzero(counts)
-    row_first = (np.cumsum(counts) - counts)[present]
-    s_sorted = s[perm]
-    y_sorted = y[perm]
-    w_sorted = None if w is None else w[perm]
-    new_run = np.empty(n, dtype=bool)
-    new_run[0] = True
-    np.not_equal(s_sorted[1:], s_sorted[:-1], out=new_run[1:])
-    new_run[row_first] = True
-    if np.count_nonzero(new_run) == n:
-        # No tied scores inside any cohort (common for continuous scores): a run is a row.
-        if w_sorted is None:
-            pos: npt.NDArray[Any] = y_sorted.astype(np.int64)
-            neg: npt.NDArray[Any] = 1 - pos
-        else:
-            pos = np.where(y_sorted, w_sorted, 0.0)
-            neg = w_sorted - pos
-        return _Runs(present, row_first, s_sorted, pos, neg)
-    starts = np.flatnonzero(new_run)
-    first = np.searchsorted(starts, row_first)
-    if w_sorted is None:
-        # Counts via an integer cumulative sum read at the run ends (faster than reduceat).
-        ends = np.append(starts[1:], n) - 1
-        pos_through = np.cumsum(y_sorted, dtype=np.int64)[ends]
-        pos = np.diff(pos_through, prepend=0)
-        neg = np.diff(ends, prepend=-1) - pos
-    else:
-        w_pos = np.where(y_sorted, w_sorted, 0.0)
-        pos = np.add.reduceat(w_pos, starts)
-        neg = np.add.reduceat(w_sorted - w_pos, starts)
-    return _Runs(present, first, s_sorted[starts], pos, neg)
-
-
-def _aggregate(code: IntArray, key: FloatArray, pos: FloatArray, neg: FloatArray) -> _Runs:
-    """Merge rows of (code, key, pos, neg) with equal (code, key) into sorted runs."""
-    order = np.lexsort((key, code))
-    code, key, pos, neg = code[order], key[order], pos[order], neg[order]
-    new_run = np.empty(code.size, dtype=bool)
-    new_run[:1] = True
-    new_run[1:] = (code[1:] != code[:-1]) | (key[1:] != key[:-1])
-    starts = np.flatnonzero(new_run)
-    return _Runs.from_codes(
-        code[starts], key[starts], np.add.reduceat(pos, starts), np.add.reduceat(neg, starts)
-    )
+    """Rank rows once and collapse them into runs of equal (cohort, score)."""
+    r = rank(s, codes, k)
+    pos, neg = r.class_sums(y[r.order], None if w is None else w[r.order])
+    return _Runs(r.groups.present, r.groups.first, r.score, pos, neg)
 
 
 def _auc_from_runs(runs: _Runs, k: int) -> tuple[FloatArray, FloatArray]:
@@ -149,49 +84,44 @@ def _auc_from_runs(runs: _Runs, k: int) -> tuple[FloatArray, FloatArray]:
     The second array is ``sum_r p_r q_r / (2 P N)``: the weight of the tied pairs over twice
     the weight of all pairs.
     """
-    auc = np.full(k, np.nan)
-    tied = np.full(k, np.nan)
-    if runs.key.size == 0:
-        return auc, tied
-    pos, neg, first = runs.pos, runs.neg, runs.first
-    if pos.dtype.kind == "i":
-        # Counts: 2U is an integer and int64 keeps it exact. Negatives strictly below each run
-        # are counted over all cohorts in order; for cohort c that exceeds the within-cohort
-        # count by below[first[c]], the same for every run of c, subtracted once per cohort.
-        below = np.cumsum(neg) - neg
-        p = np.add.reduceat(pos, first)
-        q = np.add.reduceat(neg, first)
-        u2 = np.add.reduceat(pos * (2 * below + neg), first) - 2 * below[first] * p
-        t = np.add.reduceat(pos * neg, first)
-        pairs = p * q
-        ok = pairs > 0
+    groups = runs.groups(k)
+    pos: Values = runs.pos
+    neg: Values = runs.neg
+    if pos.dtype.kind != "i":
+        # Weights: AUC does not change when a cohort's positive (or negative) weights are
+        # scaled, so each cohort's are scaled to sum to 1 first. Tiny or huge weights then
+        # neither underflow nor overflow in P * N, and the global running sum of the kernel (in
+        # extended precision where the platform has it) grows by at most 1 per cohort, which
+        # bounds the cancellation error of the per-cohort offset in units of AUC rather than
+        # of weight.
+        acc = np.longdouble
+        p = groups.sums(pos, dtype=acc)
+        q = groups.sums(neg, dtype=acc)
+        ok = (p > 0) & (q > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            auc[runs.present] = np.where(ok, u2 / (2 * pairs), np.nan)
-            tied[runs.present] = np.where(ok, t / (2 * pairs), np.nan)
-        return auc, tied
-    # Weights: AUC does not change when a cohort's positive (or negative) weights are scaled,
-    # so each cohort's are scaled to sum to 1 first. Tiny or huge weights then neither underflow
-    # nor overflow in P * N, and the global running sum below (in extended precision where the
-    # platform has it) grows by at most 1 per cohort, which bounds the cancellation error of
-    # the per-cohort offset in units of AUC rather than of weight.
-    acc = np.longdouble
-    n_runs = np.diff(np.append(first, pos.size))
-    p = np.add.reduceat(pos, first, dtype=acc)
-    q = np.add.reduceat(neg, first, dtype=acc)
-    ok = (p > 0) & (q > 0)
+            pos = pos * np.where(ok, 1 / p, 0)[groups.slot]
+            neg = neg * np.where(ok, 1 / q, 0)[groups.slot]
+    counts = Counts(groups, pos, neg)
+    auc = counts.roc_auc()
     with np.errstate(invalid="ignore", divide="ignore"):
-        pn = pos * np.repeat(np.where(ok, 1 / p, 0), n_runs)
-        qn = neg * np.repeat(np.where(ok, 1 / q, 0), n_runs)
-    below = np.cumsum(qn) - qn
-    p1 = np.add.reduceat(pn, first)
-    q1 = np.add.reduceat(qn, first)
-    u2 = np.add.reduceat(pn * (2 * below + qn), first) - 2 * below[first] * p1
-    t = np.add.reduceat(pn * qn, first)
-    pairs = p1 * q1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        auc[runs.present] = np.where(ok, u2 / (2 * pairs), np.nan).astype(np.float64)
-        tied[runs.present] = np.where(ok, t / (2 * pairs), np.nan).astype(np.float64)
-    return auc, tied
+        tied = groups.sums(pos * neg) / (2 * counts.positives * counts.negatives)
+    tied = np.where(np.isnan(auc), np.nan, tied)
+    return (
+        groups.scatter(np.asarray(auc, dtype=np.float64)),
+        groups.scatter(np.asarray(tied, dtype=np.float64)),
+    )
+
+
+def _aggregate(code: IntArray, key: FloatArray, pos: FloatArray, neg: FloatArray, k: int) -> _Runs:
+    """Merge rows of (code, key, pos, neg) with equal (code, key) into ranked runs."""
+    r = rank(key, code, k)
+    return _Runs(
+        r.groups.present,
+        r.groups.first,
+        r.score,
+        r.group_sums(pos[r.order]),
+        r.group_sums(neg[r.order]),
+    )
 
 
 def _as_dict(values: list[Any], numbers: FloatArray) -> dict[Any, float | None]:
@@ -379,6 +309,7 @@ class AUCAccumulator:
             np.concatenate([c.key for c in self._chunks]),
             np.concatenate([c.pos for c in self._chunks]),
             np.concatenate([c.neg for c in self._chunks]),
+            len(self._values),
         )
         self._chunks = [merged]
         self._compacted = merged.key.size

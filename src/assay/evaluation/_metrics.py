@@ -6,14 +6,14 @@ scores or probabilities, optional non-negative ``sample_weight``) and returns pl
 How they are computed
 ---------------------
 Ranking metrics (ROC AUC, average precision, the precision/recall operating points, the
-thresholds) and the equal-mass calibration error are all read off **one sort** of the scores
-(descending; with ``cohort_id``, one lexsort by ``(cohort, score)``). Rows with the same
-(cohort, score) form a *group*: ties are never split, each group is one threshold. Per-group
-weighted counts of positives and negatives come from one ``np.add.reduceat``; cumulative counts
-within each cohort from one ``cumsum``; per-cohort totals from one ``np.bincount``. Nothing loops
-in Python over thresholds, cohorts or bootstrap replicates: :func:`bootstrap_ci` loops only over
-chunks of replicates (to bound memory), except on a metric this module does not know, which it
-calls once per replicate.
+thresholds) and the equal-mass calibration error are all read off **one sort** of the scores by
+(cohort, descending score), made by the ranking kernel of :mod:`assay.evaluation._rank` (shared
+with :func:`cohort_auc` and :func:`slice_report`). Rows with the same (cohort, score) form a
+*group*: ties are never split, each group is one threshold. Per-group weighted counts of
+positives and negatives, cumulative counts within each cohort and per-cohort totals come from
+that kernel (``np.add.reduceat`` and ``cumsum`` passes). Nothing loops in Python over thresholds,
+cohorts or bootstrap replicates: :func:`bootstrap_ci` loops only over chunks of replicates (to
+bound memory), except on a metric this module does not know, which it calls once per replicate.
 
 The same kernels take a *matrix* of weights, one row per bootstrap replicate, which is how
 :func:`bootstrap_ci` evaluates hundreds of replicates without a Python loop.
@@ -49,6 +49,7 @@ from assay.evaluation._inputs import (
     scores,
     weights,
 )
+from assay.evaluation._rank import Counts, Ranking, rank
 
 _log = logging.getLogger("assay.evaluation")
 
@@ -144,31 +145,35 @@ def _check_fraction(value: float, name: str, *, low_open: bool = False) -> float
     return v
 
 
-# --- layout: one sort, groups of tied (cohort, score) ------------------------------------------
+# --- layout: the ranking kernel's sort, or the input order -------------------------------------
 
 
 @dataclass(frozen=True)
 class _Layout:
-    """The rows in evaluation order, with their (cohort, score) groups.
+    """The rows in evaluation order.
 
-    ``order`` maps layout positions to input rows. When ``ranked`` the rows are sorted by cohort,
-    then by descending score, and ``gstart`` / ``gcohort`` / ``gscore`` describe the groups of
-    tied (cohort, score); otherwise rows keep their input order and there are no groups.
+    With a ``ranking`` (:func:`assay.evaluation._rank.rank`) the rows are sorted by cohort, then
+    by descending score, in groups of tied (cohort, score); ``order`` maps layout positions to
+    input rows. Without one, rows keep their input order.
     """
 
-    order: IntArray | None  # None: input order
+    ranking: Ranking | None
     y: BoolArray
     w: FloatArray | None
     rc: IntArray | None  # cohort code per row (None: one cohort)
     k: int
-    gstart: IntArray
-    gcohort: IntArray | None
-    gscore: FloatArray
-    cstart: IntArray  # index of each cohort's first group (len k)
+
+    @property
+    def order(self) -> IntArray | None:
+        return None if self.ranking is None else self.ranking.order
 
     @property
     def n(self) -> int:
         return int(self.y.size)
+
+    def ranked(self) -> Ranking:
+        assert self.ranking is not None, "a ranking metric needs a ranked layout"
+        return self.ranking
 
     def base_weights(self) -> _Matrix:
         """The data's own weights as a one-row matrix."""
@@ -177,44 +182,16 @@ class _Layout:
 
 
 def _layout(data: _Data, *, ranked: bool) -> _Layout:
-    empty_i = np.zeros(0, dtype=np.int64)
     if not ranked:
-        return _Layout(
-            None, data.y, data.w, data.codes, data.k, empty_i, None, np.zeros(0), empty_i
-        )
-    s = data.s
-    if data.codes is None:
-        order = np.argsort(-s, kind="stable").astype(np.int64, copy=False)
-        rc = None
-    else:
-        order = np.lexsort((-s, data.codes)).astype(np.int64, copy=False)
-        rc = data.codes[order]
-    ss = s[order]
-    new = np.empty(ss.size, dtype=bool)
-    new[0] = True
-    np.not_equal(ss[1:], ss[:-1], out=new[1:])
-    if rc is not None:
-        new[1:] |= rc[1:] != rc[:-1]
-    gstart = np.flatnonzero(new).astype(np.int64, copy=False)
-    gcohort = None if rc is None else rc[gstart]
-    if gcohort is None:
-        cstart = np.zeros(1, dtype=np.int64)
-    else:
-        cstart = np.searchsorted(gcohort, np.arange(data.k)).astype(np.int64, copy=False)
+        return _Layout(None, data.y, data.w, data.codes, data.k)
+    r = rank(data.s, data.codes, data.k)
     return _Layout(
-        order,
-        data.y[order],
-        None if data.w is None else data.w[order],
-        rc,
+        r,
+        data.y[r.order],
+        None if data.w is None else data.w[r.order],
+        None if data.codes is None else data.codes[r.order],
         data.k,
-        gstart,
-        gcohort,
-        ss[gstart],
-        cstart,
     )
-
-
-# --- segment operations on (replicates x items) matrices ---------------------------------------
 
 
 def _seg_sum(x: _Matrix, ids: IntArray | None, k: int) -> _Matrix:
@@ -227,30 +204,6 @@ def _seg_sum(x: _Matrix, ids: IntArray | None, k: int) -> _Matrix:
     return np.asarray(out, dtype=np.float64).reshape(b, k)
 
 
-def _seg_dot(a: _Matrix, b: _Matrix, lay: _Layout) -> _Matrix:
-    """Per-cohort sums of ``a * b`` over groups (without a temporary when there is one cohort)."""
-    if lay.gcohort is None:
-        return np.asarray(np.einsum("ij,ij->i", a, b), dtype=np.float64)[:, None]
-    return _seg_sum(a * b, lay.gcohort, lay.k)
-
-
-def _within(g: _Matrix, lay: _Layout) -> tuple[_Matrix, _Matrix]:
-    """Cumulative sums of group values within each cohort (inclusive), and cohort totals."""
-    c = np.cumsum(g, axis=1)
-    tot = _seg_sum(g, lay.gcohort, lay.k)
-    if lay.gcohort is None:
-        return c, tot
-    prev = lay.cstart - 1
-    base = np.where(prev >= 0, c[:, np.maximum(prev, 0)], 0.0)
-    return c - base[:, lay.gcohort], tot
-
-
-def _group_sums(x: _Matrix, lay: _Layout) -> _Matrix:
-    if lay.gstart.size == lay.n:  # no ties: every row is its own group
-        return x
-    return np.asarray(np.add.reduceat(x, lay.gstart, axis=1), dtype=np.float64)
-
-
 def _safe_div(num: _Matrix, den: _Matrix) -> _Matrix:
     """``num / den`` with NaN where ``den`` is zero."""
     out = np.full(np.broadcast_shapes(num.shape, den.shape), np.nan)
@@ -261,42 +214,36 @@ def _safe_div(num: _Matrix, den: _Matrix) -> _Matrix:
 # --- kernels: (layout, weight matrix B x n) -> values B x k, NaN where undefined ---------------
 
 
+def _counts(lay: _Layout, w: _Matrix) -> Counts:
+    r = lay.ranked()
+    pos, neg = r.class_sums(lay.y, w)
+    return Counts(r.groups, pos, neg)
+
+
 def _auc_kernel(lay: _Layout, w: _Matrix) -> _Matrix:
-    tp = _group_sums(w * lay.y, lay)
-    fp = _group_sums(w * ~lay.y, lay)
-    t, pos = _within(tp, lay)
-    neg = _seg_sum(fp, lay.gcohort, lay.k)
-    # Each negative in a group beats nothing above it: it is outranked by the positives of the
-    # groups above (t - tp) and ties with the positives of its own group (counted 1/2).
-    num = _seg_dot(fp, t, lay) - 0.5 * _seg_dot(fp, tp, lay)
-    return _safe_div(num, pos * neg)
+    return np.asarray(lay.ranked().groups.scatter(_counts(lay, w).roc_auc()), dtype=np.float64)
 
 
 def _ap_kernel(lay: _Layout, w: _Matrix) -> _Matrix:
-    tp = _group_sums(w * lay.y, lay)
-    fp = _group_sums(w * ~lay.y, lay)
-    t, pos = _within(tp, lay)
-    f, _ = _within(fp, lay)
-    predicted = t + f
-    precision = np.zeros_like(t)
-    np.divide(t, predicted, out=precision, where=predicted > 0)
-    ap = _safe_div(_seg_sum(tp * precision, lay.gcohort, lay.k), pos)
-    return np.minimum(ap, 1.0)
+    ap = _counts(lay, w).average_precision()
+    return np.asarray(lay.ranked().groups.scatter(ap), dtype=np.float64)
 
 
 def _ece_kernel(lay: _Layout, w: _Matrix, n_bins: int, strategy: Strategy) -> _Matrix:
-    sw = _group_sums(w, lay)
-    sy = _group_sums(w * lay.y, lay)
-    p = lay.gscore
+    r = lay.ranked()
+    g = r.groups
+    sw = r.group_sums(w)
+    sy = r.group_sums(w * lay.y)
+    p = r.score
     d = sy - p * sw
-    gc = np.zeros(p.size, dtype=np.int64) if lay.gcohort is None else lay.gcohort
+    gc = g.code
     if strategy == "uniform":
         edges = np.linspace(0.0, 1.0, n_bins + 1)
         bins: IntArray = np.searchsorted(edges[1:-1], p, side="left").astype(np.int64)
         ids = gc * n_bins + bins
     else:
-        upto, total = _within(sw, lay)
-        tot = total[:, gc]
+        upto = g.within(sw)
+        tot = g.sums(sw)[:, g.slot]
         # Weight strictly below the group's score, as a multiple of total / n_bins: the group
         # lies above exactly floor(that) of the edges q_1..q_{K-1} (see the docstring).
         below = np.zeros_like(upto)
@@ -304,7 +251,7 @@ def _ece_kernel(lay: _Layout, w: _Matrix, n_bins: int, strategy: Strategy) -> _M
         q = np.clip(np.floor(below), 0, n_bins - 1).astype(np.int64)
         ids = gc[None, :] * n_bins + q
     per_bin = _seg_sum(d, ids, lay.k * n_bins).reshape(w.shape[0], lay.k, n_bins)
-    weight = _seg_sum(sw, lay.gcohort, lay.k)
+    weight = g.scatter(g.sums(sw), fill=0.0)
     return _safe_div(np.abs(per_bin).sum(axis=2), weight)
 
 
@@ -772,15 +719,14 @@ def _curve(y_true: object, y_score: object, sample_weight: object, nan: NanPolic
     """The weighted PR curve, or None when there is no positive of positive weight."""
     data = _read(y_true, y_score, sample_weight, None, nan)
     lay = _layout(data, ranked=True)
-    w = lay.base_weights()
-    tp = _group_sums(w * lay.y, lay)[0]
-    fp = _group_sums(w * ~lay.y, lay)[0]
+    r = lay.ranked()
+    tp, fp = r.class_sums(lay.y, lay.base_weights()[0])
     # Groups made only of zero-weight rows are not thresholds (scikit-learn drops such rows).
     keep = (tp + fp) > 0
     tp_c, fp_c = np.cumsum(tp[keep]), np.cumsum(fp[keep])
     if tp_c.size == 0 or tp_c[-1] <= 0:
         return None
-    return _Curve(lay.gscore[keep], tp_c, fp_c, float(tp_c[-1]))
+    return _Curve(r.score[keep], tp_c, fp_c, float(tp_c[-1]))
 
 
 def precision_at_recall(

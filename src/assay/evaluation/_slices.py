@@ -4,11 +4,14 @@
 features), compares every slice with the overall value and flags the slices that are
 significantly worse, controlling the false discovery rate over all the slices it tests.
 
-How it stays fast: each partition of the rows (one feature, or one pair of features) is sorted
-once by (slice, score); a bootstrap replicate is a vector of row counts, and the built-in
-metrics (``roc_auc``, ``average_precision``, ``brier_score``, ``log_loss``) of every slice of a
-partition are computed from it with a few ``bincount`` and ``cumsum`` passes, not a Python loop
-per slice. Other metrics (``ece``, or a callable) are computed per slice and replicate.
+How it stays fast: the scores are sorted once, and each partition of the rows (one feature, or
+one pair of features) is ranked by (slice, score) from that sort by the ranking kernel of
+:mod:`assay.evaluation._rank` (shared with :func:`cohort_auc` and the metric functions); a
+bootstrap replicate is a vector of row counts, and the built-in metrics (``roc_auc``,
+``average_precision``, ``brier_score``, ``log_loss``) of every slice of a partition are computed
+from it with a few ``reduceat`` and ``cumsum`` passes, not a Python loop per slice. Other metrics
+(``ece``, or a callable) are computed per slice and replicate. The flags' false discovery rate
+is :func:`assay.evaluation.benjamini_hochberg` over the report.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from scipy import stats
 
 from assay._errors import UsageError
 from assay.evaluation import _inputs
+from assay.evaluation._intervals import benjamini_hochberg
+from assay.evaluation._rank import Counts, Ranking, rank, score_order
 from assay.evaluation._report import SliceReport, SliceSubset
 
 Metric = Callable[..., float]
@@ -47,63 +52,35 @@ PAIR_SEPARATOR = " & "
 
 @dataclass(frozen=True)
 class _Sorted:
-    """Rows of one partition, sorted by (slice, score), with their tie groups.
+    """Rows of one partition ranked by (slice, descending score), with the per-row losses.
 
-    Slices and tie groups (same slice, same score) are contiguous runs of the sorted rows, so
-    per-slice sums are ``np.add.reduceat`` over run starts.
+    The ranking (:func:`assay.evaluation._rank.rank`) holds the order and the tie groups;
+    slices are contiguous runs of the sorted rows, so per-slice sums are ``np.add.reduceat``
+    over ``ranking.row_first``.
     """
 
-    order: _I64  # sorted position -> original row
-    k: int  # slices
-    cohort: _I64  # slice of each sorted row
-    y: _F64  # 1.0 for a positive
-    s: _F64
-    row_start: _I64  # first sorted row of each slice
-    ties: bool  # whether any tie group has more than one row
-    tie: _I64  # tie group of each sorted row
-    tie_start: _I64  # first sorted row of each tie group
-    tie_cohort: _I64  # slice of each tie group
-    first_tie: _I64  # first tie group of each slice
-    cohort_first_tie: _I64  # first tie group of the slice of each tie group
+    ranking: Ranking
+    y: _B  # label of each sorted row
     brier: _F64  # per-row losses, sorted
     log_loss: _F64
 
+    @property
+    def order(self) -> _I64:
+        return self.ranking.order
+
     @staticmethod
     def build(codes: _I64, k: int, y: _B, s: _F64, by_score: _I64 | None = None) -> _Sorted:
-        if by_score is not None and k <= np.iinfo(np.uint16).max:
-            # A stable sort of small codes is a radix sort: cheaper than lexsort.
-            small = codes[by_score].astype(np.uint16)
-            order = by_score[np.argsort(small, kind="stable")].astype(np.int64)
-        else:
-            order = np.lexsort((s, codes)).astype(np.int64)
-        cohort = codes[order]
-        ss = s[order]
-        ys = y[order].astype(np.float64)
-        new = np.empty(len(order), dtype=bool)
-        new[0] = True
-        new[1:] = (cohort[1:] != cohort[:-1]) | (ss[1:] != ss[:-1])
-        tie = np.cumsum(new, dtype=np.int64) - 1
-        tie_start = np.flatnonzero(new).astype(np.int64)
-        tie_cohort = cohort[tie_start]
-        first_tie = np.searchsorted(tie_cohort, np.arange(k), side="left").astype(np.int64)
+        r = rank(s, codes, k, by_score=by_score)
+        ss = s[r.order]
+        ys = y[r.order]
         # Each of p and 1 - p clipped to [eps, 1 - eps], as scikit-learn and ``log_loss`` do.
         p1 = np.clip(ss, _EPS, 1 - _EPS)
         p0 = np.clip(1 - ss, _EPS, 1 - _EPS)
         return _Sorted(
-            order=order,
-            k=k,
-            cohort=cohort,
+            ranking=r,
             y=ys,
-            s=ss,
-            row_start=np.searchsorted(cohort, np.arange(k), side="left").astype(np.int64),
-            ties=len(tie_start) < len(order),
-            tie=tie,
-            tie_start=tie_start,
-            tie_cohort=tie_cohort,
-            first_tie=first_tie,
-            cohort_first_tie=first_tie[tie_cohort],
             brier=(ss - ys) ** 2,
-            log_loss=-np.where(ys > 0, np.log(p1), np.log(p0)),
+            log_loss=-np.where(ys, np.log(p1), np.log(p0)),
         )
 
 
@@ -115,45 +92,24 @@ def _safe_div(num: _F64, den: _F64) -> _F64:
 def _kernels(view: _Sorted, w: _F64, names: Sequence[str]) -> dict[str, _F64]:
     """The vectorised metrics ``names`` on every slice, from sorted row weights ``w``.
 
-    Sums run over contiguous runs (``reduceat``), and the class sums per tie group are shared
-    by ROC AUC and average precision.
+    Losses are per-slice sums over contiguous rows (``reduceat``); ROC AUC and average
+    precision come from the ranking kernel's class sums per tie group, shared by both.
     """
     out: dict[str, _F64] = {}
-    total = np.add.reduceat(w, view.row_start)
+    r = view.ranking
+    g = r.groups
+    total = np.add.reduceat(w, r.row_first)
     for name in ("brier_score", "log_loss"):
         if name in names:
             loss = view.brier if name == "brier_score" else view.log_loss
-            out[name] = _safe_div(np.add.reduceat(w * loss, view.row_start), total)
+            out[name] = g.scatter(_safe_div(np.add.reduceat(w * loss, r.row_first), total))
     if "roc_auc" not in names and "average_precision" not in names:
         return out
-    wp = w * view.y
-    if view.ties:
-        pos = np.add.reduceat(wp, view.tie_start)
-        neg = np.add.reduceat(w, view.tie_start) - pos
-    else:
-        pos, neg = wp, w - wp
-    n_pos = np.add.reduceat(pos, view.first_tie)
-    n_neg = np.add.reduceat(neg, view.first_tie)
-
-    def below(per_tie: _F64) -> _F64:
-        # Sum over the tie groups before each one, within its slice.
-        before = np.cumsum(per_tie) - per_tie
-        return before - before[view.cohort_first_tie]
-
-    neg_below = below(neg)
+    counts = Counts(g, *r.class_sums(view.y, w))
     if "roc_auc" in names:
-        # Each positive beats the negatives below it in its slice; tied pairs count one half.
-        wins = np.add.reduceat(pos * (neg_below + 0.5 * neg), view.first_tie)
-        both = (n_pos > 0) & (n_neg > 0)
-        out["roc_auc"] = np.where(both, _safe_div(wins, n_pos * n_neg), np.nan)
+        out["roc_auc"] = g.scatter(counts.roc_auc())
     if "average_precision" in names:
-        # At the threshold of a tie group, its rows and those above are predicted positive.
-        tp = n_pos[view.tie_cohort] - below(pos)
-        fp = n_neg[view.tie_cohort] - neg_below
-        precision = np.nan_to_num(_safe_div(tp, tp + fp))
-        out["average_precision"] = _safe_div(
-            np.add.reduceat(pos * precision, view.first_tie), n_pos
-        )
+        out["average_precision"] = g.scatter(counts.average_precision())
     return out
 
 
@@ -235,7 +191,7 @@ def _partitions(slices: Mapping[str, Any], n: int, y: _B, s: _F64, pairs: bool) 
             raise UsageError(f"slice feature names must be strings (got {type(name).__name__})")
         codes, values = _inputs.cohorts(column, n, name=name)
         coded.append((name, codes.astype(np.int64), values))
-    by_score = np.argsort(s, kind="stable").astype(np.int64)
+    by_score = score_order(s)
     parts = [
         _Partition(
             name,
@@ -262,12 +218,13 @@ def _partitions(slices: Mapping[str, Any], n: int, y: _B, s: _F64, pairs: bool) 
 
 def _slow(metric: Metric, part: _Partition, y: _B, s: _F64, w: _F64) -> _F64:
     """A metric without a vectorised form, per slice (rows of zero weight left out)."""
-    out = np.full(len(part.values), np.nan)
-    view = part.view
-    bounds = np.searchsorted(view.cohort, np.arange(len(part.values) + 1))
-    ws = w[view.order]
-    for c in range(len(part.values)):
-        rows = view.order[bounds[c] : bounds[c + 1]]
+    k = len(part.values)
+    out = np.full(k, np.nan)
+    order = part.view.order
+    bounds = np.append(0, np.cumsum(np.bincount(part.codes, minlength=k)))
+    ws = w[order]
+    for c in range(k):
+        rows = order[bounds[c] : bounds[c + 1]]
         keep = ws[bounds[c] : bounds[c + 1]] > 0
         if not keep.any():
             continue
@@ -306,12 +263,7 @@ def _draw_counts(rng: np.random.Generator, pos_rows: _I64, neg_rows: _I64, n: in
 
 def _bh_reject(p: _F64, alpha: float) -> _B:
     """Benjamini-Hochberg at level ``alpha`` over the finite p-values."""
-    reject = np.zeros(len(p), dtype=bool)
-    tested = np.flatnonzero(np.isfinite(p))
-    if tested.size:
-        adjusted = stats.false_discovery_control(p[tested], method="bh")
-        reject[tested] = adjusted <= alpha
-    return reject
+    return np.asarray(benjamini_hochberg(np.where(np.isfinite(p), p, np.nan)) <= alpha)
 
 
 def slice_report(
