@@ -295,7 +295,15 @@ def _say_match(injected: dict[str, Any], matches: list[Incident], say: Say) -> N
     )
     tenants = sorted({str(m.get("tenant_id")) for m in first.seen_in})
     shown = ", ".join(tenants[:6]) + (f" and {len(tenants) - 6} more" if len(tenants) > 6 else "")
-    lead = first.seen_in[0]
+    # The incident's own series (its metric, from its first day), else its first one.
+    lead = next(
+        (
+            m
+            for m in first.seen_in
+            if (m.get("metric"), m.get("start")) == (first.metric, str(first.start))
+        ),
+        first.seen_in[0],
+    )
     say(
         f"    seen in {shown}; e.g. {lead.get('metric')} of {lead.get('tenant_id')} "
         f"{slice_text(lead.get('slice'))}: expected {_g(lead.get('expected'))} -> observed "
