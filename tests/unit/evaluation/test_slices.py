@@ -262,3 +262,27 @@ def test_bad_arguments_raise_usage_errors() -> None:
         .num_rows
         == 2
     )
+
+
+def test_flags_are_benjamini_hochberg_over_the_whole_report() -> None:
+    # Reference: scipy's BH adjustment of every p-value in the report (one family), a flag
+    # where the adjusted value is at most alpha, the gap is worse and the slice is big enough.
+    from scipy.stats import false_discovery_control
+
+    y, s, slices = _noise(3000, seed=13)
+    rng = np.random.default_rng(14)
+    weak = slices["region"] == "east"
+    s = s.copy()
+    s[weak] = np.clip(s[weak] + 0.4 * rng.standard_normal(int(weak.sum())), 0, 1)
+    alpha = 0.1
+    rows = slice_report(y, s, slices, n_boot=80, alpha=alpha, seed=2).to_arrow().to_pylist()
+    tested = [r for r in rows if r["p_value"] is not None]
+    adjusted = false_discovery_control([r["p_value"] for r in tested], method="bh")
+    want = {
+        (r["feature"], r["value"], r["metric"])
+        for r, q in zip(tested, adjusted, strict=True)
+        if q <= alpha and (r["gap"] > 0 if r["metric"] == "brier_score" else r["gap"] < 0)
+    }
+    got = {(r["feature"], r["value"], r["metric"]) for r in rows if r["flagged"]}
+    assert got == want
+    assert ("region", "east", "roc_auc") in got  # the planted weak slice is among them
