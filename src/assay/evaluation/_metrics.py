@@ -49,7 +49,7 @@ from assay.evaluation._inputs import (
     scores,
     weights,
 )
-from assay.evaluation._rank import Counts, Ranking, rank
+from assay.evaluation._rank import Counts, Ranking, rank, safe_div
 
 _log = logging.getLogger("assay.evaluation")
 
@@ -204,13 +204,6 @@ def _seg_sum(x: _Matrix, ids: IntArray | None, k: int) -> _Matrix:
     return np.asarray(out, dtype=np.float64).reshape(b, k)
 
 
-def _safe_div(num: _Matrix, den: _Matrix) -> _Matrix:
-    """``num / den`` with NaN where ``den`` is zero."""
-    out = np.full(np.broadcast_shapes(num.shape, den.shape), np.nan)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
-
-
 # --- kernels: (layout, weight matrix B x n) -> values B x k, NaN where undefined ---------------
 
 
@@ -252,13 +245,13 @@ def _ece_kernel(lay: _Layout, w: _Matrix, n_bins: int, strategy: Strategy) -> _M
         ids = gc[None, :] * n_bins + q
     per_bin = _seg_sum(d, ids, lay.k * n_bins).reshape(w.shape[0], lay.k, n_bins)
     weight = g.scatter(g.sums(sw), fill=0.0)
-    return _safe_div(np.abs(per_bin).sum(axis=2), weight)
+    return safe_div(np.abs(per_bin).sum(axis=2), weight)
 
 
 def _mean_loss(lay: _Layout, w: _Matrix, loss: FloatArray) -> _Matrix:
     if lay.rc is None:
-        return _safe_div((w @ loss)[:, None], w.sum(axis=1, keepdims=True))
-    return _safe_div(_seg_sum(w * loss, lay.rc, lay.k), _seg_sum(w, lay.rc, lay.k))
+        return safe_div((w @ loss)[:, None], w.sum(axis=1, keepdims=True))
+    return safe_div(_seg_sum(w * loss, lay.rc, lay.k), _seg_sum(w, lay.rc, lay.k))
 
 
 def _brier_losses(y: BoolArray, p: FloatArray) -> FloatArray:

@@ -218,8 +218,8 @@ def rank(
     return Ranking(order, start, row_first, score, Groups(k, present, first, int(start.size)))
 
 
-def _nan_div(num: Values, den: Values) -> Values:
-    """``num / den`` with NaN where ``den`` is not positive."""
+def safe_div(num: Values, den: Values) -> Values:
+    """``num / den`` with NaN where ``den`` is not positive (an undefined metric)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
@@ -262,7 +262,7 @@ class Counts:
         if g.present.size:
             u2 = u2 - 2 * above[..., g.first] * self.negatives
         pairs = self.positives * self.negatives
-        return _nan_div(u2, 2 * pairs)
+        return safe_div(u2, 2 * pairs)
 
     def average_precision(self) -> Values:
         """Average precision per cohort (step-wise, one threshold per group); NaN without a
@@ -273,7 +273,7 @@ class Counts:
         predicted = tp + fp
         precision = np.zeros(predicted.shape)
         np.divide(tp, predicted, out=precision, where=predicted > 0)
-        return np.minimum(_nan_div(g.sums(self.pos * precision), self.positives), 1.0)
+        return np.minimum(safe_div(g.sums(self.pos * precision), self.positives), 1.0)
 
 
-__all__ = ["Counts", "Groups", "Ranking", "Values", "rank", "score_order"]
+__all__ = ["Counts", "Groups", "Ranking", "Values", "rank", "safe_div", "score_order"]

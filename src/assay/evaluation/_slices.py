@@ -30,7 +30,8 @@ from scipy import stats
 from assay._errors import UsageError
 from assay.evaluation import _inputs
 from assay.evaluation._intervals import benjamini_hochberg
-from assay.evaluation._rank import Counts, Ranking, rank, score_order
+from assay.evaluation._metrics import LOG_LOSS_EPS, METRICS, _brier_losses, _log_losses
+from assay.evaluation._rank import Counts, Ranking, rank, safe_div, score_order
 from assay.evaluation._report import SliceReport, SliceSubset
 
 Metric = Callable[..., float]
@@ -43,8 +44,6 @@ _B = npt.NDArray[np.bool_]
 _LOWER_IS_BETTER = frozenset({"brier_score", "log_loss", "ece", "expected_calibration_error"})
 # Fewer valid replicates than this and a slice gets no interval and no p-value.
 _MIN_REPLICATES = 10
-# Log loss clips probabilities as scikit-learn does (float64 machine epsilon).
-_EPS = float(np.finfo(np.float64).eps)
 
 PAIR_SEPARATOR = " & "
 """Joins the two feature names (and the two values) of a pair slice: ``locale & platform``."""
@@ -73,20 +72,8 @@ class _Sorted:
         r = rank(s, codes, k, by_score=by_score)
         ss = s[r.order]
         ys = y[r.order]
-        # Each of p and 1 - p clipped to [eps, 1 - eps], as scikit-learn and ``log_loss`` do.
-        p1 = np.clip(ss, _EPS, 1 - _EPS)
-        p0 = np.clip(1 - ss, _EPS, 1 - _EPS)
-        return _Sorted(
-            ranking=r,
-            y=ys,
-            brier=(ss - ys) ** 2,
-            log_loss=-np.where(ys, np.log(p1), np.log(p0)),
-        )
-
-
-def _safe_div(num: _F64, den: _F64) -> _F64:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        # The losses of ``brier_score`` and ``log_loss`` (clipped at LOG_LOSS_EPS as they are).
+        return _Sorted(r, ys, _brier_losses(ys, ss), _log_losses(ys, ss, LOG_LOSS_EPS))
 
 
 def _kernels(view: _Sorted, w: _F64, names: Sequence[str]) -> dict[str, _F64]:
@@ -102,7 +89,7 @@ def _kernels(view: _Sorted, w: _F64, names: Sequence[str]) -> dict[str, _F64]:
     for name in ("brier_score", "log_loss"):
         if name in names:
             loss = view.brier if name == "brier_score" else view.log_loss
-            out[name] = g.scatter(_safe_div(np.add.reduceat(w * loss, r.row_first), total))
+            out[name] = g.scatter(safe_div(np.add.reduceat(w * loss, r.row_first), total))
     if "roc_auc" not in names and "average_precision" not in names:
         return out
     counts = Counts(g, *r.class_sums(view.y, w))
@@ -124,14 +111,6 @@ class _MetricDef:
     higher_is_better: bool
 
 
-def _registry() -> Mapping[str, Metric]:
-    try:
-        from assay.evaluation._metrics import METRICS
-    except ImportError:  # pragma: no cover - the metrics module ships with this one
-        return {}
-    return METRICS
-
-
 def _resolve(metrics: Sequence[MetricSpec] | Mapping[str, Metric]) -> list[_MetricDef]:
     items: list[tuple[str, MetricSpec]]
     if isinstance(metrics, Mapping):
@@ -144,7 +123,7 @@ def _resolve(metrics: Sequence[MetricSpec] | Mapping[str, Metric]) -> list[_Metr
         ]
     if not items:
         raise UsageError("metrics is empty; pass at least one metric name such as 'roc_auc'")
-    registry = _registry()
+    registry: Mapping[str, Metric] = METRICS
     out: list[_MetricDef] = []
     for name, spec in items:
         if isinstance(spec, str):
