@@ -283,7 +283,7 @@ def explain_metric(
         overlap = _dau_overlap(events, tenant, start, day, active, explanation)
         if overlap:
             notes.append(overlap)
-    releases = release_events(ws, tenant=tenant, since=start, until=day)
+    releases = _release_events(events, tenant, start, day)
     return MetricExplanation(
         metric=metric,
         tenant_id=tenant,
@@ -334,6 +334,12 @@ def release_events(
         raise UsageError(f"since ({since}) must not be after until ({until}); swap them")
     events = workspace_events(ws)
     _tenant_first_day(ws, events, tenant, ())
+    return _release_events(events, tenant, since, until)
+
+
+def _release_events(
+    events: ir.Table, tenant: str, since: dt.date, until: dt.date
+) -> list[dict[str, Any]]:
     table = first_seen(events, RELEASE_EVENT_FIELDS, tenant=tenant, until=until)
     return [
         {"field": f, "value": v, "first_seen": first, "days_before": (until - first).days}
@@ -385,11 +391,11 @@ def _tenant_first_day(
     ws: Workspace, events: ir.Table, tenant: str, active: tuple[str, ...]
 ) -> dt.date:
     """The tenant's first active day (its first stored day if it has no active event)."""
-    first = first_event_day(events, tenant=tenant)
+    first = first_event_day(events, tenant=tenant, event_types=active) if active else None
+    if first is None:
+        first = first_event_day(events, tenant=tenant)
     if first is None:
         raise unknown_tenant(tenant, ws.tenants())
-    if active:
-        first = first_event_day(events, tenant=tenant, event_types=active) or first
     return first
 
 

@@ -299,6 +299,15 @@ def hands_off(ev: ir.Table) -> ir.BooleanValue:
     return (ev.event_type == "handoff") | ev.handoff.fill_null(False)
 
 
+def thumbs_down(ev: ir.Table) -> ir.BooleanValue:
+    """An event with ``feedback = -1``; false (never null) without a feedback.
+
+    Never null on purpose: Ibis counts ``where=`` a condition on Spark as a sum of the
+    condition cast to an integer, which is null when the condition is null on every row.
+    """
+    return (ev.feedback == -1).fill_null(False)
+
+
 def _ratio(numerator: ir.NumericValue, denominator: ir.NumericValue) -> ir.FloatingValue:
     """numerator / denominator as a double; null when the denominator is 0."""
     return ibis.ifelse(
@@ -477,7 +486,7 @@ def leaf_counts(
         return _leaf_sessions(events, ev, measure, tenant=tenant, start=start, keys=keys)
     if measure == "thumbs_down_rate":
         return ev.group_by(keys).agg(
-            value=ev.count(where=ev.feedback == -1).cast("float64"),
+            value=ev.count(where=thumbs_down(ev)).cast("float64"),
             total=ev.feedback.count().cast("float64"),
         )
     if measure == "error_rate":
@@ -600,7 +609,7 @@ def release_counts(events: ir.Table, field: str, *, until: dt.date) -> ir.Table:
         turns=valued.count(where=valued.event_type == "turn"),
         errors=valued.count(where=valued.event_type == "error"),
         feedback=valued.feedback.count(),
-        thumbs_down=valued.count(where=valued.feedback == -1),
+        thumbs_down=valued.count(where=thumbs_down(valued)),
     )
     # Every session start is on a day with an event carrying the value: per_day has its row.
     out = _join(per_day, per_start, ["tenant_id", "value", "day"], null_safe=None)
