@@ -17,6 +17,7 @@ from assay.cli import incidents as _incidents
 from assay.cli import ingest as _ingest
 from assay.cli import keys as _keys
 from assay.cli import metrics as _metrics
+from assay.cli import models as _models
 from assay.cli import profile as _profile
 from assay.cli import quarantine as _quarantine
 from assay.cli import regressions as _regressions
@@ -68,6 +69,7 @@ app.command("evaluate")(_evaluate.evaluate)
 app.command("drift")(_drift.drift)
 app.command("regressions")(_regressions.regressions)
 app.add_typer(_metrics.app, name="metrics")
+app.add_typer(_models.app, name="models")
 app.add_typer(_keys.app, name="keys")
 app.add_typer(_anomalies.app, name="anomalies")
 app.add_typer(_explain.app, name="explain")

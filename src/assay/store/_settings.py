@@ -113,6 +113,13 @@ class Settings:
         default=120.0,
         metadata={"help": "How long a writer waits for the workspace write lock."},
     )
+    mlflow_uri: str = field(
+        default="",
+        metadata={
+            "help": "MLflow tracking server (or store URI) of the model registry (empty: "
+            "SQLite at models/mlflow.db, artifacts in models/artifacts/)."
+        },
+    )
 
     @classmethod
     def load(cls, workspace: Path) -> Settings:

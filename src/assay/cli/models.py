@@ -1,0 +1,217 @@
+"""`assay models train|list|show|promote|predict`: the session-quality model's lifecycle."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import pyarrow as pa
+import typer
+
+from assay.cli import _output
+from assay.cli._common import FormatOpt, WorkspaceOpt, command_group, handle_errors, parse_day
+
+LabelChoice = Literal["thumbs_down", "handoff", "thumbs_down_next"]
+ModelChoice = Literal["auto", "logistic", "gbdt"]
+ShowFormat = Literal["table", "json"]
+
+app = command_group(
+    help="Models: train the session-quality model, list, show and promote registered "
+    "versions, score sessions with one.",
+)
+
+RefArg = Annotated[
+    str,
+    typer.Argument(
+        help="A registered model: NAME (its champion, else its latest version), NAME@ALIAS "
+        "or NAME/VERSION.",
+        show_default=False,
+    ),
+]
+
+
+def _open(workspace: Any) -> Any:
+    from assay._api import Workspace
+
+    return Workspace.open(workspace)
+
+
+def _stage(name: str) -> None:
+    if _output.err.is_terminal:
+        _output.message(f"- {name}", style="dim")
+
+
+def _metric_rows(metrics: dict[str, dict[str, float | None]]) -> pa.Table:
+    rows = [{"metric": name, **values} for name, values in metrics.items()]
+    return _output.rows_table(rows, ("metric", "estimate", "ci_low", "ci_high"))
+
+
+@app.command("train")
+def train(
+    kind: Annotated[
+        Literal["quality"],
+        typer.Argument(help="The model to train: quality (the session-quality model)."),
+    ],
+    label: Annotated[
+        LabelChoice, typer.Option("--label", help="What counts as an unsatisfied session.")
+    ] = "thumbs_down",
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="Last day of sessions (YYYY-MM-DD, today or today-N; default: every stored day).",
+            show_default=False,
+        ),
+    ] = None,
+    days: Annotated[
+        int | None,
+        typer.Option("--days", min=1, help="Days of sessions ending on --until (default: all)."),
+    ] = None,
+    model: Annotated[
+        ModelChoice,
+        typer.Option("--model", help="logistic, gbdt (LightGBM), or auto (higher PR-AUC)."),
+    ] = "auto",
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            help="Registered model name (default: quality, or quality-<label> for other labels).",
+            show_default=False,
+        ),
+    ] = None,
+    allow_leakage: Annotated[
+        bool,
+        typer.Option("--allow-leakage", help="Train even when the leakage probe flags a feature."),
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds training and the bootstrap.")] = 0,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Train, evaluate, export to ONNX and register a new version; print it and its evaluation."""
+    from assay.models._lifecycle import train as train_model
+
+    with handle_errors(), _open(workspace) as ws:
+        outcome = train_model(
+            ws,
+            name,
+            label=label,
+            until=parse_day(until, "--until"),
+            days=days,
+            model=model,
+            seed=seed,
+            allow_leakage=allow_leakage,
+            progress=_stage,
+        )
+        if fmt == "json":
+            _output.print_json(outcome.summary())
+            return
+        table = _metric_rows(outcome.evaluation.metrics)
+        if fmt == "csv":
+            _output.print_table(table, "csv")
+            return
+        _output.message(
+            f"registered {outcome.version} ({outcome.kind}, {outcome.calibration} calibration); "
+            f"test days {outcome.window['test_days'][0]} to {outcome.window['test_days'][1]}"
+        )
+        _output.print_table(table, "table", title="Evaluation on the test days (95% intervals)")
+        op = outcome.evaluation.operating_point
+        _output.message(
+            f"operating point: threshold {_output._cell(op['threshold'])}, alert rate "
+            f"{_output._cell(op['alert_rate'])}, precision {_output._cell(op['precision'])}, "
+            f"recall {_output._cell(op['recall'])}"
+        )
+        flagged = outcome.evaluation.slices.flagged()
+        if flagged.num_rows:
+            _output.print_table(
+                flagged.select(["feature", "value", "metric", "support", "estimate", "overall"]),
+                "table",
+                title="Slices worse than overall",
+            )
+
+
+@app.command("list")
+def list_models(workspace: WorkspaceOpt = None, fmt: FormatOpt = "table") -> None:
+    """List every registered model version with its aliases and test metrics."""
+    from assay.models._lifecycle import list_models as list_versions
+
+    with handle_errors(), _open(workspace) as ws:
+        _output.print_table(list_versions(ws), fmt)
+
+
+@app.command("show")
+def show(
+    ref: RefArg,
+    workspace: WorkspaceOpt = None,
+    fmt: Annotated[
+        ShowFormat, typer.Option("--format", "-f", help="Output format: table or json.")
+    ] = "table",
+) -> None:
+    """Show one model version: aliases, parameters, metrics and tags."""
+    from assay.models._lifecycle import show as show_version
+
+    with handle_errors(), _open(workspace) as ws:
+        data = show_version(ws, ref)
+        if fmt == "json":
+            _output.print_json(data)
+            return
+        rows = [
+            {"section": "version", "key": k, "value": str(data[k])}
+            for k in ("name", "version", "created", "source")
+        ]
+        rows.append({"section": "version", "key": "aliases", "value": ", ".join(data["aliases"])})
+        for section in ("params", "metrics", "tags"):
+            rows += [
+                {"section": section, "key": k, "value": str(v)}
+                for k, v in sorted(data[section].items())
+            ]
+        _output.print_table(_output.rows_table(rows, ("section", "key", "value")), "table")
+
+
+@app.command("promote")
+def promote(
+    name: Annotated[str, typer.Argument(help="The registered model name.", show_default=False)],
+    version: Annotated[
+        int, typer.Argument(min=1, help="The version to promote.", show_default=False)
+    ],
+    alias: Annotated[
+        str, typer.Option("--alias", help="The alias to set: champion or challenger.")
+    ] = "champion",
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Point an alias (champion by default) at a version."""
+    from assay.models._lifecycle import promote as promote_version
+
+    with handle_errors(), _open(workspace) as ws:
+        ref = promote_version(ws, name, version, alias)
+        _output.message(f"{ref.name}@{alias} -> version {ref.version}")
+
+
+@app.command("predict")
+def predict(
+    ref: RefArg,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="First day of sessions (YYYY-MM-DD, today or today-N).",
+            show_default=False,
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="Last day of sessions (YYYY-MM-DD, today or today-N).",
+            show_default=False,
+        ),
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Score sessions with a model's ONNX export: tenant_id, session_id, day, score."""
+    from assay.models._lifecycle import predict as predict_scores
+
+    with handle_errors(), _open(workspace) as ws:
+        table = predict_scores(
+            ws, ref, since=parse_day(since, "--since"), until=parse_day(until, "--until")
+        )
+        _output.print_table(table, fmt, max_rows=50 if fmt == "table" else None)
