@@ -168,8 +168,9 @@ def time_split(
     With ``last`` the dataset's last ``day``: test holds the ``test_days`` calendar days
     ending on ``last``, validation the ``valid_days`` days before those, train everything
     earlier. A training row whose label window (``assay.label_window_days`` in the metadata)
-    ends after the validation part begins is dropped (its label reads days the validation
-    part covers), and likewise for validation rows against the test part. With
+    ends after the validation part begins is dropped: its label reads days the validation
+    part covers, which a model trained on that day could not have known. (Validation rows
+    are kept whole: a window longer than the validation part would otherwise empty it.) With
     ``user_disjoint``, rows of users (``tenant_id``, ``user_id``) that appear in the
     validation or test part are removed from train.
 
@@ -218,7 +219,6 @@ def time_split(
     )
     train = table.filter(pc.less(day, pa.scalar(valid_start, pa.date32())))
     train = _purge(train, valid_start, window)
-    valid = _purge(valid, test_start, window)
     if user_disjoint:
         held = _users(valid) | _users(test)
         keep = [u not in held for u in _user_keys(train)]

@@ -20,7 +20,9 @@ def _section(text: str, heading: str) -> str:
 def test_every_feature_has_a_row_and_every_row_is_a_feature() -> None:
     table = _section(DOC.read_text(encoding="utf-8"), "### Features")
     rows = [line for line in table.splitlines() if line.startswith("| `")]
-    documented = {name for row in rows for name in re.findall(r"`([a-z0-9_<>]+)`", row.split("|")[1])}
+    documented = {
+        name for row in rows for name in re.findall(r"`([a-z0-9_<>]+)`", row.split("|")[1])
+    }
     kinds = {
         name: row.split("|")[2].strip()
         for row in rows
