@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 from assay._errors import UsageError
 from assay.anomaly import SeriesWarning, alert_scores, regularize, score_series, series_alerts
 
-SMALL = {"window": 12, "long_window": 40, "min_periods": 5, "quiet": 3, "periods": (3,)}
+SMALL = {
+    "window": 12,
+    "long_window": 40,
+    "min_periods": 5,
+    "quiet": 3,
+    "periods": (3,),
+    "smooth": 4,
+    "seen": 2,
+}
 
 
 def _noise(n: int, seed: int = 0) -> np.ndarray:
@@ -107,6 +115,26 @@ def test_a_day_that_breaks_the_weekly_pattern_alerts_with_the_weekly_lag_only() 
     assert not alert_scores(x)[1].any()
 
 
+def test_a_spike_seen_twenty_times_in_the_long_window_is_no_longer_news() -> None:
+    # a spike every 100 rows (NAB's art_increase_spike_density): the k-th spike has k - 1 as
+    # large before it, so the 21st (row 2100) is the first to have seen=20 of them
+    x = np.zeros(4000)
+    x[100::100] = 20.0
+    assert np.flatnonzero(alert_scores(x)[1]).tolist() == list(range(100, 2001, 100))
+    # with the Gaussian likelihood alone, every spike alerts
+    assert np.flatnonzero(alert_scores(x, seen=0)[1]).tolist() == list(range(100, 4000, 100))
+
+
+def test_a_small_sustained_rise_alerts_through_the_slow_channel_only() -> None:
+    # +1 standard deviation from row 1500: no row stands out, the mean of a day (288) does
+    x = _noise(3000, seed=7)
+    x[1500:] += 1.0
+    alerts = np.flatnonzero(alert_scores(x)[1]).tolist()
+    assert len(alerts) == 1
+    assert 1500 <= alerts[0] < 1500 + 288
+    assert not alert_scores(x, smooth=1)[1].any()
+
+
 def test_the_week_of_a_grid_follows_its_step() -> None:
     import datetime as dt
 
@@ -127,6 +155,8 @@ def test_the_week_of_a_grid_follows_its_step() -> None:
         ({"cap": 0.0}, "cap must be > 0"),
         ({"threshold": 1.5}, "threshold must be in (0, 1]"),
         ({"periods": (0,)}, "periods must be an integer >= 1"),
+        ({"smooth": 0}, "smooth must be an integer >= 1"),
+        ({"seen": -1}, "seen must be an integer >= 0"),
     ],
 )
 def test_bad_parameters_are_usage_errors(params: dict[str, float], text: str) -> None:
