@@ -171,8 +171,9 @@ def explain_metric(
 
     Parameters
     ----------
-    ws : assay.store.Workspace
-        An open workspace.
+    ws : assay.Workspace
+        An open workspace; its engine (DuckDB, or Spark with ``engine="pyspark"``) runs the
+        queries, with the same result. A bare ``assay.store.Workspace`` uses DuckDB.
     metric : str
         One of :data:`EXPLAIN_METRICS`.
     tenant : str
@@ -308,8 +309,9 @@ def release_events(
 
     Parameters
     ----------
-    ws : assay.store.Workspace
-        An open workspace.
+    ws : assay.Workspace
+        An open workspace; its engine (DuckDB, or Spark with ``engine="pyspark"``) runs the
+        queries, with the same result. A bare ``assay.store.Workspace`` uses DuckDB.
     tenant : str
         The tenant.
     since, until : datetime.date

@@ -249,7 +249,7 @@ def table(
 
     --at is read in the time column's type (a timestamp, a date, a number or text).
     """
-    from assay.anomaly._explain import explain_table
+    from assay.anomaly import explain_table
 
     with handle_errors():
         columns = [c.strip() for c in dims.split(",") if c.strip()]

@@ -669,8 +669,9 @@ def find_regressions(
 
     Parameters
     ----------
-    ws : assay.store.Workspace
-        An open workspace.
+    ws : assay.Workspace
+        An open workspace; its engine (DuckDB, or Spark with ``engine="pyspark"``) runs the
+        queries, with the same result. A bare ``assay.store.Workspace`` uses DuckDB.
     since : datetime.date, optional
         First release day searched; default ``until`` minus 27 days (four weeks).
     until : datetime.date, optional
