@@ -99,8 +99,8 @@ def _auc_from_runs(runs: _Runs, k: int) -> tuple[FloatArray, FloatArray]:
         q = groups.sums(neg, dtype=acc)
         ok = (p > 0) & (q > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            pos = pos * np.where(ok, 1 / p, 0)[groups.slot]
-            neg = neg * np.where(ok, 1 / q, 0)[groups.slot]
+            pos = pos * groups.spread(np.where(ok, 1 / p, 0))
+            neg = neg * groups.spread(np.where(ok, 1 / q, 0))
     counts = Counts(groups, pos, neg)
     auc = counts.roc_auc()
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -236,7 +236,7 @@ def _ece_kernel(lay: _Layout, w: _Matrix, n_bins: int, strategy: Strategy) -> _M
         ids = gc * n_bins + bins
     else:
         upto = g.within(sw)
-        tot = g.sums(sw)[:, g.slot]
+        tot = g.spread(g.sums(sw))
         # Weight strictly below the group's score, as a multiple of total / n_bins: the group
         # lies above exactly floor(that) of the edges q_1..q_{K-1} (see the docstring).
         below = np.zeros_like(upto)

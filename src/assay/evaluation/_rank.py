@@ -95,15 +95,18 @@ class Groups:
     size: int  # number of groups
 
     @cached_property
-    def slot(self) -> IntArray:
-        """The index into ``present`` of each group's cohort."""
-        counts = np.diff(np.append(self.first, self.size))
-        return np.repeat(np.arange(self.present.size, dtype=np.int64), counts)
+    def sizes(self) -> IntArray:
+        """The number of groups of each present cohort."""
+        return np.diff(np.append(self.first, self.size))
 
     @cached_property
     def code(self) -> IntArray:
         """The cohort code of each group."""
-        return np.asarray(self.present[self.slot], dtype=np.int64)
+        return self.spread(self.present)
+
+    def spread(self, values: Values) -> Values:
+        """Per-present-cohort ``values`` (last axis) repeated for each group of the cohort."""
+        return np.repeat(values, self.sizes, axis=-1)
 
     def sums(self, values: Values, dtype: Any = None) -> Values:
         """Per-cohort sums of per-group ``values`` (last axis), one per present cohort."""
@@ -114,11 +117,15 @@ class Groups:
     def within(self, values: Values) -> Values:
         """Inclusive cumulative sums of per-group ``values`` within each cohort (last axis)."""
         c = np.cumsum(values, axis=-1)
+        return c if self.present.size <= 1 else self.rebase(c)
+
+    def rebase(self, cumulative: Values) -> Values:
+        """Global cumulative sums (last axis) made cumulative within each cohort (a new array)."""
         if self.present.size <= 1:
-            return c
-        before = c[..., self.first[1:] - 1]
+            return cumulative.copy()
+        before = cumulative[..., self.first[1:] - 1]
         base = np.concatenate([np.zeros_like(before[..., :1]), before], axis=-1)
-        return np.asarray(c - base[..., self.slot])
+        return np.asarray(cumulative - self.spread(base))
 
     def scatter(self, values: Values, fill: float = np.nan) -> Values:
         """Per-present-cohort ``values`` spread over the codes ``0..k-1``, ``fill`` elsewhere."""
@@ -257,10 +264,15 @@ class Counts:
         once per cohort after the sum (exact in int64).
         """
         g = self.groups
-        above = self._cum_pos - self.pos
-        u2 = g.sums(self.neg * (2 * above + self.pos))
-        if g.present.size:
-            u2 = u2 - 2 * above[..., g.first] * self.negatives
+        # 2U = sum_g q_g (2 A_g + p_g), built in place: B x groups temporaries are the cost.
+        x = self._cum_pos - self.pos
+        offset = x[..., g.first] if g.present.size else None
+        x *= 2
+        x += self.pos
+        x *= self.neg
+        u2 = g.sums(x)
+        if offset is not None:
+            u2 -= 2 * offset * self.negatives
         pairs = self.positives * self.negatives
         return safe_div(u2, 2 * pairs)
 
@@ -268,7 +280,7 @@ class Counts:
         """Average precision per cohort (step-wise, one threshold per group); NaN without a
         positive of positive weight, at most 1."""
         g = self.groups
-        tp = g.within(self.pos)
+        tp = g.rebase(self._cum_pos)
         fp = g.within(self.neg)
         predicted = tp + fp
         precision = np.zeros(predicted.shape)
