@@ -337,7 +337,7 @@ def _session_counts(ev: ir.Table, scope: Scope) -> ir.Table:
     per_event_day = in_range.group_by(day_keys).agg(
         turns=in_range.count(where=is_turn),
         errors=in_range.count(where=in_range.event_type == "error"),
-        thumbs_down=in_range.count(where=in_range.feedback == -1),
+        thumbs_down=in_range.count(where=thumbs_down(in_range)),
         feedback=in_range.feedback.count(),
         latency_p50=in_range.latency_ms.quantile(0.5, where=is_turn),
         latency_p95=in_range.latency_ms.quantile(0.95, where=is_turn),
