@@ -723,3 +723,35 @@ def test_cli_table_subcommand_still_works_alongside(tmp_path: Path) -> None:
     result = _invoke([*args, "-f", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)[0]["slice"] == {"k": "b"}
+
+
+def test_cli_engine_duckdb_is_the_default_engine(ws: assay.Workspace) -> None:
+    args = ["--metric", "handoff_rate", "--tenant", "hand", "--day", D.isoformat()]
+    args += ["--workspace", str(ws.path), "--format", "json"]
+    default, explicit = _invoke(args), _invoke([*args, "--engine", "duckdb"])
+    assert explicit.exit_code == 0, explicit.output
+    assert json.loads(explicit.stdout) == json.loads(default.stdout)
+    assert json.loads(explicit.stdout)["rows"][0]["slice"] == {"locale": "fr"}
+
+
+def test_cli_spark_master_without_the_pyspark_engine_is_a_usage_error(ws: assay.Workspace) -> None:
+    args = ["--metric", "dau", "--tenant", "hand", "--day", D.isoformat()]
+    result = _invoke([*args, "--workspace", str(ws.path), "--spark-master", "local[1]"])
+    assert result.exit_code == 2
+    assert "--engine pyspark" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_bare_store_workspace_explains_on_duckdb_the_same(ws: assay.Workspace) -> None:
+    from assay.store import Workspace as StoreWorkspace
+
+    want = explain_metric(ws, metric="handoff_rate", tenant="hand", day=D).as_dict()
+    want_releases = release_events(ws, tenant="rel", since=_day(-7), until=D)
+    with StoreWorkspace.open(ws.path) as bare:
+        assert not hasattr(bare, "events")  # no engine of its own: DuckDB is opened for it
+        got = explain_metric(bare, metric="handoff_rate", tenant="hand", day=D).as_dict()
+        releases = release_events(bare, tenant="rel", since=_day(-7), until=D)
+    assert got == want
+    assert got["rows"][0]["slice"] == {"locale": "fr"}
+    assert releases == want_releases
+    assert releases  # the "rel" tenant has release events in that window

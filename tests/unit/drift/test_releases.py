@@ -412,6 +412,18 @@ def test_cli_dry_run_records_nothing_and_field_narrows(ws_path: Path) -> None:
     assert quiet.exit_code == 0, quiet.output
 
 
+def test_cli_engine_duckdb_is_the_default_and_spark_master_needs_pyspark(ws_path: Path) -> None:
+    args = ("-w", str(ws_path), "--since", str(_day(-7)), "--dry-run", "--format", "json")
+    default, explicit = _cli(*args), _cli(*args, "--engine", "duckdb")
+    assert explicit.exit_code == 1, explicit.output
+    assert default.exit_code == 1, default.output
+    assert json.loads(explicit.stdout) == json.loads(default.stdout)
+    assert sum(r["regression"] for r in json.loads(explicit.stdout)) == 3
+    bad = _cli(*args, "--spark-master", "local[1]")
+    assert bad.exit_code == 2
+    assert "--engine pyspark" in bad.stderr
+
+
 def test_cli_usage_errors_exit_2(ws_path: Path) -> None:
     assert _cli("-w", str(ws_path), "--since", "2026-13-01").exit_code == 2
     assert _cli("-w", str(ws_path), "--field", "locale").exit_code == 2
