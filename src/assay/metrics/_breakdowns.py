@@ -180,8 +180,10 @@ def latency_quantile(
     """The exact ``q`` quantile of the tenant's ``turn`` latencies on the days [start, end].
 
     Linear interpolation between closest ranks, as the ``latency_p95`` metric
-    (``docs/metrics.md``; numpy's default ``percentile``): never approximate. None when the
-    days hold no turn latency.
+    (``docs/metrics.md``; numpy's default ``percentile``): never approximate. Ibis compiles it
+    to DuckDB's ``quantile_cont`` and to Spark SQL's exact ``percentile`` (not
+    ``percentile_approx``), so both engines give the same value. None when the days hold no
+    turn latency.
     """
     value = _run(
         _exprs.latency_quantile(events, q, tenant=tenant, start=start, end=end), "latency"
