@@ -8,15 +8,18 @@ missing, exactly :func:`~assay.models._train.model_frame`'s columns) and has one
 How it is built:
 
 - the scikit-learn pipeline (preprocessing and classifier) is converted by skl2onnx, with
-  ``zipmap=False`` so probabilities come out as a plain tensor. LightGBM is not a scikit-learn
+  ``zipmap=False`` so scores come out as a plain tensor, and set to output the classifier's
+  **margin** (log-odds) rather than its probability: ``raw_scores=True`` for the logistic
+  regression, ``post_transform="NONE"`` on LightGBM's ``TreeEnsembleClassifier`` (a float32
+  probability near 0 or 1 has lost the digits calibration needs). LightGBM is not a scikit-learn
   model: its converter comes from onnxmltools (``convert_lightgbm``) and is registered with
   skl2onnx once (``update_registered_converter`` with the linear-classifier shape
   calculator), which is what lets a ``Pipeline`` holding an ``LGBMClassifier`` convert;
 - the calibration is appended as a small subgraph written here with ``onnx.helper`` (both
   methods, so the choice made on validation never depends on what converts): Platt is
-  ``Sigmoid(a * (Log(c) - Log(1 - c)) + b)`` with ``c = Clip(q, eps, 1 - eps)``; isotonic is
-  linear interpolation between its knots, the segment found by counting the knots at or below
-  ``q`` (a ``[N, K]`` comparison, so scoring runs in batches of :data:`BATCH_ROWS`).
+  ``Sigmoid(a * z + b)`` of the margin ``z``; isotonic is linear interpolation between its
+  knots of ``q = Sigmoid(z)``, the segment found by counting the knots at or below ``q`` (a
+  ``[N, K]`` comparison, so scoring runs in batches of :data:`BATCH_ROWS`).
 
 ONNX Runtime computes in float32; the export's scores equal the native model's to about
 1e-6 (the tests hold it to 1e-5 on a test set).
@@ -32,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from assay.models._train import EPS, Calibrator, QualityModel, model_frame
+from assay.models._train import Calibrator, QualityModel, model_frame
 
 if TYPE_CHECKING:
     import onnx
@@ -85,13 +88,28 @@ def to_onnx(model: QualityModel) -> onnx.ModelProto:
     if model.kind == "gbdt":
         _register_lightgbm()
     clf = model.pipeline.steps[-1][1]
+    options: dict[str, Any] = {"zipmap": False}
+    if model.kind == "logistic":
+        options["raw_scores"] = True
     proto = convert_sklearn(
         model.pipeline,
         initial_types=_initial_types(model.numeric, model.categorical),
-        options={id(clf): {"zipmap": False}},
+        options={id(clf): options},
         target_opset=TARGET_OPSET,
     )
+    if model.kind == "gbdt":
+        _margin_output(proto)
     return _append_calibration(proto, model.calibrator)
+
+
+def _margin_output(proto: onnx.ModelProto) -> None:
+    """Make LightGBM's tree ensemble output its raw score (column 1) instead of a sigmoid."""
+    trees = [n for n in proto.graph.node if n.op_type == "TreeEnsembleClassifier"]
+    if len(trees) != 1:
+        raise RuntimeError(f"expected one TreeEnsembleClassifier, found {len(trees)}")
+    for attr in trees[0].attribute:
+        if attr.name == "post_transform":
+            attr.s = b"NONE"
 
 
 def _append_calibration(proto: onnx.ModelProto, cal: Calibrator) -> onnx.ModelProto:
@@ -110,15 +128,13 @@ def _append_calibration(proto: onnx.ModelProto, cal: Calibrator) -> onnx.ModelPr
         nodes.append(helper.make_node(op, inputs, [f"cal_{out}"], **attrs))
         return f"cal_{out}"
 
-    # q: the positive class's probability, shape [N].
-    col = node("Gather", [probs, const("one", 1, np.int64)], "q", axis=1)
+    # z: the positive class's margin, shape [N].
+    z = node("Gather", [probs, const("one", 1, np.int64)], "z", axis=1)
     if cal.method == "platt":
-        c = node("Clip", [col, const("lo", EPS), const("hi", 1 - EPS)], "c")
-        one_minus = node("Sub", [const("1", 1.0), c], "omc")
-        z = node("Sub", [node("Log", [c], "logc"), node("Log", [one_minus], "logomc")], "z")
         lin = node("Add", [node("Mul", [z, const("a", cal.a)], "az"), const("b", cal.b)], "lin")
         out = node("Sigmoid", [lin], "p")
     else:
+        col = node("Sigmoid", [z], "q")
         x = np.asarray(cal.x, dtype=np.float32)
         yk = np.asarray(cal.y, dtype=np.float32)
         if x.size < 2:

@@ -347,7 +347,7 @@ class Registry:
                         "name": name,
                         "version": int(mv.version),
                         "aliases": ",".join(
-                            sorted(a for a, v in aliases.items() if v == mv.version)
+                            sorted(a for a, v in aliases.items() if int(v) == int(mv.version))
                         ),
                         "kind": tags.get(TAG_PREFIX + "kind"),
                         "label": tags.get(TAG_PREFIX + "label"),

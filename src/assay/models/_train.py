@@ -19,8 +19,10 @@ duration):
    which calibration then corrects.
 4. **Calibrate** on validation. The validation rows are split in two halves, alternating
    within each class in (day, tenant, session) order: the *calibration half* fits Platt
-   scaling (a logistic regression on the logit of the raw probability) and isotonic
-   regression; the *selection half* picks the calibration with the lower log loss, and (with
+   scaling (a logistic regression on the classifier's margin, its log-odds before the
+   sigmoid: the logistic regression's decision function, LightGBM's raw score) and, when that
+   half holds at least ``ISOTONIC_MIN_POSITIVES`` (100) positives, isotonic regression; the
+   *selection half* picks the calibration with the lower log loss, and (with
    ``model="auto"``) the model kind with the higher PR-AUC (average precision) of its
    calibrated scores. The test part is never used here: it is for the evaluation.
 
@@ -57,8 +59,6 @@ FloatArray = npt.NDArray[np.float64]
 
 #: The category a missing categorical value becomes.
 MISSING = "__missing__"
-#: Raw probabilities are clipped to [EPS, 1 - EPS] before their logit (Platt scaling).
-EPS = 1e-7
 MODEL_KINDS: tuple[str, ...] = ("auto", "logistic", "gbdt")
 #: Isotonic regression is a candidate only with at least this many positives in the
 #: calibration half (with fewer it is a staircase of a few steps; Platt's two parameters are
@@ -150,11 +150,15 @@ def frequent_categories(
 
 @dataclass(frozen=True)
 class Calibrator:
-    """A monotone map from a raw probability to a calibrated one.
+    """A monotone map from a classifier's margin ``z`` (its log-odds) to a probability.
 
-    ``platt``: ``sigmoid(a * logit(clip(q, EPS, 1 - EPS)) + b)``.
-    ``isotonic``: linear interpolation through the knots ``(x, y)``, constant beyond the
-    first and last knot (scikit-learn's ``IsotonicRegression(out_of_bounds="clip")``).
+    ``platt``: ``sigmoid(a * z + b)``.
+    ``isotonic``: of the raw probability ``q = sigmoid(z)``, linear interpolation through the
+    knots ``(x, y)``, constant beyond the first and last knot: centred isotonic regression,
+    one knot per block of scikit-learn's ``IsotonicRegression`` at its rows' mean ``q``.
+
+    Working on the margin keeps the ONNX export exact in float32: a probability near 0 or 1
+    has lost the digits its logit would need.
     """
 
     method: Calibration
@@ -163,41 +167,50 @@ class Calibrator:
     x: tuple[float, ...] = ()
     y: tuple[float, ...] = ()
 
-    def apply(self, q: FloatArray) -> FloatArray:
-        """Calibrated probabilities of raw probabilities ``q``."""
-        q = np.asarray(q, dtype=np.float64)
+    def apply(self, z: FloatArray) -> FloatArray:
+        """Calibrated probabilities of margins ``z``."""
+        z = np.asarray(z, dtype=np.float64)
         if self.method == "platt":
-            z = _logit(q)
-            return np.asarray(1.0 / (1.0 + np.exp(-(self.a * z + self.b))), dtype=np.float64)
-        return np.asarray(np.interp(q, self.x, self.y), dtype=np.float64)
+            return sigmoid(self.a * z + self.b)
+        return np.asarray(np.interp(sigmoid(z), self.x, self.y), dtype=np.float64)
 
     def to_dict(self) -> dict[str, Any]:
         """The calibrator as plain values (JSON)."""
         return dataclasses.asdict(self)
 
 
-def _logit(q: FloatArray) -> FloatArray:
-    c = np.clip(q, EPS, 1 - EPS)
-    return np.asarray(np.log(c) - np.log1p(-c), dtype=np.float64)
+def sigmoid(z: FloatArray) -> FloatArray:
+    """The logistic function, without overflow warnings for large ``|z|``."""
+    from scipy.special import expit
+
+    return np.asarray(expit(z), dtype=np.float64)
 
 
-def fit_calibrator(method: Calibration, q: FloatArray, y: npt.NDArray[np.bool_]) -> Calibrator:
-    """Fit Platt scaling or isotonic regression of labels ``y`` on raw probabilities ``q``."""
+def fit_calibrator(method: Calibration, z: FloatArray, y: npt.NDArray[np.bool_]) -> Calibrator:
+    """Fit Platt scaling (on margins ``z``) or isotonic regression (on ``sigmoid(z)``) of
+    labels ``y``."""
     if method == "platt":
         from sklearn.linear_model import LogisticRegression
 
         # A very weak penalty: Platt's two parameters, essentially unregularised.
         lr = LogisticRegression(C=1e6, max_iter=1000)
-        lr.fit(_logit(q).reshape(-1, 1), y)
+        lr.fit(np.asarray(z, dtype=np.float64).reshape(-1, 1), y)
         return Calibrator("platt", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
     from sklearn.isotonic import IsotonicRegression
 
+    q = sigmoid(z)
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-    iso.fit(q, y.astype(np.float64))
+    fitted = iso.fit_transform(q, y.astype(np.float64))
+    # Centred isotonic regression (Oron and Flournoy, 2017): one knot per constant block, at
+    # the mean raw probability of its rows, joined by straight lines. Plain isotonic
+    # regression jumps between two neighbouring rows, a slope float32 cannot follow to 1e-5.
+    values, inverse = np.unique(fitted, return_inverse=True)
+    x = np.bincount(inverse, weights=q) / np.bincount(inverse)
+    order = np.argsort(x, kind="stable")
     return Calibrator(
         "isotonic",
-        x=tuple(float(v) for v in iso.X_thresholds_),
-        y=tuple(float(v) for v in iso.y_thresholds_),
+        x=tuple(float(v) for v in x[order]),
+        y=tuple(float(v) for v in values[order]),
     )
 
 
@@ -246,14 +259,22 @@ class QualityModel:
     categories: dict[str, list[str]]
     params: dict[str, Any] = field(default_factory=dict)
 
+    def margin(self, table: pa.Table) -> FloatArray:
+        """The classifier's margin (log-odds of the positive class, before calibration)."""
+        frame = model_frame(table, self.numeric, self.categorical)
+        x = self.pipeline[:-1].transform(frame)
+        clf = self.pipeline.steps[-1][1]
+        if self.kind == "gbdt":
+            return np.asarray(clf.predict(x, raw_score=True), dtype=np.float64)
+        return np.asarray(clf.decision_function(x), dtype=np.float64)
+
     def raw_proba(self, table: pa.Table) -> FloatArray:
         """Uncalibrated probabilities of the positive class (the classifier's own)."""
-        frame = model_frame(table, self.numeric, self.categorical)
-        return np.asarray(self.pipeline.predict_proba(frame)[:, 1], dtype=np.float64)
+        return sigmoid(self.margin(table))
 
     def predict_proba(self, table: pa.Table) -> FloatArray:
         """Calibrated probabilities of the positive class, one per row of ``table``."""
-        return self.calibrator.apply(self.raw_proba(table))
+        return self.calibrator.apply(self.margin(table))
 
 
 def build_pipeline(
@@ -398,7 +419,7 @@ def fit_candidate(
         kind, pipeline, Calibrator("platt"), numeric, categorical, categories, params
     )
     with stage(f"calibrate {kind}", progress, rows=split.valid.num_rows):
-        q = model.raw_proba(split.valid)
+        q = model.margin(split.valid)
         cal_rows, sel_rows = halves(y_valid)
         _both_classes(y_valid[cal_rows], "validation calibration half")
         losses: dict[str, float] = {}

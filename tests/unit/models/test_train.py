@@ -63,32 +63,42 @@ def test_halves_alternate_within_each_class_and_cover_every_row() -> None:
 
 def test_platt_scaling_matches_statsmodels_logit() -> None:
     rng = np.random.default_rng(3)
-    q = rng.uniform(0.01, 0.99, size=4000)
-    z = np.log(q / (1 - q))
+    z = rng.normal(scale=2.0, size=4000)  # margins (log-odds)
     y = rng.random(4000) < 1 / (1 + np.exp(-(0.5 * z - 1.0)))
-    cal = fit_calibrator("platt", q, y)
+    cal = fit_calibrator("platt", z, y)
     ref = sm.Logit(y.astype(float), sm.add_constant(z)).fit(disp=0).params
     assert cal.b == pytest.approx(ref[0], abs=2e-3)
     assert cal.a == pytest.approx(ref[1], abs=2e-3)
-    p = cal.apply(np.array([0.5]))
+    p = cal.apply(np.array([0.0]))
     assert p[0] == pytest.approx(1 / (1 + np.exp(-ref[0])), abs=1e-3)
 
 
-def test_isotonic_calibration_equals_scikit_learn_isotonic_regression() -> None:
+def test_isotonic_calibration_is_centred_isotonic_regression() -> None:
     rng = np.random.default_rng(4)
-    q = rng.uniform(size=500)
+    q = rng.uniform(0.001, 0.999, size=500)
     y = rng.random(500) < q**2
-    cal = fit_calibrator("isotonic", q, y)
-    ref = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(q, y.astype(float))
-    grid = np.linspace(-0.5, 1.5, 301)
-    np.testing.assert_allclose(cal.apply(grid), ref.predict(grid), atol=1e-12)
+    z = np.log(q / (1 - q))
+    cal = fit_calibrator("isotonic", z, y)
+    # The reference: scikit-learn's blocks, each replaced by (mean q of its rows, its value).
+    fitted = IsotonicRegression(y_min=0, y_max=1).fit_transform(q, y.astype(float))
+    blocks: dict[float, list[float]] = {}
+    for qi, fi in zip(q, fitted, strict=True):
+        blocks.setdefault(float(fi), []).append(float(qi))
+    knots = sorted((float(np.mean(v)), f) for f, v in blocks.items())
+    assert cal.x == pytest.approx([k[0] for k in knots], abs=1e-12)
+    assert cal.y == pytest.approx([k[1] for k in knots], abs=1e-12)
+    # Monotone, and equal to the block's value at each knot.
+    grid = np.linspace(-8, 8, 301)
+    assert np.all(np.diff(cal.apply(grid)) >= 0)
+    at_knots = cal.apply(np.log(np.array(cal.x) / (1 - np.array(cal.x))))
+    np.testing.assert_allclose(at_knots, cal.y, atol=1e-9)
 
 
 def test_platt_by_hand() -> None:
     cal = Calibrator("platt", a=2.0, b=-1.0)
-    # logit(0.5) = 0 -> sigmoid(-1); logit(0.8) = log 4 -> sigmoid(2 log 4 - 1) = 16/(16+e)
+    # z = 0 -> sigmoid(-1); z = log 4 -> sigmoid(2 log 4 - 1) = 16/(16+e)
     np.testing.assert_allclose(
-        cal.apply(np.array([0.5, 0.8])), [1 / (1 + np.e), 16 / (16 + np.e)], rtol=1e-12
+        cal.apply(np.array([0.0, np.log(4.0)])), [1 / (1 + np.e), 16 / (16 + np.e)], rtol=1e-12
     )
 
 
