@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
-from assay._errors import AssayError, EngineError
+from assay._errors import AssayError, EngineError, UsageError
 from assay.metrics import _exprs
 from assay.metrics._metrics import _backend_name
+from assay.schema import SLICE_FIELDS
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -72,6 +73,27 @@ def _run(expr: Any, what: str) -> Any:
             f"({type(exc).__name__}); check that the engine is running and the workspace is "
             "intact (the chained exception has the engine's own message)"
         ) from exc
+
+
+def _check_dims(dims: Sequence[str]) -> list[str]:
+    chosen = [dims] if isinstance(dims, str) else list(dims)
+    if not chosen or len(set(chosen)) != len(chosen) or set(chosen) - set(SLICE_FIELDS):
+        shown = [str(d)[:40] for d in chosen][:8]
+        raise UsageError(
+            f"dims must be distinct slice fields among {', '.join(SLICE_FIELDS)} (got {shown}); "
+            "pass e.g. ['locale', 'platform']"
+        )
+    return chosen
+
+
+def _check_field(field: str) -> str:
+    """A field with one value per event: a slice field other than ``flight``."""
+    if field not in SLICE_FIELDS or field == "flight":
+        fields = ", ".join(f for f in SLICE_FIELDS if f != "flight")
+        raise UsageError(
+            f"field must be one of {fields} (got {str(field)[:40]!r}); e.g. 'model_version'"
+        )
+    return field
 
 
 def _day_column(table: pa.Table, name: str = "day") -> pa.Table:
@@ -150,8 +172,12 @@ def leaf_counts(
      {'day': datetime.date(2026, 1, 5), 'locale': 'fr', 'value': 0.0, 'total': 1.0}]
     """
     if measure not in LEAF_MEASURES:
-        raise ValueError(f"measure must be one of {', '.join(LEAF_MEASURES)} (got {measure!r})")
-    dims = list(dims)
+        raise UsageError(
+            f"measure must be one of {', '.join(LEAF_MEASURES)} (got {str(measure)[:40]!r})"
+        )
+    if measure == "slow_turns" and slow_ms is None:
+        raise UsageError("the slow_turns measure needs slow_ms, the latency a slow turn exceeds")
+    dims = _check_dims(dims)
     expr = _exprs.leaf_counts(
         events,
         measure,
@@ -227,6 +253,7 @@ def release_counts(events: ir.Table, field: str, *, until: dt.date) -> pa.Table:
         ``tenant_id, value, day`` (date32) and the six int64 counts, sorted by tenant, value,
         day.
     """
+    field = _check_field(field)
     table = _run(_exprs.release_counts(events, field, until=until), f"{field} counts")
     table = _day_column(table)
     return table.sort_by([(n, "ascending") for n in ("tenant_id", "value", "day")])
@@ -248,6 +275,7 @@ def release_latencies(
         ``tenant_id, value, day`` (date32), ``latency_ms`` (float64), sorted by tenant, value,
         day, latency.
     """
+    field = _check_field(field)
     expr = _exprs.release_latencies(events, field, since=since, until=until)
     table = _day_column(_run(expr, f"{field} latencies"))
     order = ("tenant_id", "value", "day", "latency_ms")

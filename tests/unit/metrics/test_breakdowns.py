@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from metrics_data import event, to_table
 
+from assay._errors import UsageError
 from assay.metrics import (
     first_event_day,
     first_seen,
@@ -382,3 +383,23 @@ def test_release_counts_and_latencies_match_a_plain_python_reference(
         assert q == pytest.approx(float(np.percentile(turns, 95)), rel=1e-12)
     else:
         assert q is None
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda ev: leaf_counts(ev, "p95", tenant="t1", start=D[0], end=D[1], dims=["locale"]),
+         "measure must be one of"),
+        (lambda ev: leaf_counts(ev, "slow_turns", tenant="t1", start=D[0], end=D[1],
+                                dims=["locale"]), "needs slow_ms"),
+        (lambda ev: leaf_counts(ev, "dau", tenant="t1", start=D[0], end=D[1], dims=["user_id"]),
+         "dims must be distinct slice fields"),
+        (lambda ev: leaf_counts(ev, "dau", tenant="t1", start=D[0], end=D[1], dims=[]),
+         "dims must be distinct slice fields"),
+        (lambda ev: release_counts(ev, "flight", until=D[1]), "field must be one of"),
+        (lambda ev: release_latencies(ev, "text", since=None, until=D[1]), "field must be one of"),
+    ],
+)  # fmt: skip
+def test_bad_arguments_are_usage_errors_that_say_what_to_pass(call: Any, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        call(events_of(hand_rows()))
