@@ -17,6 +17,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from assay.evaluation._rank import rank
+
 _F64 = npt.NDArray[np.float64]
 _MAX_POINTS = 400
 _RELIABILITY_BINS = 10
@@ -122,11 +124,9 @@ def _thin(x: _F64, y: _F64) -> tuple[_F64, _F64]:
 
 def _counts_at_thresholds(y: npt.NDArray[np.bool_], s: _F64, w: _F64) -> tuple[_F64, _F64] | None:
     """Cumulative weighted true and false positives at each distinct score, high to low."""
-    order = np.argsort(-s, kind="stable")
-    ys, ss, ws = y[order], s[order], w[order]
-    last = np.r_[np.flatnonzero(np.diff(ss)), len(ss) - 1]
-    tps = np.cumsum(np.where(ys, ws, 0.0))[last]
-    fps = np.cumsum(np.where(ys, 0.0, ws))[last]
+    r = rank(s)
+    tp, fp = r.class_sums(y[r.order], w[r.order])
+    tps, fps = np.cumsum(tp), np.cumsum(fp)
     if tps[-1] <= 0 or fps[-1] <= 0:
         return None
     return tps, fps
