@@ -256,17 +256,27 @@ def _flags(ev: ir.Table) -> tuple[ir.BooleanValue, ir.BooleanValue, ir.BooleanVa
 
 def _sessions(ev: ir.Table, attributes: Sequence[str]) -> ir.Table:
     """One row per session with a turn: its prediction time, start and session features."""
-    turns = ev.filter(ev.event_type == "turn")
-    pts = turns.group_by(_KEYS).agg(pt=turns.event_time.max())
+    # Every turn is at or before the prediction time (the last turn's time), and so is the
+    # session's earliest feature event: one pass over the events gives the turn features and
+    # the start without knowing the prediction time first. Only errors and attributes, which
+    # other event types carry, need a join with it, and those events are few.
     seen = ev.filter(~ev.event_type.isin(LABEL_EVENT_TYPES))
-    seen = _join(seen, pts, _KEYS)
-    seen = seen.filter(seen.event_time <= seen.pt)
-
     is_turn = seen.event_type == "turn"
-    attr_columns = {
-        f"attr_{key}": seen.attributes.get(key).max().cast("string") for key in attributes
-    }
+    # The last turn is the largest (event_time, turn_index, event_id); event_id is unique in
+    # a tenant, so the fields after it never decide and come along as the last turn's.
+    last_turn = ibis.struct(
+        {
+            "pt": seen.event_time,
+            "turn_index": seen.turn_index.fill_null(-1),
+            "event_id": seen.event_id,
+            "user_id": seen.user_id,
+            "day": seen.event_date.epoch_days().cast("int64"),
+            "intent_confidence": seen.intent_confidence.cast("float64"),
+            **{name: seen[name] for name in CATEGORICAL_FEATURES},
+        }
+    )
     agg = seen.group_by(_KEYS).agg(
+        last=last_turn.max(where=is_turn),
         start=seen.event_time.min(),
         start_day=seen.event_date.epoch_days().min().cast("int64"),
         n_turns=seen.count(where=is_turn).cast("float64"),
@@ -274,28 +284,36 @@ def _sessions(ev: ir.Table, attributes: Sequence[str]) -> ir.Table:
         latency_max_ms=seen.latency_ms.max(where=is_turn).cast("float64"),
         tokens_in_mean=seen.tokens_in.mean(where=is_turn).cast("float64"),
         tokens_out_mean=seen.tokens_out.mean(where=is_turn).cast("float64"),
-        n_errors=seen.count(where=seen.event_type == "error").cast("float64"),
         retrieved_docs=seen.retrieved_doc_ids.length().fill_null(0).sum(where=is_turn),
         cited_docs=seen.cited_doc_ids.length().fill_null(0).sum(where=is_turn),
-        **attr_columns,
+    )
+    agg = agg.filter(agg.n_turns > 0)
+    last = agg.select(
+        *_KEYS,
+        "start",
+        "start_day",
+        "n_turns",
+        "latency_mean_ms",
+        "latency_max_ms",
+        "tokens_in_mean",
+        "tokens_out_mean",
+        "retrieved_docs",
+        "cited_docs",
+        **{name: agg.last[name] for name in ("pt", "user_id", "day", "intent_confidence")},
+        **{name: agg.last[name] for name in CATEGORICAL_FEATURES},
     )
 
-    # The last turn: the turns at the prediction time (almost always one), ranked.
-    last = seen.filter(is_turn & (seen.event_time == seen.pt))
-    rank = ibis.row_number().over(
-        group_by=_KEYS, order_by=[ibis.desc("turn_index"), ibis.desc("event_id")]
+    before = seen.filter(seen.event_type == "error")
+    if attributes:
+        before = seen.filter((seen.event_type == "error") | seen.attributes.notnull())
+    before = _join(before, last.select(*_KEYS, "pt"), _KEYS)
+    before = before.filter(before.event_time <= before.pt)
+    late = before.group_by(_KEYS).agg(
+        n_errors=before.count(where=before.event_type == "error"),
+        **{f"attr_{key}": before.attributes.get(key).max().cast("string") for key in attributes},
     )
-    last = last.mutate(_rank=rank)
-    last = last.filter(last._rank == 0).select(
-        "tenant_id",
-        "session_id",
-        "user_id",
-        "pt",
-        *CATEGORICAL_FEATURES,
-        day=last.event_date.epoch_days().cast("int64"),
-        intent_confidence=last.intent_confidence.cast("float64"),
-    )
-    s = _join(last, agg, _KEYS)
+    s = _join(last, late, _KEYS, how="left")
+    s = s.mutate(n_errors=s.n_errors.fill_null(0).cast("float64"))
     pt_s = _seconds(s.pt)
     retrieved = s.retrieved_docs.fill_null(0).cast("float64")
     cited = s.cited_docs.fill_null(0).cast("float64")
@@ -365,8 +383,32 @@ def _user_history(ev: ir.Table, s: ir.Table) -> ir.Table:
         "session_id",
         "user_prev_sessions",
         "user_first_s",
-        user_prev_thumbs_down_rate=_ratio(out.c_down, out.c_rated),
-        user_prev_handoff_rate=_ratio(out.c_handed, out.user_prev_sessions),
+        u_down="c_down",
+        u_rated="c_rated",
+        u_handed="c_handed",
+    )
+
+
+def _own_signals(ev: ir.Table, s: ir.Table) -> ir.Table:
+    """Per session: its own feedback/handoff events that fall inside its user and tenant
+    history windows (stamped before its start, e.g. by a skewed client clock). They are taken
+    back out of the history: a label-bearing event is never a feature of its own session."""
+    _, rated, handed = _flags(ev)
+    signals = ev.filter(rated | handed)
+    sessions = s.select(*_KEYS, s_user=s.user_id, s_start=s.start, s_start_day=s.start_day)
+    own = _join(signals, sessions, _KEYS)
+    own = own.filter(own.event_time < own.s_start)
+    down, rated, handed = _flags(own)
+    day = own.event_date.epoch_days().cast("int64")
+    mine = own.user_id == own.s_user
+    in_tenant_window = (day < own.s_start_day) & (day >= own.s_start_day - TENANT_HISTORY_DAYS)
+    return own.group_by(_KEYS).agg(
+        o_u_down=own.count(where=mine & down),
+        o_u_rated=own.count(where=mine & rated),
+        o_u_handed=own.count(where=mine & handed),
+        o_t_down=own.count(where=in_tenant_window & down),
+        o_t_rated=own.count(where=in_tenant_window & rated),
+        o_t_handed=own.count(where=in_tenant_window & handed),
     )
 
 
@@ -403,8 +445,10 @@ def _tenant_history(ev: ir.Table, s: ir.Table) -> ir.Table:
     return grid.select(
         "tenant_id",
         start_day="day",
-        tenant_thumbs_down_rate_28d=_ratio(grid.w_down.fill_null(0), grid.w_rated.fill_null(0)),
-        tenant_handoff_rate_28d=_ratio(grid.w_handed.fill_null(0), grid.w_sessions.fill_null(0)),
+        t_down=grid.w_down.fill_null(0),
+        t_rated=grid.w_rated.fill_null(0),
+        t_handed=grid.w_handed.fill_null(0),
+        t_sessions=grid.w_sessions.fill_null(0),
     )
 
 
@@ -459,9 +503,26 @@ def build(
     tenants = _tenant_history(ev, s)
     labels = _labels(ev, s, label, window)
 
+    own = _own_signals(ev, s)
+
     out = _join(s, users, _KEYS)
     out = _join(out, tenants, ["tenant_id", "start_day"], how="left")
+    out = _join(out, own, _KEYS, how="left")
     out = _join(out, labels, _KEYS)
+
+    def less_own(total: str, mine: str) -> ir.IntegerValue:
+        return out[total].fill_null(0) - out[mine].fill_null(0)
+
+    out = out.mutate(
+        user_prev_thumbs_down_rate=_ratio(
+            less_own("u_down", "o_u_down"), less_own("u_rated", "o_u_rated")
+        ),
+        user_prev_handoff_rate=_ratio(less_own("u_handed", "o_u_handed"), out.user_prev_sessions),
+        tenant_thumbs_down_rate_28d=_ratio(
+            less_own("t_down", "o_t_down"), less_own("t_rated", "o_t_rated")
+        ),
+        tenant_handoff_rate_28d=_ratio(less_own("t_handed", "o_t_handed"), out.t_sessions),
+    )
     closed = out.pt + ibis.interval(days=window) <= ibis.literal(horizon, type="timestamp('UTC')")
     out = out.filter(closed)
     if since_day is not None:

@@ -134,7 +134,9 @@ def reference_dataset(
         before = [
             e
             for e in events
-            if (e["tenant_id"], e["user_id"]) == user and e["event_time"] < s["start"]
+            if (e["tenant_id"], e["user_id"]) == user
+            and e["event_time"] < s["start"]
+            and e["session_id"] != s["session_id"]
         ]
         down = sum(1 for e in before if is_down(e))
         rated = sum(1 for e in before if is_rated(e))
@@ -145,7 +147,11 @@ def reference_dataset(
         in_window = [
             e
             for e in events
-            if e["tenant_id"] == s["tenant_id"] and lo <= e["event_date"] < s["start_day"]
+            if e["tenant_id"] == s["tenant_id"]
+            and lo <= e["event_date"] < s["start_day"]
+            # The session's own events are never its features, even stamped before its start
+            # (only label-bearing ones can be: its feature events are at or after the start).
+            and e["session_id"] != s["session_id"]
         ]
         t_sessions = sum(
             1

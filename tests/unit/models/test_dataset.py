@@ -410,3 +410,23 @@ def test_features_ignore_label_events_and_later_events(
     # Undefined features are nulls (never NaN), so plain equality compares them.
     for name in features:
         assert again[name] == target[name], name
+
+
+def test_a_sessions_own_label_events_stamped_before_it_are_not_its_history(
+    models_over: ModelsFactory,
+) -> None:
+    rows = [
+        ev(at(days=-1), type="turn", session="a"),
+        ev(at(days=-1, minutes=1), type="feedback", feedback=1, session="a"),
+        # b's thumbs-down and handoff, stamped (skewed clock) before b's first event.
+        ev(at(days=-2), type="feedback", feedback=-1, session="b"),
+        ev(at(days=-2), type="handoff", session="b"),
+        ev(at(), type="turn", session="b"),
+        ev(at(days=3), type="turn", session="z", user="other"),
+    ]
+    b = next(r for r in rows_of(models_over(rows).dataset()) if r["session_id"] == "b")
+    # Only a's thumbs-up is history: rate 0 / 1; no handoff; a's one session.
+    assert b["user_prev_thumbs_down_rate"] == 0.0
+    assert b["user_prev_handoff_rate"] == 0.0
+    assert b["tenant_thumbs_down_rate_28d"] == 0.0
+    assert b["tenant_handoff_rate_28d"] == 0.0
