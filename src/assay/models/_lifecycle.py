@@ -12,6 +12,7 @@ import importlib.metadata
 import json
 import math
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +91,7 @@ class TrainOutcome:
     leakage : the leakage probe's report.
     onnx_max_abs_diff : largest |ONNX score - native score| on the test days.
     window : the dataset's days and row counts per part.
+    model : the trained model itself (native, for comparisons).
     """
 
     version: VersionRef
@@ -100,6 +102,7 @@ class TrainOutcome:
     leakage: LeakageReport
     onnx_max_abs_diff: float
     window: dict[str, Any]
+    model: QualityModel
 
     def summary(self) -> dict[str, Any]:
         """Plain values for printing: the version, the choices and the headline metrics."""
@@ -201,6 +204,49 @@ def train(
         since = end - dt.timedelta(days=days - 1)
     with stage("dataset", progress):
         table = ws.models.dataset(label, since=since, until=until, attributes=attributes)
+    return train_on_table(
+        reg,
+        table,
+        model_name,
+        label=label,
+        since=since,
+        until=until,
+        model=model,
+        attributes=attributes,
+        valid_days=valid_days,
+        test_days=test_days,
+        user_disjoint=user_disjoint,
+        seed=seed,
+        allow_leakage=allow_leakage,
+        n_boot=n_boot,
+        n_estimators=n_estimators,
+        progress=progress,
+        lock=lambda: ws.lock.hold(ws.settings.lock_timeout_seconds),
+    )
+
+
+def train_on_table(
+    reg: Registry,
+    table: pa.Table,
+    model_name: str,
+    *,
+    label: Label = "thumbs_down",
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    model: ModelKind = "auto",
+    attributes: Sequence[str] = (),
+    valid_days: int = 7,
+    test_days: int = 7,
+    user_disjoint: bool = False,
+    seed: int = 0,
+    allow_leakage: bool = False,
+    n_boot: int = 200,
+    n_estimators: int = 300,
+    progress: Callable[[str], None] | None = None,
+    lock: Callable[[], AbstractContextManager[Any]] = nullcontext,
+) -> TrainOutcome:
+    """:func:`train` on a dataset already built: train, evaluate, export, register (the
+    registry write inside ``lock()``)."""
     result = train_quality(
         table,
         model=model,
@@ -291,7 +337,7 @@ def train(
         "evaluation/report.html": evaluation.to_html(title=f"{model_name}: evaluation"),
         "evaluation/leakage.json": json.dumps(result.leakage.table.to_pylist(), indent=2),
     }
-    with stage("register", progress), ws.lock.hold(ws.settings.lock_timeout_seconds):
+    with stage("register", progress), lock():
         version = reg.register(
             model_name,
             proto,
@@ -310,6 +356,7 @@ def train(
         leakage=result.leakage,
         onnx_max_abs_diff=diff,
         window=window,
+        model=chosen,
     )
 
 
