@@ -273,6 +273,13 @@ class AUCAccumulator:
         self._pending = 0  # rows in chunks added since the last compaction
         self._compacted = 0  # rows in the compacted chunk
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # The runs are re-ranked once after unpickling. Accumulators pickled before the ranking
+        # kernel (commit 4e21f2f and earlier) hold their runs in ascending score order, and
+        # runs read in the wrong direction give 1 - AUC; re-ranking puts any order right.
+        self.__dict__.update(state)
+        self._pending = max(self._pending, sum(int(c.key.size) for c in self._chunks))
+
     @property
     def bins(self) -> int | None:
         """Number of score bins, or ``None`` in exact mode."""

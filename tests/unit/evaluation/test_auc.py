@@ -356,3 +356,17 @@ def test_weighted_auc_is_scale_free_for_tiny_and_huge_weights(scale: float) -> N
     want = {0: pairwise_auc(y[:4], s[:4], w[:4]), 1: pairwise_auc(y[4:], s[4:], w[4:])}
     assert_close(cohort_auc(y, s, c, sample_weight=scaled), want)
     assert_close(AUCAccumulator().update(y, s, c, scaled).result(), want)
+
+
+def test_accumulator_pickled_with_ascending_runs_loads_right() -> None:
+    # Before the shared ranking kernel, a compacted accumulator held its runs in ascending score
+    # order; one unpickled now must still give the AUC, not 1 - AUC.
+    y = [0, 1, 0, 1, 1, 0]
+    s = [0.1, 0.9, 0.6, 0.7, 0.3, 0.3]
+    acc = AUCAccumulator().update(y, s, ["a"] * 6)
+    runs = acc._compact()
+    runs.key, runs.pos, runs.neg = runs.key[::-1], runs.pos[::-1], runs.neg[::-1]
+    assert runs.key.tolist() == [0.1, 0.3, 0.6, 0.7, 0.9]  # the old, ascending layout
+    clone = pickle.loads(pickle.dumps(acc))
+    # By hand: 9 (positive, negative) pairs, 7 won, 1 tied (0.3 / 0.3), 1 lost (0.3 < 0.6).
+    assert clone.result() == {"a": 7.5 / 9}
