@@ -16,10 +16,12 @@ corpus), for the three profiles. Alongside, in the same run:
   scored as a 0/1 score: what a person paging on ``alert`` gets.
 
 **Cross-validation.** The choices made on this data (the slow channel's ``smooth`` rows, none
-to 288; ``seen``, the count that makes an extreme familiar, none to 40) are re-chosen inside 3
-folds of series (series sorted by name, fold ``i % 3``): for each fold, the grid point and the
-corpus threshold that score best (standard profile) on the other two folds are applied,
-unchanged, to the held-out fold; the held-out raw scores are summed and normalised like NAB's.
+to 288; ``seen``, the count that makes an extreme familiar, none to 40; ``reference_max``, the
+log likelihood above which a row is no seasonal reference, 0.1 to 1 (off); and the threshold
+of the episode rule) are re-chosen inside 3 folds of series (series sorted by name, fold
+``i % 3``): for each fold, the grid point and threshold whose ``alert`` column scores best
+(standard profile) on the other two folds are applied, unchanged, to the held-out fold; the
+held-out raw scores are summed and normalised like NAB's.
 That is the estimate for series the method was not tuned on. The seasonal lag (a week) and
 ``quiet`` (20) are fixed at what every fold chose in the previous round's cross-validation
 (``benchmarks/RESULTS.md``); the rest are HTM's defaults.
@@ -57,7 +59,7 @@ from assay.anomaly._alerts import _Channel, _episodes, _log_scores
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 NAB = SHARED / "data" / "nab-dev"
 SCORER = SHARED / "tools" / "nab_score.py"
-GRID = {"smooth": (1, 72, 144, 288), "seen": (0, 10, 20, 40)}
+GRID = {"smooth": (1, 144, 288), "seen": (0, 10, 20, 40), "reference_max": (1.0, 0.1, 0.2, 0.3)}
 THRESHOLDS = (0.5, 0.51, 0.52, 0.53, 0.54, 0.56, 0.58, 0.6)
 QUIET = 20
 # alert_scores' other defaults (HTM's windows; cap as chosen before)
@@ -162,7 +164,9 @@ def cross_validate(nab_score: ModuleType, data: dict[str, Any]) -> tuple[float, 
         for rel, (_, s) in data.items():
             lag = () if s.week is None else (s.week,)
             settings = _Channel(**FIXED, seen=params["seen"])
-            log_score = _log_scores(s.values, settings, lag, params["smooth"])
+            log_score = _log_scores(
+                s.values, settings, lag, params["smooth"], params["reference_max"]
+            )
             full = np.zeros(len(s.values))
             for thr in THRESHOLDS:
                 full[:] = 0

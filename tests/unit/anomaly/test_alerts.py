@@ -19,6 +19,7 @@ SMALL = {
     "periods": (3,),
     "smooth": 4,
     "seen": 2,
+    "reference_max": 0.1,
 }
 
 
@@ -135,6 +136,17 @@ def test_a_small_sustained_rise_alerts_through_the_slow_channel_only() -> None:
     assert not alert_scores(x, smooth=1)[1].any()
 
 
+def test_a_spike_does_not_alert_again_one_seasonal_lag_later() -> None:
+    # a daily cycle of 24 rows, a spike at row 500: x[524] - x[500] is the spike upside down
+    day = 100.0 + 3.0 * np.sin(2 * np.pi * np.arange(24) / 24)
+    x = np.tile(day, 40) + np.random.default_rng(6).normal(0.0, 1.0, 960)
+    x[500] += 40.0
+    assert np.flatnonzero(alert_scores(x, periods=(24,))[1]).tolist() == [500]
+    # with every row a reference, the echo alerts
+    echo = alert_scores(x, periods=(24,), reference_max=1.0)[1]
+    assert np.flatnonzero(echo).tolist() == [500, 524]
+
+
 def test_the_week_of_a_grid_follows_its_step() -> None:
     import datetime as dt
 
@@ -157,6 +169,7 @@ def test_the_week_of_a_grid_follows_its_step() -> None:
         ({"periods": (0,)}, "periods must be an integer >= 1"),
         ({"smooth": 0}, "smooth must be an integer >= 1"),
         ({"seen": -1}, "seen must be an integer >= 0"),
+        ({"reference_max": 1.5}, "reference_max must be between 0 and 1"),
     ],
 )
 def test_bad_parameters_are_usage_errors(params: dict[str, float], text: str) -> None:
