@@ -32,11 +32,8 @@ import numpy.typing as npt
 
 from assay._errors import UsageError
 from assay.evaluation import _inputs
+from assay.evaluation._inputs import BoolArray, FloatArray, IntArray
 from assay.evaluation._rank import Counts, Groups, Values, rank
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
 
 
 class _Runs:
@@ -63,11 +60,8 @@ class _Runs:
         self.pos = pos
         self.neg = neg
 
-    def codes(self) -> IntArray:
-        """The cohort code of every run."""
-        return np.repeat(self.present, np.diff(np.append(self.first, self.key.size)))
-
     def groups(self, k: int) -> Groups:
+        """The runs as the ranking kernel's groups, for cohort codes ``0..k-1``."""
         return Groups(k, self.present, self.first, int(self.key.size))
 
 
@@ -312,7 +306,7 @@ class AUCAccumulator:
             empty_f = np.empty(0, dtype=np.float64)
             return _Runs(empty_i, empty_i, empty_f, empty_f, empty_f)
         merged = _aggregate(
-            np.concatenate([c.codes() for c in self._chunks]),
+            np.concatenate([c.groups(len(self._values)).code for c in self._chunks]),
             np.concatenate([c.key for c in self._chunks]),
             np.concatenate([c.pos for c in self._chunks]),
             np.concatenate([c.neg for c in self._chunks]),
