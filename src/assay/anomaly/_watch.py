@@ -145,11 +145,11 @@ def scan_workspace(
         return report
     store: IncidentStore = ws.incidents
     gap = cfg.merge_gap + 1
-    known = _known_causes(store) if explain else {}
+    known, seen = _known_causes(store) if explain else ({}, [])
     explained: dict[tuple[str, str, dt.date], dict[str, Any]] = {}
     causes: list[list[dict[str, Any]]] = []
     for c in result.candidates:
-        found = known.get((c.key, c.start.isoformat()))
+        found = known.get((c.tenant_id, c.metric, c.start.isoformat()))
         if found is None and explain:
             ask = (c.tenant_id, c.metric, c.start)
             if ask not in explained:
@@ -158,16 +158,15 @@ def scan_workspace(
                 explained[ask] = _explanation(ws, c)
             found = root_causes(explained[ask].get("explanation") or [])
         causes.append(found or [])
-    for group in group_candidates(result.candidates, causes, gap_days=gap):
+    for group in group_candidates(result.candidates, causes, gap_days=gap, seen=seen):
         lead = group.members[0][0]
-        ask = (lead.tenant_id, lead.metric, lead.start)
-        if explain and ask not in explained:
-            # Its cause was stored by an earlier scan; the incident still shows the lead's
-            # explanation (recording an unchanged group changes nothing).
-            explained[ask] = _explanation(ws, lead)
-        facts = explained.get(ask, {})
+        facts = explained.get((lead.tenant_id, lead.metric, lead.start), {})
         new = _new_incident(group, by, cfg, facts)
         incident, outcome = store.record(new, gap_days=gap)
+        if outcome == "opened" and incident is not None and explain and not facts:
+            # Its lead's cause was stored by an earlier scan (another slice of the same day):
+            # a new incident still shows the lead's explanation.
+            incident = store.update_details(incident.id, _explanation(ws, lead))
         report.recorded.append((incident, outcome))
     log.info("anomaly scan", extra={"event": "anomaly_scan", **report.summary()})
     return report
@@ -264,11 +263,26 @@ def incident_causes(incident: Incident) -> list[dict[str, Any]]:
     return []
 
 
+@dataclass(frozen=True)
+class SeenCause:
+    """An episode recorded earlier with a release cause: a later episode of the same tenant,
+    metric and direction on touching days may take its cause (rule 2 of
+    :func:`group_candidates`)."""
+
+    tenant_id: str
+    metric: str
+    direction: str
+    start: dt.date
+    end: dt.date
+    cause: tuple[str, str]
+
+
 def group_candidates(
     candidates: Sequence[Candidate],
     causes: Sequence[Sequence[dict[str, Any]]],
     *,
     gap_days: int,
+    seen: Sequence[SeenCause] = (),
 ) -> list[CandidateGroup]:
     """Candidates that share a cause, as groups: one incident per problem.
 
@@ -280,11 +294,16 @@ def group_candidates(
        (then the higher ranked): a regression of ``prompt_template=rag-v3`` seen in 12
        tenants is that template's in the 13th too, even where its explanation also names an
        ``app_version``.
-    2. Candidates with a release cause are grouped by it, across tenants, metrics and slices:
+    2. A candidate without a release cause of its own takes that of a candidate (or of an
+       episode in ``seen``, recorded by an earlier scan) of the same tenant, metric and
+       direction whose days touch its own: the explanation is of the tenant's metric, so a
+       locale whose latency rose with its tenant's is seen in the tenant's problem even when
+       the tenant's explanation on the locale's first day names no release.
+    3. Candidates with a release cause are grouped by it, across tenants, metrics and slices:
        key ``release|FIELD=VALUE``. Candidates without one are grouped by tenant: key
        ``tenant=T`` (a tenant-wide outage moves users, errors and every slice of the tenant
        at once: one incident, never joined with another tenant's).
-    3. Within a key, candidates whose days touch (the next one starts at most ``gap_days``
+    4. Within a key, candidates whose days touch (the next one starts at most ``gap_days``
        after the days so far end, the incident store's rule) are one group; a later onset is
        another group (and another incident).
 
@@ -293,6 +312,7 @@ def group_candidates(
     candidates : the scan's candidates.
     causes : per candidate, its root-cause slices (:func:`root_causes`; empty if unknown).
     gap_days : candidates at most this many days apart are one incident.
+    seen : episodes recorded earlier with their release cause (rule 2).
 
     Returns
     -------
@@ -315,17 +335,36 @@ def group_candidates(
         for found in causes
     ]
     votes = Counter(p for found in pairs for p in found)
+    best: list[tuple[str, str] | None] = [
+        max(found, key=lambda p: (votes[p], -found.index(p))) if found else None for found in pairs
+    ]
+    step = dt.timedelta(days=gap_days)
+    donors = [
+        SeenCause(c.tenant_id, c.metric, c.direction, c.start, c.end, p)
+        for c, p in zip(candidates, best, strict=True)
+        if p is not None
+    ] + list(seen)
+    for i, c in enumerate(candidates):
+        if best[i] is None:
+            best[i] = next(
+                (
+                    d.cause
+                    for d in donors
+                    if (d.tenant_id, d.metric, d.direction) == (c.tenant_id, c.metric, c.direction)
+                    and c.start <= d.end + step
+                    and c.end >= d.start - step
+                ),
+                None,
+            )
     keyed: dict[str, list[int]] = {}
     chosen: dict[str, dict[str, str] | None] = {}
-    for i, (c, found) in enumerate(zip(candidates, pairs, strict=True)):
-        if found:
-            f, v = max(found, key=lambda p: (votes[p], -found.index(p)))
-            key, cause = f"release|{f}={v}", {"field": f, "value": v}
+    for i, (c, pair) in enumerate(zip(candidates, best, strict=True)):
+        if pair is not None:
+            key, cause = f"release|{pair[0]}={pair[1]}", {"field": pair[0], "value": pair[1]}
         else:
             key, cause = f"tenant={c.tenant_id}", None
         keyed.setdefault(key, []).append(i)
         chosen[key] = cause
-    step = dt.timedelta(days=gap_days)
     groups: list[CandidateGroup] = []
     for key, idx in keyed.items():
         idx.sort(key=lambda i: (candidates[i].start, candidates[i].end, candidates[i].key))
@@ -352,15 +391,35 @@ def group_candidates(
     return groups
 
 
-def _known_causes(store: IncidentStore) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """The root causes already stored, per (series key, first day): a rescan of known days
-    does not explain them again."""
-    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+def _known_causes(
+    store: IncidentStore,
+) -> tuple[dict[tuple[str, str, str], list[dict[str, Any]]], list[SeenCause]]:
+    """The root causes already stored, per (tenant, metric, first day): an explanation is of a
+    tenant's metric on a day, so neither a rescan nor a scan by another slice explains that day
+    again; and the episodes of open or acknowledged incidents with a release cause, with it."""
+    out: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    seen: list[SeenCause] = []
     for inc in store.list(state="all", kind="anomaly"):
+        cause = inc.details.get("cause")
         for m in inc.details.get(SEEN_IN) or []:
-            if isinstance(m, dict) and isinstance(m.get("root_cause"), list):
-                out[(str(m.get("key")), str(m.get("start")))] = m["root_cause"]
-    return out
+            if not isinstance(m, dict):
+                continue
+            if isinstance(m.get("root_cause"), list):
+                out[(str(m.get("tenant_id")), str(m.get("metric")), str(m.get("start")))] = m[
+                    "root_cause"
+                ]
+            if inc.state != "resolved" and isinstance(cause, dict) and cause.get("field"):
+                seen.append(
+                    SeenCause(
+                        str(m.get("tenant_id")),
+                        str(m.get("metric")),
+                        str(m.get("direction")),
+                        dt.date.fromisoformat(str(m.get("start"))),
+                        dt.date.fromisoformat(str(m.get("end"))),
+                        (str(cause["field"]), str(cause.get("value"))),
+                    )
+                )
+    return out, seen
 
 
 def _member(c: Candidate, causes: list[dict[str, Any]]) -> dict[str, Any]:

@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 
 from assay._records import causes_text
 from assay.anomaly._scan import Candidate
-from assay.anomaly._watch import group_candidates, root_causes
+from assay.anomaly._watch import SeenCause, group_candidates, root_causes
 
 DAY = dt.date(2026, 3, 2)
 RAG = {"prompt_template": "rag-v3"}
+RAG_PAIR = ("prompt_template", "rag-v3")
 
 
 def episode(
@@ -160,3 +161,37 @@ def test_root_causes_are_marked_known_and_never_refine_each_other(
     for s in marked:
         overlaps = any(x.items() <= s.items() or s.items() <= x.items() for x in out)
         assert s in out or overlaps or (known and None in s.values())
+
+
+def test_a_slice_without_a_release_cause_takes_its_tenants_on_touching_days() -> None:
+    found = [
+        episode("t0"),
+        episode("t1"),
+        episode("t1", slice_={"locale": "de-DE"}, start=1),  # explained as the whole tenant
+        episode("t1", "dau", slice_={"locale": "de-DE"}, start=1, direction="down"),
+        episode("t1", slice_={"locale": "fr-FR"}, start=9),  # days do not touch t1's
+        episode("t2", slice_={"locale": "ja-JP"}, start=1),  # no episode of t2 with a cause
+    ]
+    causes = [[RAG], [RAG], [{}], [{}], [], []]
+    groups = group_candidates(found, causes, gap_days=3)
+    assert [(g.key, sorted(c.key for c, _ in g.members)) for g in groups] == [
+        (
+            "release|prompt_template=rag-v3",
+            [
+                "latency_p95|tenant=t0",
+                "latency_p95|tenant=t1",
+                "latency_p95|tenant=t1|locale=de-DE",
+            ],
+        ),
+        ("tenant=t1", ["dau|tenant=t1|locale=de-DE"]),  # another metric: its own
+        ("tenant=t2", ["latency_p95|tenant=t2|locale=ja-JP"]),
+        ("tenant=t1", ["latency_p95|tenant=t1|locale=fr-FR"]),
+    ]
+    # An episode recorded by an earlier scan (the tenant's, before a scan by locale) lends its
+    # cause the same way.
+    earlier = SeenCause("t2", "latency_p95", "up", DAY, DAY + dt.timedelta(days=2), RAG_PAIR)
+    [group] = group_candidates([found[5]], [[]], gap_days=3, seen=[earlier])
+    assert (group.key, group.cause) == (
+        "release|prompt_template=rag-v3",
+        {"field": "prompt_template", "value": "rag-v3"},
+    )
