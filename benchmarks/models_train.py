@@ -6,7 +6,9 @@ report ONNX batch scoring rows/s against the native model's ``predict_proba``.
 The data is a dataset-shaped Arrow table made here (the columns and metadata of
 ``ws.models.dataset``): ``--days`` days of equal size, every numeric feature present (10%
 missing), six categorical features, the label drawn from a known logistic model of latency,
-errors, locale and the user's history at about a 2% positive rate. Building the dataset from
+errors, locale and the user's history at about a 2% positive rate. The true probability is
+kept in a column ``true_p`` (not a feature), so the test ROC-AUC can be set against the
+Bayes-optimal one on the same sessions. Building the dataset from
 events is benchmarked separately (``benchmarks/models_dataset.py``).
 
 Timed, in this process, one run each (stages as :func:`assay.models._lifecycle.train_on_table`
@@ -89,9 +91,12 @@ def make_table(sessions: int, days: int, seed: int) -> pa.Table:
         + 12.0 * prev_td
         + np.asarray(LOCALE_EFFECT)[locale_idx]
     )
-    cols["label"] = rng.random(n) < 1 / (1 + np.exp(-logit))
+    true_p = 1 / (1 + np.exp(-logit))
+    cols["label"] = rng.random(n) < true_p
     schema = dataset_schema()
     table = pa.table({f.name: cols[f.name] for f in schema}, schema=schema)
+    # The true probability rides along (not a feature: the feature lists are the metadata's).
+    table = table.append_column("true_p", pa.array(true_p, pa.float64()))
     meta = {
         b"assay.label": b"thumbs_down",
         b"assay.label_window_days": b"1",
@@ -167,6 +172,10 @@ def main() -> None:
         sess = session(raw)
         onnx_s = best_of(lambda: onnx_scores(sess, test))
     native_s = best_of(lambda: outcome.model.predict_proba(test))
+    from assay.evaluation import roc_auc
+
+    y_test = np.asarray(test.column("label"))
+    bayes_auc = roc_auc(y_test, np.asarray(test.column("true_p")))
 
     result = {
         "sessions": args.sessions,
@@ -179,6 +188,11 @@ def main() -> None:
         "train_evaluate_register_s": round(total_s, 2),
         "stages_s": times.seconds,
         "test_roc_auc": outcome.evaluation.metrics["roc_auc"]["estimate"],
+        "test_roc_auc_ci": [
+            outcome.evaluation.metrics["roc_auc"]["ci_low"],
+            outcome.evaluation.metrics["roc_auc"]["ci_high"],
+        ],
+        "test_bayes_roc_auc": bayes_auc,
         "test_average_precision": outcome.evaluation.metrics["average_precision"]["estimate"],
         "test_ece": outcome.evaluation.metrics["ece"]["estimate"],
         "onnx_max_abs_diff": outcome.onnx_max_abs_diff,
