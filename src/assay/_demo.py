@@ -18,8 +18,7 @@ import pyarrow.compute as pc
 from assay._api import Workspace
 from assay._errors import UsageError
 from assay._records import WHOLE_TENANT, causes_text, slice_text, value_text
-from assay.anomaly import scan_workspace
-from assay.anomaly._watch import incident_causes
+from assay.anomaly import incident_causes, scan_workspace
 from assay.drift import find_regressions
 from assay.ingest import IngestSummary, ingest_paths
 from assay.store import Incident

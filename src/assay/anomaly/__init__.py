@@ -14,7 +14,9 @@ Definitions, assumptions and failure modes: ``docs/anomalies.md``.
 - :func:`explain_metric`: the same for a tenant's workspace metric on one day, with the
   :func:`release_events` of the window.
 - :func:`scan_workspace` and :func:`scan_table`: the fleet scan over every tenant x metric,
-  false discoveries controlled, runs recorded as incidents (``docs/scan.md``).
+  false discoveries controlled, one candidate per anomalous episode; :func:`group_candidates`
+  makes the episodes that share a cause one incident (:func:`root_causes`,
+  :func:`incident_causes`; ``docs/scan.md``).
 """
 
 from assay.anomaly._alerts import alert_scores
@@ -55,7 +57,15 @@ from assay.anomaly._series import (
     score_series,
     series_alerts,
 )
-from assay.anomaly._watch import ScanReport, scan_workspace
+from assay.anomaly._watch import (
+    CandidateGroup,
+    ScanReport,
+    SeenCause,
+    group_candidates,
+    incident_causes,
+    root_causes,
+    scan_workspace,
+)
 from assay.evaluation import benjamini_hochberg
 
 __all__ = [
@@ -63,6 +73,7 @@ __all__ = [
     "WATCHED_METRICS",
     "AutoDetector",
     "Candidate",
+    "CandidateGroup",
     "DropDetector",
     "Explanation",
     "LevelShiftDetector",
@@ -73,6 +84,7 @@ __all__ = [
     "ScanReport",
     "ScanResult",
     "SeasonalDetector",
+    "SeenCause",
     "SeriesWarning",
     "alert_scores",
     "benjamini_hochberg",
@@ -80,11 +92,14 @@ __all__ = [
     "exact_match_f1",
     "explain_metric",
     "explain_table",
+    "group_candidates",
+    "incident_causes",
     "make_detector",
     "mix_rate",
     "read_series",
     "regularize",
     "release_events",
+    "root_causes",
     "scan_table",
     "scan_workspace",
     "score_series",

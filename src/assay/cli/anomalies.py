@@ -206,7 +206,7 @@ def scan(
 
 
 def _scan_rows(report: object, record: bool) -> list[dict[str, object]]:
-    from assay.anomaly._watch import ScanReport, incident_causes
+    from assay.anomaly import ScanReport, incident_causes
 
     assert isinstance(report, ScanReport)
     rows: list[dict[str, object]] = []

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assay._records import causes_text
+from assay.anomaly import SeenCause, group_candidates, root_causes
 from assay.anomaly._scan import Candidate
-from assay.anomaly._watch import SeenCause, group_candidates, root_causes
 
 DAY = dt.date(2026, 3, 2)
 RAG = {"prompt_template": "rag-v3"}

@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 import assay
 from assay._errors import UsageError
 from assay._records import causes_text
-from assay.anomaly import ScanConfig, scan_workspace
-from assay.anomaly._watch import incident_causes
+from assay.anomaly import ScanConfig, incident_causes, scan_workspace
 from assay.cli import app
 from assay.ingest import ingest_paths
 from assay.synth import SynthConfig, write
