@@ -254,7 +254,7 @@ def _flags(ev: ir.Table) -> tuple[ir.BooleanValue, ir.BooleanValue, ir.BooleanVa
     return down, rated, handed
 
 
-def _sessions(ev: ir.Table, attributes: Sequence[str]) -> ir.Table:
+def sessions_of(ev: ir.Table, attributes: Sequence[str]) -> ir.Table:
     """One row per session with a turn: its prediction time, start and session features."""
     # Every turn is at or before the prediction time (the last turn's time), and so is the
     # session's earliest feature event: one pass over the events gives the turn features and
@@ -367,7 +367,7 @@ def _user_history(ev: ir.Table, s: ir.Table) -> ir.Table:
     )
     stream = stream.filter(stream.kind == 0)
 
-    by_start = ibis.window(group_by=_USER, order_by="start_s")
+    by_start = ibis.window(group_by=_USER, order_by="start")
     prev = s.select(
         "tenant_id",
         "session_id",
@@ -489,6 +489,7 @@ def _labels(ev: ir.Table, s: ir.Table, label: Label, window: int) -> ir.Table:
 
 def build(
     events: ir.Table,
+    sessions: ir.Table,
     *,
     label: Label,
     window: int,
@@ -496,9 +497,9 @@ def build(
     since_day: int | None,
     attributes: Sequence[str],
 ) -> ir.Table:
-    """The dataset as one Ibis expression over already narrowed ``events``."""
-    ev = events
-    s = _sessions(ev, attributes)
+    """The dataset as one Ibis expression over already narrowed ``events`` and their
+    ``sessions`` (from :func:`sessions_of`)."""
+    ev, s = events, sessions
     users = _user_history(ev, s)
     tenants = _tenant_history(ev, s)
     labels = _labels(ev, s, label, window)
@@ -599,15 +600,23 @@ def make_dataset(
         if horizon is None:
             result = schema.empty_table()
         else:
-            expr = build(
-                ev,
-                label=checked_label,
-                window=window,
-                horizon=horizon,
-                since_day=None if checked_since is None else (checked_since - _EPOCH).days,
-                attributes=keys,
-            )
-            result = expr.to_pyarrow()
+            # The sessions feed five parts of the query; an engine left to itself may
+            # compute them once per part. Cached, they are computed once (DuckDB: a temporary
+            # table; Spark: a persisted DataFrame), and they hold one row per session.
+            sessions = sessions_of(ev, keys).cache()
+            try:
+                expr = build(
+                    ev,
+                    sessions,
+                    label=checked_label,
+                    window=window,
+                    horizon=horizon,
+                    since_day=None if checked_since is None else (checked_since - _EPOCH).days,
+                    attributes=keys,
+                )
+                result = expr.to_pyarrow()
+            finally:
+                sessions.release()
     except AssayError:
         raise
     except Exception as exc:
