@@ -27,6 +27,7 @@ from assay.models._dataset import (
     Label,
     build,
     dataset_schema,
+    sessions_of,
 )
 from assay.models._evaluate import ModelEvaluation, evaluate_model
 from assay.models._leakage import LeakageReport
@@ -402,17 +403,23 @@ def scoring_rows(
         return schema.empty_table()
     if last.tzinfo is None:
         last = last.replace(tzinfo=dt.UTC)
-    # A horizon past every label window: every session is a row.
+    # A horizon past every label window: every session is a row. The same query as
+    # ws.models.dataset (make_dataset), which has no option for unclosed windows yet.
     horizon = last + dt.timedelta(days=max(DEFAULT_LABEL_WINDOW_DAYS.values()) + 1)
-    expr = build(
-        ev,
-        label="thumbs_down",
-        window=DEFAULT_LABEL_WINDOW_DAYS["thumbs_down"],
-        horizon=horizon,
-        since_day=None if since is None else (since - dt.date(1970, 1, 1)).days,
-        attributes=tuple(attributes),
-    )
-    result = expr.drop("label").to_pyarrow()
+    sessions = sessions_of(ev, tuple(attributes)).cache()
+    try:
+        expr = build(
+            ev,
+            sessions,
+            label="thumbs_down",
+            window=DEFAULT_LABEL_WINDOW_DAYS["thumbs_down"],
+            horizon=horizon,
+            since_day=None if since is None else (since - dt.date(1970, 1, 1)).days,
+            attributes=tuple(attributes),
+        )
+        result = expr.drop("label").to_pyarrow()
+    finally:
+        sessions.release()
     day = result.column("day")
     if not pa.types.is_date32(day.type):
         day = day.cast(pa.int32()).cast(pa.date32())
