@@ -493,7 +493,7 @@ def build(
     *,
     label: Label,
     window: int,
-    horizon: dt.datetime,
+    horizon: dt.datetime | None,
     since_day: int | None,
     attributes: Sequence[str],
 ) -> ir.Table:
@@ -524,8 +524,11 @@ def build(
         ),
         tenant_handoff_rate_28d=_ratio(less_own("t_handed", "o_t_handed"), out.t_sessions),
     )
-    closed = out.pt + ibis.interval(days=window) <= ibis.literal(horizon, type="timestamp('UTC')")
-    out = out.filter(closed)
+    if horizon is not None:
+        closed = out.pt + ibis.interval(days=window) <= ibis.literal(
+            horizon, type="timestamp('UTC')"
+        )
+        out = out.filter(closed)
     if since_day is not None:
         out = out.filter(out.day >= since_day)
     numeric = {
@@ -569,8 +572,13 @@ def make_dataset(
     tenant: object = None,
     attributes: object = (),
     label_window_days: object = None,
+    labelled: bool = True,
 ) -> pa.Table:
-    """Build the dataset; see :meth:`assay.models.Models.dataset` for the contract."""
+    """Build the dataset; see :meth:`assay.models.Models.dataset` for the contract.
+
+    With ``labelled=False``, the features of every session (see
+    :meth:`assay.models.Models.features`): no label column, no closed-window rule.
+    """
     checked_label = _check_label(label)
     checked_since = _check_date("since", since)
     checked_until = _check_date("until", until)
@@ -583,6 +591,8 @@ def make_dataset(
             f"{checked_until.isoformat()}); swap them or widen the range"
         )
     schema = dataset_schema(keys)
+    if not labelled:
+        schema = schema.remove(schema.get_field_index("label"))
     try:
         ev = events
         if checked_until is not None:
@@ -610,10 +620,12 @@ def make_dataset(
                     sessions,
                     label=checked_label,
                     window=window,
-                    horizon=horizon,
+                    horizon=horizon if labelled else None,
                     since_day=None if checked_since is None else (checked_since - _EPOCH).days,
                     attributes=keys,
                 )
+                if not labelled:
+                    expr = expr.drop("label")
                 result = expr.to_pyarrow()
             finally:
                 sessions.release()
@@ -627,8 +639,6 @@ def make_dataset(
         ) from exc
     table = _finish(result, schema)
     meta = {
-        b"assay.label": checked_label.encode(),
-        b"assay.label_window_days": str(window).encode(),
         b"assay.features.numeric": json.dumps(list(NUMERIC_FEATURES)).encode(),
         b"assay.features.categorical": json.dumps(_categorical(keys)).encode(),
         b"assay.prediction_time": PREDICTION_TIME_RULE.encode(),
@@ -636,11 +646,14 @@ def make_dataset(
             {
                 "since": None if checked_since is None else checked_since.isoformat(),
                 "until": None if checked_until is None else checked_until.isoformat(),
-                "horizon": None if horizon is None else horizon.isoformat(),
-                "label_window_days": window,
+                "horizon": None if horizon is None or not labelled else horizon.isoformat(),
+                "label_window_days": window if labelled else None,
             }
         ).encode(),
     }
+    if labelled:
+        meta[b"assay.label"] = checked_label.encode()
+        meta[b"assay.label_window_days"] = str(window).encode()
     return table.replace_schema_metadata(meta)
 
 
@@ -725,4 +738,27 @@ class Models:
             tenant=tenant,
             attributes=attributes,
             label_window_days=label_window_days,
+        )
+
+    def features(
+        self,
+        *,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        tenant: str | None = None,
+        attributes: Sequence[str] = (),
+    ) -> pa.Table:
+        """The features of every session, labelled or not: what a model scores.
+
+        The same rows and columns as :meth:`dataset` without ``label``, and without the
+        closed-window rule: the sessions of the last hours are rows too. Metadata as in
+        :meth:`dataset`, without ``assay.label`` and ``assay.label_window_days``.
+        """
+        return make_dataset(
+            self._events(),
+            since=since,
+            until=until,
+            tenant=tenant,
+            attributes=attributes,
+            labelled=False,
         )

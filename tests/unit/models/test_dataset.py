@@ -430,3 +430,20 @@ def test_a_sessions_own_label_events_stamped_before_it_are_not_its_history(
     assert b["user_prev_handoff_rate"] == 0.0
     assert b["tenant_thumbs_down_rate_28d"] == 0.0
     assert b["tenant_handoff_rate_28d"] == 0.0
+
+
+def test_features_are_every_sessions_dataset_row_without_the_label(
+    models_over: ModelsFactory,
+) -> None:
+    m = models_over(handworked_rows())
+    features = m.features()
+    assert "label" not in features.column_names
+    assert b"assay.label" not in features.schema.metadata
+    assert feature_columns(features) == (list(NUMERIC_FEATURES), list(CATEGORICAL_FEATURES))
+    rows = {r["session_id"]: r for r in rows_of(features)}
+    # x1's label window is still open: not a dataset row, but it has features to score.
+    assert set(rows) == {"s1", "s2", "x1"}
+    for row in rows_of(m.dataset()):
+        row.pop("label")
+        assert rows[row["session_id"]] == row
+    assert rows["x1"]["tenant_id"] == "t2"
