@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from statsmodels.stats.proportion import proportion_confint
 
@@ -81,3 +83,22 @@ def test_report_lists_slices_importance_and_renders(evaluated) -> None:  # type:
     flat = ev.flat_metrics()
     assert flat["test_roc_auc"] == ev.metrics["roc_auc"]["estimate"]
     assert "test_roc_auc_ci_low" in flat
+
+
+@given(
+    st.lists(st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]), min_size=1, max_size=60),
+    st.floats(0.0, 1.0),
+)
+def test_alert_threshold_is_the_lowest_score_within_the_cap(
+    scores: list[float], cap: float
+) -> None:
+    s = np.array(scores)
+    t = alert_threshold(s, cap)
+    # Reference: walk the distinct scores from the top, written differently (a plain loop).
+    expected = float("inf")
+    for value in sorted(set(scores), reverse=True):
+        if sum(1 for x in scores if x >= value) <= cap * len(scores):
+            expected = value
+        else:
+            break
+    assert t == expected

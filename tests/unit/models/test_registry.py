@@ -112,3 +112,22 @@ def test_fingerprint_follows_the_content() -> None:
     assert fingerprint(a) != fingerprint(a.replace_schema_metadata({b"assay.label": b"handoff"}))
     assert fingerprint(a).startswith("sha256:")
     assert len(fingerprint(a)) == len("sha256:") + 64
+
+
+def test_the_mlflow_uri_setting_points_the_registry_elsewhere(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from assay.models._lifecycle import registry
+    from assay.store import Settings
+
+    elsewhere = tmp_path / "server.db"
+    ws = SimpleNamespace(
+        path=tmp_path / "ws", settings=Settings(mlflow_uri=f"sqlite:///{elsewhere}")
+    )
+    reg = registry(ws)  # type: ignore[arg-type]
+    assert reg.uri == f"sqlite:///{elsewhere}"
+    assert reg.names() == []
+    assert elsewhere.is_file()
+    assert not (tmp_path / "ws" / "models").exists()
+    default = registry(SimpleNamespace(path=tmp_path / "ws", settings=Settings()))  # type: ignore[arg-type]
+    assert default.uri == f"sqlite:///{tmp_path / 'ws' / 'models' / 'mlflow.db'}"
