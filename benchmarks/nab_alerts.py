@@ -54,7 +54,7 @@ import numpy as np
 from assay.anomaly import SeriesWarning, read_series, series_alerts
 
 # the scores before the episode rule, to apply that rule at each threshold of the grid
-from assay.anomaly._alerts import _Channel, _episodes, _log_scores
+from assay.anomaly._alerts import _Channel, _log_scores, episodes
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 NAB = SHARED / "data" / "nab-dev"
@@ -170,7 +170,7 @@ def cross_validate(nab_score: ModuleType, data: dict[str, Any]) -> tuple[float, 
             full = np.zeros(len(s.values))
             for thr in THRESHOLDS:
                 full[:] = 0
-                full[~np.isnan(s.values)] = _episodes(log_score, thr, QUIET)[1]
+                full[~np.isnan(s.values)] = episodes(log_score, thr, QUIET)[1]
                 flags = _input_flags(s, full.astype(bool))
                 raw.setdefault((g, thr), {})[rel] = _raw(weights[rel], flags, w)
     total, notes = 0.0, []

@@ -19,7 +19,7 @@ Definitions, assumptions and failure modes: ``docs/anomalies.md``.
   :func:`incident_causes`; ``docs/scan.md``).
 """
 
-from assay.anomaly._alerts import alert_scores
+from assay.anomaly._alerts import alert_scores, episodes
 from assay.anomaly._detectors import (
     AutoDetector,
     DropDetector,
@@ -89,6 +89,7 @@ __all__ = [
     "alert_scores",
     "benjamini_hochberg",
     "detect_periods",
+    "episodes",
     "exact_match_f1",
     "explain_metric",
     "explain_table",

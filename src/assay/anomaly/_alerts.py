@@ -218,7 +218,7 @@ def alert_scores(
     present = ~np.isnan(x)
     settings = _Channel(window, cap, long_window, short_window, min_periods, seen)
     log_score = _log_scores(x, settings, periods, smooth, reference_max)
-    score, alert = _episodes(log_score, threshold, quiet)
+    score, alert = episodes(log_score, threshold, quiet)
     full_score, full_alert = np.zeros(len(present)), np.zeros(len(present), dtype=np.bool_)
     full_score[present], full_alert[present] = score, alert
     return full_score, full_alert
@@ -312,8 +312,20 @@ def _familiar(likelihood: FloatArray, size: FloatArray, long_window: int, seen: 
             likelihood[t] = min(likelihood[t], 1.0 - count / (t - start))
 
 
-def _episodes(score: FloatArray, threshold: float, quiet: int) -> tuple[FloatArray, BoolArray]:
-    """Zero the score inside episodes; flag the row that opens each one."""
+def episodes(score: FloatArray, threshold: float, quiet: int) -> tuple[FloatArray, BoolArray]:
+    """The episode rule: one alert at the onset of each episode, the score zeroed inside it.
+
+    An episode opens at a row whose score is at least ``threshold`` (that row is flagged) and
+    closes after ``quiet`` consecutive rows below it; rows inside an open episode score 0, so a
+    threshold on the returned score raises one alert per episode. The series alerts and the
+    fleet scan share this rule.
+
+    Examples
+    --------
+    >>> out, alert = episodes(np.array([0.1, 0.9, 0.8, 0.1, 0.1, 0.7]), 0.5, quiet=2)
+    >>> out.tolist(), alert.tolist()
+    ([0.1, 0.9, 0.0, 0.0, 0.0, 0.7], [False, True, False, False, False, True])
+    """
     out = score.copy()
     alert = np.zeros(len(score), dtype=np.bool_)
     open_, calm = False, 0

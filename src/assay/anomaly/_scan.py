@@ -52,7 +52,7 @@ from scipy.stats import norm
 from scipy.stats import t as student_t
 
 from assay._errors import UsageError
-from assay.anomaly._alerts import _episodes
+from assay.anomaly._alerts import episodes
 from assay.anomaly._detectors import MAD_TO_SD, MEAN_AD_TO_SD
 from assay.evaluation import benjamini_hochberg, wilson_interval
 
@@ -957,7 +957,7 @@ def _runs(
     out: list[Candidate] = []
     for row in np.flatnonzero(anomalous.any(axis=1)):
         flagged = anomalous[row]
-        _, onsets = _episodes(flagged.astype(np.float64), 0.5, gap + 1)
+        _, onsets = episodes(flagged.astype(np.float64), 0.5, gap + 1)
         opens = np.flatnonzero(onsets)
         bounds = [*opens.tolist(), len(flagged)]
         for t, nxt in itertools.pairwise(bounds):
