@@ -25,9 +25,6 @@ from assay.models._dataset import (
     LABELS,
     PREDICTION_TIME_RULE,
     Label,
-    build,
-    dataset_schema,
-    sessions_of,
 )
 from assay.models._evaluate import ModelEvaluation, evaluate_model
 from assay.models._leakage import LeakageReport
@@ -386,47 +383,9 @@ def scoring_rows(
     attributes: Sequence[str] = (),
 ) -> pa.Table:
     """Every session with a turn in [since, until], its features as of its prediction time,
-    whether or not its label window has closed (the rows a deployed model scores)."""
-    if since is not None and until is not None and since > until:
-        raise UsageError(
-            f"since must not be after until (got since {since.isoformat()}, until "
-            f"{until.isoformat()})"
-        )
-    import ibis
-
-    ev = ws.events()
-    if until is not None:
-        ev = ev.filter(ev.event_date <= ibis.literal(until, type="date"))
-    last = ev.event_time.max().to_pyarrow().as_py()
-    schema = dataset_schema(tuple(attributes))
-    if last is None:
-        return schema.empty_table()
-    if last.tzinfo is None:
-        last = last.replace(tzinfo=dt.UTC)
-    # A horizon past every label window: every session is a row. The same query as
-    # ws.models.dataset (make_dataset), which has no option for unclosed windows yet.
-    horizon = last + dt.timedelta(days=max(DEFAULT_LABEL_WINDOW_DAYS.values()) + 1)
-    sessions = sessions_of(ev, tuple(attributes)).cache()
-    try:
-        expr = build(
-            ev,
-            sessions,
-            label="thumbs_down",
-            window=DEFAULT_LABEL_WINDOW_DAYS["thumbs_down"],
-            horizon=horizon,
-            since_day=None if since is None else (since - dt.date(1970, 1, 1)).days,
-            attributes=tuple(attributes),
-        )
-        result = expr.drop("label").to_pyarrow()
-    finally:
-        sessions.release()
-    day = result.column("day")
-    if not pa.types.is_date32(day.type):
-        day = day.cast(pa.int32()).cast(pa.date32())
-    result = result.set_column(result.column_names.index("day"), "day", day)
-    return result.sort_by(
-        [("day", "ascending"), ("tenant_id", "ascending"), ("session_id", "ascending")]
-    )
+    whether or not its label window has closed (the rows a deployed model scores):
+    ``ws.models.features``."""
+    return ws.models.features(since=since, until=until, attributes=attributes)
 
 
 def predict(

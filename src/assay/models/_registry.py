@@ -21,6 +21,7 @@ set first (otherwise it looks up a telemetry host), and its INFO logs and warnin
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import io
 import logging
@@ -322,7 +323,7 @@ class Registry:
             "name": found.name,
             "version": found.version,
             "aliases": list(found.aliases),
-            "created": int(mv.creation_timestamp),
+            "created": _utc(mv.creation_timestamp),
             "source": str(mv.source),
             "run_id": mv.run_id,
             "tags": dict(mv.tags or {}),
@@ -331,8 +332,8 @@ class Registry:
         }
 
     def list(self) -> pa.Table:
-        """One row per model version: name, version, aliases, kind, label, created (ms since
-        the epoch), test PR-AUC, ROC-AUC and calibration error."""
+        """One row per model version: name, version, aliases, kind, label, created (UTC),
+        test PR-AUC, ROC-AUC and calibration error."""
         rows = []
         for name in self.names():
             model = self._model(name)
@@ -351,7 +352,7 @@ class Registry:
                         ),
                         "kind": tags.get(TAG_PREFIX + "kind"),
                         "label": tags.get(TAG_PREFIX + "label"),
-                        "created": int(mv.creation_timestamp),
+                        "created": _utc(mv.creation_timestamp),
                         "test_average_precision": m.get("test_average_precision"),
                         "test_roc_auc": m.get("test_roc_auc"),
                         "test_ece": m.get("test_ece"),
@@ -374,12 +375,17 @@ LIST_SCHEMA = pa.schema(
         ("aliases", pa.string()),
         ("kind", pa.string()),
         ("label", pa.string()),
-        ("created", pa.int64()),
+        ("created", pa.timestamp("ms", tz="UTC")),
         ("test_average_precision", pa.float64()),
         ("test_roc_auc", pa.float64()),
         ("test_ece", pa.float64()),
     ]
 )
+
+
+def _utc(ms: Any) -> dt.datetime:
+    """MLflow's creation time (milliseconds since the epoch) as a UTC datetime."""
+    return dt.datetime.fromtimestamp(int(ms) / 1000, dt.UTC)
 
 
 def _param(value: Any) -> str:
