@@ -7,9 +7,13 @@ import io
 import json
 from pathlib import Path
 
+import pyarrow as pa
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from assay.cli import app
+from assay.cli._output import csv_text
 
 runner = CliRunner()
 
@@ -76,3 +80,28 @@ def test_numbers_stay_numbers_even_when_negative(tmp_path: Path) -> None:
     assert result.exit_code in (0, 1), result.output
     rows = list(csv.reader(io.StringIO(result.stdout, newline="")))
     assert [r[1] for r in rows[1:]] == [repr(v) for v in values]
+
+
+@given(
+    st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64), min_size=1, max_size=30)
+)
+def test_every_float_survives_a_csv_round_trip(values: list[float]) -> None:
+    # Issue 12 item 5: float(cell) == value for every finite double, no rounding, no grouping.
+    table = pa.table({"v": pa.array(values, pa.float64()), "i": list(range(len(values)))})
+    rows = list(csv.reader(io.StringIO(csv_text(table), newline="")))
+    assert rows[0] == ["v", "i"]
+    assert [float(r[0]) for r in rows[1:]] == values
+    assert all("," not in r[0] and " " not in r[0] for r in rows[1:])
+
+
+def test_series_csv_gives_back_the_input_values(tmp_path: Path) -> None:
+    # Values with more than four significant digits and over a million, through the command.
+    values = [1234567.891011, 0.1 + 0.2, 3.141592653589793, 2.5e-7, 98765432.1, 7.0]
+    src = tmp_path / "s.csv"
+    src.write_text(
+        "t,value\n" + "".join(f"2026-01-01T00:{i:02d}:00Z,{v!r}\n" for i, v in enumerate(values)),
+        encoding="utf-8",
+    )
+    rows = _csv(["anomalies", "series", str(src), "--time-col", "t", "--value-col", "value"])
+    col = rows[0].index("value")
+    assert [float(r[col]) for r in rows[1:]] == values
