@@ -23,7 +23,7 @@ from assay.cli._common import (
 from assay.store import SEEN_IN, Incident, Workspace
 
 StateChoice = Literal["open", "acknowledged", "resolved", "all"]
-KindChoice = Literal["anomaly", "drift", "regression"]
+KindChoice = Literal["anomaly", "drift", "regression", "model"]
 ShowFormat = Literal["table", "json"]
 
 app = command_group(

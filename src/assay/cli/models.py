@@ -215,3 +215,206 @@ def predict(
             ws, ref, since=parse_day(since, "--since"), until=parse_day(until, "--until")
         )
         _output.print_table(table, fmt, max_rows=50 if fmt == "table" else None)
+
+
+# -- retrain, runs, monitor (helper G) -----------------------------------------------------------
+
+
+@app.command("retrain")
+def retrain(
+    kind: Annotated[
+        Literal["quality"],
+        typer.Argument(help="The model to retrain: quality (the session-quality model)."),
+    ],
+    sla: Annotated[
+        str,
+        typer.Option(
+            "--sla", help="Longest acceptable run (e.g. 2h, 90m); longer opens an incident."
+        ),
+    ] = "2h",
+    label: Annotated[
+        LabelChoice, typer.Option("--label", help="What counts as an unsatisfied session.")
+    ] = "thumbs_down",
+    days: Annotated[
+        int, typer.Option("--days", min=1, help="Days of sessions ending on --until.")
+    ] = 60,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="Last day of sessions (YYYY-MM-DD, today or today-N; default: last stored day).",
+            show_default=False,
+        ),
+    ] = None,
+    max_ece: Annotated[
+        float,
+        typer.Option("--max-ece", min=0.0, max=1.0, help="Largest calibration error that passes."),
+    ] = 0.05,
+    model: Annotated[
+        ModelChoice,
+        typer.Option("--model", help="logistic, gbdt (LightGBM), or auto (higher PR-AUC)."),
+    ] = "auto",
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", help="Registered model name (default as for train).", show_default=False
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds training and the bootstrap.")] = 0,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Retrain on the latest window, compare with the champion on the same test days, and set
+    the candidate as challenger only if it passes the gate (exit code 1 when rejected)."""
+    from assay.models._retrain import parse_duration
+    from assay.models._retrain import retrain as run_retrain
+
+    with handle_errors(), _open(workspace) as ws:
+        out = run_retrain(
+            ws,
+            name,
+            label=label,
+            days=days,
+            until=parse_day(until, "--until"),
+            sla_seconds=parse_duration(sla),
+            max_ece=max_ece,
+            model=model,
+            seed=seed,
+            progress=_stage,
+        )
+        if fmt == "json":
+            _output.print_json(out.summary())
+        else:
+            stages = _output.rows_table(out.stages, ("stage", "seconds"))
+            if fmt == "csv":
+                _output.print_table(stages, "csv")
+            else:
+                _output.message(
+                    f"run {out.run_id}: {out.outcome} (candidate {out.candidate or 'none'}, "
+                    f"champion {out.champion or 'none'}); {out.seconds:.1f}s of a "
+                    f"{out.sla_seconds:.0f}s SLA"
+                )
+                if out.outcome == "champion":
+                    _output.message("no champion yet: the passing candidate is now the champion")
+                for reason in (out.gate or {}).get("reasons", []):
+                    _output.message(f"gate: {reason}")
+                if out.error and out.outcome == "rejected":
+                    _output.message(out.error)
+                if out.incidents:
+                    _output.message(f"incidents: {', '.join(map(str, out.incidents))}")
+                _output.print_table(stages, "table", title="Stages")
+        if out.outcome == "rejected":
+            raise typer.Exit(1)
+
+
+@app.command("runs")
+def runs(
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Most recent runs to show.")] = 20,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """List the latest model job runs (retrain, monitor): outcome, versions, duration."""
+    from assay.models._retrain import runs as list_runs
+
+    with handle_errors(), _open(workspace) as ws:
+        table = list_runs(ws.meta, limit=limit)
+        if fmt == "table":
+            table = table.drop(["stages"])
+        _output.print_table(table, fmt)
+
+
+@app.command("monitor")
+def monitor(
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="The model to monitor: quality (its champion), or NAME[@ALIAS|/VERSION].",
+        ),
+    ],
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="First day of sessions (YYYY-MM-DD, today or today-N; default: the last 7 days).",
+            show_default=False,
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="Last day of sessions (default: the last stored day).",
+            show_default=False,
+        ),
+    ] = None,
+    max_auc_drop: Annotated[
+        float,
+        typer.Option("--max-auc-drop", help="Estimated ROC-AUC drop that opens an incident."),
+    ] = 0.05,
+    max_ap_drop: Annotated[
+        float,
+        typer.Option("--max-ap-drop", help="Estimated PR-AUC relative drop that opens one."),
+    ] = 0.3,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Record neither the run nor incidents.")
+    ] = False,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Estimate the champion's ROC-AUC, PR-AUC and precision on recent sessions without labels
+    (CBPE), compare with realised values where labels exist, report score and feature drift."""
+    from assay.models._monitor import monitor as run_monitor
+
+    with handle_errors(), _open(workspace) as ws:
+        report = run_monitor(
+            ws,
+            kind,
+            since=parse_day(since, "--since"),
+            until=parse_day(until, "--until"),
+            max_auc_drop=max_auc_drop,
+            max_ap_drop=max_ap_drop,
+            record=not dry_run,
+        )
+        if fmt == "json":
+            _output.print_json(report.to_dict())
+            return
+        ref, est = report.reference, report.estimated
+        lab = report.labelled
+        rows = [
+            {
+                "metric": m,
+                "reference": ref.get(m),
+                "estimated": est.get(m),
+                "labelled_estimated": (lab.get("estimated") or {}).get(m),
+                "labelled_realised": (lab.get("realised") or {}).get(m),
+            }
+            for m in ("roc_auc", "average_precision", "precision", "alert_rate")
+        ]
+        cols = ("metric", "reference", "estimated", "labelled_estimated", "labelled_realised")
+        table = _output.rows_table(rows, cols)
+        if fmt == "csv":
+            _output.print_table(table, "csv")
+            return
+        _output.message(
+            f"{report.model} on {report.days[0]} to {report.days[1]}: {est['rows']} sessions, "
+            f"{(lab.get('realised') or {}).get('rows', 0)} with a closed label window"
+        )
+        _output.print_table(
+            table, "table", title="Reference (test days), estimated (CBPE), realised"
+        )
+        drift = report.score_drift
+        if drift:
+            _output.message(
+                f"score drift: {'yes' if drift['drift'] else 'no'} (mean "
+                f"{_output._cell(drift['reference_mean'])} -> "
+                f"{_output._cell(drift['current_mean'])}, PSI {_output._cell(drift['psi'])})"
+            )
+        drifted = [r["feature"] for r in report.feature_drift if r["drift"]]
+        _output.message(f"features drifted: {', '.join(drifted) if drifted else 'none'}")
+        for a in report.alerts:
+            _output.message(
+                f"ALERT: estimated {a['metric']} {_output._cell(a['estimate'])} below "
+                f"{_output._cell(a['bound'])} (reference {_output._cell(a['reference'])})"
+            )
+        if report.incidents:
+            _output.message(f"incidents: {', '.join(map(str, report.incidents))}")

@@ -36,8 +36,8 @@ from assay.store._meta import MetaStore
 
 IncidentState = Literal["open", "acknowledged", "resolved"]
 INCIDENT_STATES: tuple[IncidentState, ...] = ("open", "acknowledged", "resolved")
-IncidentKind = Literal["anomaly", "drift", "regression"]
-INCIDENT_KINDS: tuple[IncidentKind, ...] = ("anomaly", "drift", "regression")
+IncidentKind = Literal["anomaly", "drift", "regression", "model"]
+INCIDENT_KINDS: tuple[IncidentKind, ...] = ("anomaly", "drift", "regression", "model")
 Direction = Literal["up", "down"]
 Severity = Literal["low", "medium", "high"]
 RecordOutcome = Literal["opened", "extended", "unchanged", "suppressed"]
@@ -64,7 +64,7 @@ class NewIncident:
 
     Attributes
     ----------
-    kind : {"anomaly", "drift", "regression"}
+    kind : {"anomaly", "drift", "regression", "model"}
         What raised it.
     key : str
         Identity of the watched series, e.g. ``"dau|tenant=acme|locale=fr"``. Findings of the
