@@ -299,7 +299,10 @@ def test_other_kinds_and_keys_are_separate_incidents(store: IncidentStore) -> No
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"kind": "outage"}, r"kind must be one of anomaly, drift, regression, model \(got 'outage'\)"),
+        (
+            {"kind": "outage"},
+            r"kind must be one of anomaly, drift, regression, model \(got 'outage'\)",
+        ),
         ({"direction": "sideways"}, "direction must be one of up, down"),
         ({"severity": "critical"}, "severity must be one of low, medium, high"),
         ({"start": day(5), "end": day(4)}, "end must be on or after its start"),
