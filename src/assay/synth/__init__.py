@@ -89,6 +89,16 @@ A JSON object (dates as ``YYYY-MM-DD``, days are UTC days, ``end`` inclusive):
     deviations), ``worse_slice`` (e.g. ``{"locale": "en-GB"}``, where the separation is only
     ``worse_separation``), ``expected_roc_auc`` and ``expected_roc_auc_worse_slice``, and
     ``expected``, a sentence saying what an evaluation by locale should flag.
+``session_labels``
+    Written by :func:`write` (``with_session_labels=True``, the default; :func:`truth` gives it
+    with ``sessions=True``): every session once, as columns of equal length: ``tenant_id``,
+    ``session_id``, ``day`` (the day it starts), ``thumbs_down`` and ``handoff``, the true
+    probability of each label under the synthetic world given every draw but the label's own
+    (the labels as ``ws.models.dataset`` defines them: a feedback -1 or a rating <= 2 stamped at
+    or after the session's last turn; a handoff), and ``definition`` saying so. Labels are
+    independent Bernoulli draws of these probabilities, so their ROC-AUC is the Bayes-optimal
+    one a model could reach. ``thumbs_down_next`` is not recorded. On one compact line at the
+    end of the file, about 100 bytes per session.
 """
 
 from assay.synth._clinc import load_clinc150

@@ -9,9 +9,10 @@ pieces (see :mod:`assay.synth._jsonl`).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,6 +162,8 @@ class DayData:
     ev_feedback: I64
     ev_rating: I64
     ev_error: I64
+    s_p_thumbs_down: F64
+    s_p_handoff: F64
 
     @property
     def num_events(self) -> int:
@@ -301,7 +304,7 @@ def simulate_day(world: World, day: int) -> DayData:
     # Feedback, errors and handoffs.
     fb_rows = np.flatnonzero(rng.random(n_t) < w.FEEDBACK_RATE)
     n_fb = len(fb_rows)
-    down_p = 0.15 + 0.3 * is_oos[fb_rows] + 0.3 * (latency[fb_rows] > 4000.0)
+    down_p = _down_probability(is_oos[fb_rows], latency[fb_rows])
     fb_value = np.where(rng.random(n_fb) < down_p, -1, 1).astype(np.int64)
     fb_rating = np.where(
         fb_value > 0, 4 + (rng.random(n_fb) < 0.6), 1 + (rng.random(n_fb) < 0.3)
@@ -315,6 +318,7 @@ def simulate_day(world: World, day: int) -> DayData:
     err_rows = np.flatnonzero(rng.random(n_t) < err_rate)
     err_code = _choice(rng, w.ERROR_CODE_P, len(err_rows))
     err_time = t_done[err_rows] + 1
+    p_down = _thumbs_down_probability(t_sess, n_s, t_time[last_turn], t_done, is_oos, latency)
     ho_sess = np.flatnonzero(s_handoff)
     ho_time = (
         t_done[last_turn[ho_sess]]
@@ -418,7 +422,50 @@ def simulate_day(world: World, day: int) -> DayData:
         ev_feedback=ev_feedback[order],
         ev_rating=ev_rating[order],
         ev_error=ev_error[order],
+        s_p_thumbs_down=p_down,
+        s_p_handoff=handoff_p.astype(np.float64),
     )
+
+
+def _down_probability(is_oos: Bool, latency: F64) -> F64:
+    """The probability that a turn's feedback is negative: higher out of scope and when slow."""
+    return 0.15 + 0.3 * is_oos + 0.3 * (latency > 4000.0)
+
+
+def session_labels(world: World, d: DayData) -> dict[str, list[Any]]:
+    """The day's sessions and the true probability of each label (see ``truth.json``'s
+    ``session_labels``), as JSON-ready columns."""
+    tenant = _pools(world).values["tenant_id"].take(pa.array(d.s_tenant, pa.int64()))
+    day = (world.config.start + dt.timedelta(days=d.day)).isoformat()
+    return {
+        "tenant_id": tenant.to_pylist(),
+        "session_id": d.s_ids.to_pylist(),
+        "day": [day] * len(d.s_tenant),
+        "thumbs_down": [float(f"{v:.10g}") for v in d.s_p_thumbs_down.tolist()],
+        "handoff": [float(f"{v:.10g}") for v in d.s_p_handoff.tolist()],
+    }
+
+
+def _thumbs_down_probability(
+    t_sess: I64, n_s: int, prediction_ms: I64, t_done: I64, is_oos: Bool, latency: F64
+) -> F64:
+    """Per session, the probability of the ``thumbs_down`` label as the models define it (a
+    feedback -1, or a rating <= 2, stamped at or after the session's last turn), given every
+    draw of the day but the feedback draws: the exact law those draws follow below.
+
+    Turn ``t`` gets feedback with probability ``FEEDBACK_RATE``, negative with probability
+    ``down_p_t`` (every rating <= 2 comes with a -1), stamped ``t_done + 2000 + round(E)`` with
+    ``E ~ Exponential(15 s)``: at or after the last turn's time ``T`` with probability
+    ``q_t = 1`` when ``d = T - t_done - 2000 <= 0``, else ``exp(-(d - 0.5) / 15000)``. Turns are
+    independent, so ``P = 1 - prod_t (1 - FEEDBACK_RATE * down_p_t * q_t)``.
+    """
+    down_p = _down_probability(is_oos, latency)
+    gap = prediction_ms[t_sess] - t_done - 2000
+    q = np.where(gap <= 0, 1.0, np.exp(-(np.maximum(gap, 0) - 0.5) / 15_000.0))
+    log_keep = np.log1p(-w.FEEDBACK_RATE * down_p * q)
+    total = np.zeros(n_s)
+    np.add.at(total, t_sess, log_keep)
+    return -np.expm1(total)
 
 
 def _offsets(counts: I64) -> pa.Array:
@@ -594,10 +641,12 @@ def generate(config: SynthConfig) -> Iterator[pa.Table]:
             yield table.slice(offset, MAX_BATCH_ROWS)
 
 
-def truth(config: SynthConfig) -> dict[str, Any]:
+def truth(config: SynthConfig, *, sessions: bool = False) -> dict[str, Any]:
     """The ground truth of the data set :func:`generate` makes from ``config``.
 
-    Cheap: it draws the tenants, users and incidents, but no events. :func:`write` stores the
+    Cheap: it draws the tenants, users and incidents, but no events. With ``sessions=True``
+    it also simulates every day for ``session_labels`` (each session's true label
+    probabilities), as :func:`write` stores them. :func:`write` stores the
     same dictionary as ``truth.json``; its keys are described in :mod:`assay.synth`.
 
     Examples
@@ -607,4 +656,30 @@ def truth(config: SynthConfig) -> dict[str, Any]:
     >>> [i["kind"] for i in t["incidents"]]
     ['outage', 'handoff_jump', 'latency_regression']
     """
-    return {**build_truth(build_world(config)), "predictions": predictions_truth()}
+    world = build_world(config)
+    facts = {**build_truth(world), "predictions": predictions_truth()}
+    if sessions:
+        facts["session_labels"] = merge_session_labels(
+            session_labels(world, simulate_day(world, day)) for day in range(config.days)
+        )
+    return facts
+
+
+#: What ``truth.json``'s ``session_labels`` holds (stored with it).
+SESSION_LABELS_DEFINITION = {
+    "thumbs_down": "P(a feedback -1 or a rating <= 2 stamped at or after the session's last "
+    "turn), given every draw but the feedback draws",
+    "handoff": "P(a handoff event after the session's last turn): the session's handoff rate",
+    "thumbs_down_next": "not recorded (it depends on the user's next session)",
+}
+
+
+def merge_session_labels(days: Iterable[dict[str, list[Any]]]) -> dict[str, Any]:
+    """One ``session_labels`` object from the per-day columns of :func:`session_labels`."""
+    out: dict[str, Any] = {"definition": SESSION_LABELS_DEFINITION}
+    names = ("tenant_id", "session_id", "day", "thumbs_down", "handoff")
+    cols: dict[str, list[Any]] = {n: [] for n in names}
+    for part in days:
+        for n in names:
+            cols[n].extend(part[n])
+    return {**out, **cols}

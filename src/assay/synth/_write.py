@@ -15,7 +15,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from assay._errors import UsageError
-from assay.synth._generate import simulate_day, to_jsonl, to_table, truth
+from assay.synth._generate import (
+    merge_session_labels,
+    session_labels,
+    simulate_day,
+    to_jsonl,
+    to_table,
+    truth,
+)
 from assay.synth._jsonl import Writable, write_lines
 from assay.synth._predictions import predictions as make_predictions
 from assay.synth._world import SynthConfig, build_world
@@ -24,7 +31,7 @@ from assay.synth._world import SynthConfig, build_world
 #: still shrinks these files about 5x.
 GZIP_LEVEL = 1
 
-_Rendered = tuple[int, int, pa.Table | list[pa.Array]]
+_Rendered = tuple[int, int, pa.Table | list[pa.Array], dict[str, list[Any]]]
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,7 @@ def _produce(config: SynthConfig, fmt: str) -> Iterator[_Rendered]:
     def work(day: int) -> _Rendered:
         data = simulate_day(world, day)
         rendered = to_table(world, data) if fmt == "parquet" else to_jsonl(world, data)
-        return day, data.num_events, rendered
+        return day, data.num_events, rendered, session_labels(world, data)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         pending = [pool.submit(work, d) for d in range(min(2, config.days))]
@@ -84,6 +91,7 @@ def write(
     gzip: bool = False,
     progress: Callable[[int], None] | None = None,
     predictions: Path | None = None,
+    with_session_labels: bool = True,
 ) -> SynthOutput:
     """Write a synthetic data set: one events file per day, and ``truth.json``.
 
@@ -111,6 +119,9 @@ def write(
         ``locale`` and ``platform`` to slice by, the model worse in one locale
         (``truth.json``'s ``predictions`` says which). Put it outside ``out_dir``:
         ``assay ingest`` would read a CSV there as events.
+    with_session_labels : bool, default True
+        Store ``session_labels`` in ``truth.json`` (each session's true label probabilities,
+        about 100 bytes per session, on one compact line); False leaves them out.
 
     Returns
     -------
@@ -131,7 +142,9 @@ def write(
     suffix = ".parquet" if format == "parquet" else ".jsonl.gz" if gzip else ".jsonl"
     files: list[Path] = []
     total = 0
-    for day, n, rendered in _produce(config, format):
+    labels: list[dict[str, list[Any]]] = []
+    for day, n, rendered, day_labels in _produce(config, format):
+        labels.append(day_labels)
         if n == 0:
             continue
         path = out_dir / f"events-{day + 1:04d}{suffix}"
@@ -153,7 +166,12 @@ def write(
             progress(n)
     truth_path = out_dir / "truth.json"
     facts = truth(config)
-    truth_path.write_text(json.dumps(facts, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(facts, indent=2, ensure_ascii=False)
+    if with_session_labels:
+        facts["session_labels"] = merge_session_labels(labels)
+        compact = json.dumps(facts["session_labels"], ensure_ascii=False, separators=(",", ":"))
+        text = text[: text.rindex("}")].rstrip() + ',\n  "session_labels": ' + compact + "\n}"
+    truth_path.write_text(text + "\n", encoding="utf-8")
     if predictions is not None:
         predictions = Path(predictions)
         predictions.parent.mkdir(parents=True, exist_ok=True)

@@ -117,7 +117,7 @@ def test_progress_is_called_with_the_events_of_each_file(tmp_path: Path) -> None
 def test_truth_json_equals_truth_and_is_plain_json(tmp_path: Path) -> None:
     out = write(tmp_path, TINY)
     stored = json.loads(out.truth_path.read_text("utf-8"))
-    assert stored == truth(TINY) == out.truth
+    assert stored == truth(TINY, sessions=True) == out.truth
     assert stored["seed"] == 11
     assert stored["start"] == "2026-01-01"
     assert stored["end"] == "2026-01-06"
