@@ -340,110 +340,119 @@ def monitor(
         raise UsageError("the workspace has no events; ingest some before monitoring")
     start = since if since is not None else end - dt.timedelta(days=DEFAULT_SINCE_DAYS - 1)
     run_id = ws.meta.start_job(JOB_KIND) if record else 0
+    try:
+        current = scoring_rows(ws, since=start, until=end, attributes=attributes)
+        p = onnx_scores(sess, current) if current.num_rows else np.empty(0)
+        days = current.column("day").to_pylist()
+        per_day = []
+        for day in sorted(set(days)):
+            mask = np.array([d == day for d in days])
+            per_day.append({"day": day.isoformat(), **estimate(p[mask], threshold)})
 
-    current = scoring_rows(ws, since=start, until=end, attributes=attributes)
-    p = onnx_scores(sess, current) if current.num_rows else np.empty(0)
-    days = current.column("day").to_pylist()
-    per_day = []
-    for day in sorted(set(days)):
-        mask = np.array([d == day for d in days])
-        per_day.append({"day": day.isoformat(), **estimate(p[mask], threshold)})
-
-    labelled: dict[str, Any] = {"rows": 0}
-    table = ws.models.dataset(label, since=start, until=end, attributes=attributes)
-    if table.num_rows:
-        index = {
-            key: i
-            for i, key in enumerate(
-                zip(
-                    current.column("tenant_id").to_pylist(),
-                    current.column("session_id").to_pylist(),
-                    strict=True,
+        labelled: dict[str, Any] = {"rows": 0}
+        table = ws.models.dataset(label, since=start, until=end, attributes=attributes)
+        if table.num_rows:
+            index = {
+                key: i
+                for i, key in enumerate(
+                    zip(
+                        current.column("tenant_id").to_pylist(),
+                        current.column("session_id").to_pylist(),
+                        strict=True,
+                    )
                 )
-            )
-        }
-        keys = zip(
-            table.column("tenant_id").to_pylist(),
-            table.column("session_id").to_pylist(),
-            strict=True,
-        )
-        rows = np.array([index.get(k, -1) for k in keys])
-        keep = rows >= 0
-        y = np.asarray(table.column("label").to_pylist(), dtype=bool)[keep]
-        pl = p[rows[keep]]
-        labelled = {"estimated": estimate(pl, threshold), "realised": realised(y, pl, threshold)}
-
-    reference = {
-        "roc_auc": metrics.get("test_roc_auc"),
-        "average_precision": metrics.get("test_average_precision"),
-        "precision": metrics.get("test_op_precision"),
-        "threshold": threshold,
-        "train_days": window.get("train_days"),
-    }
-    score_drift: dict[str, Any] = {}
-    drift_rows: list[dict[str, Any]] = []
-    train_days = window.get("train_days") or [None, None]
-    if train_days[0] is not None and current.num_rows:
-        ref_rows = scoring_rows(
-            ws, since=_day(train_days[0]), until=_day(train_days[1]), attributes=attributes
-        )
-        if ref_rows.num_rows:
-            ref_p = onnx_scores(sess, ref_rows)
-            stats = numeric_stats(ref_p, p)
-            score_drift = {
-                "drift": column_verdict(stats, "numeric"),
-                "reference_mean": float(ref_p.mean()),
-                "current_mean": float(p.mean()),
-                **{
-                    k: stats[k] for k in ("psi", "wasserstein_normed", "ks_statistic", "ks_p_value")
-                },
             }
-            present = set(ref_rows.column_names) & set(current.column_names)
-            drift_rows = feature_drift(
-                ref_rows,
-                current,
-                [n for n in numeric if n in present],
-                [c for c in categorical if c in present],
+            keys = zip(
+                table.column("tenant_id").to_pylist(),
+                table.column("session_id").to_pylist(),
+                strict=True,
             )
+            rows = np.array([index.get(k, -1) for k in keys])
+            keep = rows >= 0
+            y = np.asarray(table.column("label").to_pylist(), dtype=bool)[keep]
+            pl = p[rows[keep]]
+            labelled = {
+                "estimated": estimate(pl, threshold),
+                "realised": realised(y, pl, threshold),
+            }
 
-    est = estimate(p, threshold)
-    alerts = drops(reference, est, max_auc_drop=max_auc_drop, max_ap_drop=max_ap_drop)
-    ids: list[int] = []
-    if record:
-        store = IncidentStore(ws.meta)
-        for a in alerts:
-            inc, _ = store.record(
-                NewIncident(
-                    kind="model",
-                    key=f"model|{found.name}|monitor={a['metric']}",
-                    tenant_id=None,
-                    metric=f"estimated_{a['metric']}",
-                    slice={},
-                    start=start,
-                    end=end,
-                    direction="down",
-                    severity="high" if a["estimate"] < a["bound"] - max_auc_drop else "medium",
-                    expected=a["reference"],
-                    observed=a["estimate"],
-                    score=None,
-                    details={"model": str(found), "run_id": run_id, **a},
-                )
+        reference = {
+            "roc_auc": metrics.get("test_roc_auc"),
+            "average_precision": metrics.get("test_average_precision"),
+            "precision": metrics.get("test_op_precision"),
+            "threshold": threshold,
+            "train_days": window.get("train_days"),
+        }
+        score_drift: dict[str, Any] = {}
+        drift_rows: list[dict[str, Any]] = []
+        train_days = window.get("train_days") or [None, None]
+        if train_days[0] is not None and current.num_rows:
+            ref_rows = scoring_rows(
+                ws, since=_day(train_days[0]), until=_day(train_days[1]), attributes=attributes
             )
-            if inc is not None:
-                ids.append(inc.id)
-    report = MonitorReport(
-        model=str(found),
-        days=(start.isoformat(), end.isoformat()),
-        reference=reference,
-        estimated=est,
-        labelled=labelled,
-        per_day=per_day,
-        score_drift=score_drift,
-        feature_drift=drift_rows,
-        alerts=alerts,
-        incidents=ids,
-        run_id=run_id,
-    )
+            if ref_rows.num_rows:
+                ref_p = onnx_scores(sess, ref_rows)
+                stats = numeric_stats(ref_p, p)
+                score_drift = {
+                    "drift": column_verdict(stats, "numeric"),
+                    "reference_mean": float(ref_p.mean()),
+                    "current_mean": float(p.mean()),
+                    **{
+                        k: stats[k]
+                        for k in ("psi", "wasserstein_normed", "ks_statistic", "ks_p_value")
+                    },
+                }
+                present = set(ref_rows.column_names) & set(current.column_names)
+                drift_rows = feature_drift(
+                    ref_rows,
+                    current,
+                    [n for n in numeric if n in present],
+                    [c for c in categorical if c in present],
+                )
+
+        est = estimate(p, threshold)
+        alerts = drops(reference, est, max_auc_drop=max_auc_drop, max_ap_drop=max_ap_drop)
+        ids: list[int] = []
+        if record:
+            store = IncidentStore(ws.meta)
+            for a in alerts:
+                inc, _ = store.record(
+                    NewIncident(
+                        kind="model",
+                        key=f"model|{found.name}|monitor={a['metric']}",
+                        tenant_id=None,
+                        metric=f"estimated_{a['metric']}",
+                        slice={},
+                        start=start,
+                        end=end,
+                        direction="down",
+                        severity="high" if a["estimate"] < a["bound"] - max_auc_drop else "medium",
+                        expected=a["reference"],
+                        observed=a["estimate"],
+                        score=None,
+                        details={"model": str(found), "run_id": run_id, **a},
+                    )
+                )
+                if inc is not None:
+                    ids.append(inc.id)
+        report = MonitorReport(
+            model=str(found),
+            days=(start.isoformat(), end.isoformat()),
+            reference=reference,
+            estimated=est,
+            labelled=labelled,
+            per_day=per_day,
+            score_drift=score_drift,
+            feature_drift=drift_rows,
+            alerts=alerts,
+            incidents=ids,
+            run_id=run_id,
+        )
+    except Exception as exc:
+        if record:
+            failure = {"name": found.name, "champion": str(found), "error": type(exc).__name__}
+            ws.meta.finish_job(run_id, "failed", failure)
+        raise
     if record:
         summary = {
             "name": found.name,
