@@ -12,7 +12,7 @@ from typing import Self
 import ibis
 
 from assay.metrics import Metrics
-from assay.models import Models
+from assay.models import WorkspaceModels
 from assay.store import Workspace as _StoreWorkspace
 from assay.store._engines import Engine, EngineName, connect
 
@@ -33,7 +33,7 @@ class Workspace(_StoreWorkspace):
     _spark_master: str | None = None
     _engine: Engine | None = None
     _metrics: Metrics | None = None
-    _models: Models | None = None
+    _models: WorkspaceModels | None = None
 
     @classmethod
     def open(
@@ -72,8 +72,8 @@ class Workspace(_StoreWorkspace):
         return self._metrics
 
     @property
-    def models(self) -> Models:
+    def models(self) -> WorkspaceModels:
         """Point-in-time datasets and models over the stored events (see ``docs/models.md``)."""
         if self._models is None:
-            self._models = Models(self.events)
+            self._models = WorkspaceModels(self)
         return self._models

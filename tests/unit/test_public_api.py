@@ -20,6 +20,7 @@ PACKAGES = [
     "assay.anomaly",
     "assay.drift",
     "assay.profiles",
+    "assay.models",
 ]
 
 

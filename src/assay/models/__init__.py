@@ -8,6 +8,11 @@ them).
   :func:`leakage_probe` trains each feature alone and flags the implausible ones, and
   :class:`LeakageError` refuses to go on with a readable report.
 
+- Training and the registry: :func:`train_quality` fits calibrated logistic regression or
+  LightGBM on a dataset, :func:`evaluate_model` evaluates it with ``assay.evaluation``,
+  :func:`to_onnx` exports it, :class:`Registry` keeps versions and aliases in MLflow;
+  ``ws.models`` (:class:`WorkspaceModels`) trains, registers, lists, promotes and predicts.
+
 Definitions and rules: ``docs/models.md``.
 """
 
@@ -21,6 +26,7 @@ from assay.models._dataset import (
     Models,
     feature_columns,
 )
+from assay.models._evaluate import ModelEvaluation, evaluate_model
 from assay.models._leakage import (
     DEFAULT_THRESHOLD,
     LeakageError,
@@ -29,6 +35,11 @@ from assay.models._leakage import (
     leakage_probe,
     time_split,
 )
+from assay.models._lifecycle import TrainOutcome
+from assay.models._namespace import WorkspaceModels
+from assay.models._onnx import to_onnx
+from assay.models._registry import Registry, VersionRef
+from assay.models._train import Calibrator, QualityModel, TrainResult, train_quality
 
 __all__ = [
     "CATEGORICAL_FEATURES",
@@ -37,12 +48,23 @@ __all__ = [
     "KEY_COLUMNS",
     "LABELS",
     "NUMERIC_FEATURES",
+    "Calibrator",
     "Label",
     "LeakageError",
     "LeakageReport",
+    "ModelEvaluation",
     "Models",
+    "QualityModel",
+    "Registry",
     "Split",
+    "TrainOutcome",
+    "TrainResult",
+    "VersionRef",
+    "WorkspaceModels",
+    "evaluate_model",
     "feature_columns",
     "leakage_probe",
     "time_split",
+    "to_onnx",
+    "train_quality",
 ]
