@@ -48,8 +48,11 @@ def _metric_rows(metrics: dict[str, dict[str, float | None]]) -> pa.Table:
 @app.command("train")
 def train(
     kind: Annotated[
-        Literal["quality"],
-        typer.Argument(help="The model to train: quality (the session-quality model)."),
+        Literal["quality", "intent"],
+        typer.Argument(
+            help="The model to train: quality (the session-quality model) or intent (an "
+            "intent classifier on --data)."
+        ),
     ],
     label: Annotated[
         LabelChoice, typer.Option("--label", help="What counts as an unsatisfied session.")
@@ -83,12 +86,29 @@ def train(
         typer.Option("--allow-leakage", help="Train even when the leakage probe flags a feature."),
     ] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seeds training and the bootstrap.")] = 0,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="intent: CLINC150 JSON, or JSONL/CSV of text,label.",
+            show_default=False,
+        ),
+    ] = None,
+    encoder: Annotated[
+        Literal["tfidf"], typer.Option("--encoder", help="intent: the text encoder.")
+    ] = "tfidf",
+    oos_label: Annotated[
+        str, typer.Option("--oos-label", help="intent: the label meaning out of scope.")
+    ] = "oos",
     workspace: WorkspaceOpt = None,
     fmt: FormatOpt = "table",
 ) -> None:
     """Train, evaluate, export to ONNX and register a new version; print it and its evaluation."""
     from assay.models._lifecycle import train as train_model
 
+    if kind == "intent":
+        _train_intent(data, name, encoder, oos_label, seed, workspace, fmt)
+        return
     with handle_errors(), _open(workspace) as ws:
         outcome = train_model(
             ws,
@@ -126,6 +146,50 @@ def train(
                 "table",
                 title="Slices worse than overall",
             )
+
+
+def _train_intent(
+    data: str | None,
+    name: str | None,
+    encoder: Literal["tfidf"],
+    oos_label: str,
+    seed: int,
+    workspace: Any,
+    fmt: Literal["table", "json", "csv"],
+) -> None:
+    from assay._errors import UsageError
+    from assay.models._intent import train_intent_model
+
+    with handle_errors():
+        if not data:
+            raise UsageError(
+                "assay models train intent needs --data FILE (CLINC150 JSON, or JSONL/CSV of "
+                "text,label)"
+            )
+        with _open(workspace) as ws:
+            outcome = train_intent_model(
+                ws,
+                data,
+                name=name or "intent",
+                encoder=encoder,
+                oos_label=oos_label,
+                seed=seed,
+                progress=_stage,
+            )
+        summary = outcome.summary()
+        rows = [
+            {"metric": k, "valid": summary["valid"].get(k), "test": summary["test"].get(k)}
+            for k in summary["valid"]
+        ]
+        table = _output.rows_table(rows, ("metric", "valid", "test"))
+        if fmt != "table":
+            _output.print_json(summary) if fmt == "json" else _output.print_table(table, fmt)
+            return
+        _output.message(
+            f"registered {outcome.version} (C {summary['C']:g}, OOS threshold "
+            f"{summary['threshold']:.2f} chosen on validation, {summary['labels']} labels)"
+        )
+        _output.print_table(table, "table", title="Intent model: validation and test")
 
 
 @app.command("list")
