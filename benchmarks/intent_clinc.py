@@ -13,7 +13,7 @@ OOS recall on test for
 Speed, in this process: training time (all C of the grid), scoring the whole test part with
 scikit-learn's ``predict_proba`` against ONNX Runtime (rows/s, best of 3), and one utterance
 per call through :class:`IntentPredictor` (redaction, normalisation, ONNX Runtime), p50/p99
-over ``--calls`` calls, and the session call alone.
+over ``--calls`` calls, the same with ``redact=False``, and the session call alone.
 
 Run from the repository root::
 
@@ -104,17 +104,21 @@ def main() -> None:
     calls = [raw[i % len(raw)] for i in range(args.calls)]
     for text in calls[:50]:
         predictor.predict([text])
-    full, bare = [], []
+    full, plain, bare = [], [], []
     for text in calls:
         t0 = time.perf_counter()
         predictor.predict([text])
         full.append(time.perf_counter() - t0)
+    for text in calls:
+        t0 = time.perf_counter()
+        predictor.predict([text], redact=False)
+        plain.append(time.perf_counter() - t0)
     prepared = [prepare([t]) for t in calls]
     for one in prepared:
         t0 = time.perf_counter()
         predictor.probabilities(one)
         bare.append(time.perf_counter() - t0)
-    for key, values in (("predict_ms", full), ("session_ms", bare)):
+    for key, values in (("predict_ms", full), ("unredacted_ms", plain), ("session_ms", bare)):
         ms = np.asarray(values) * 1000
         out[key] = {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99))}
 
@@ -147,7 +151,11 @@ def _report(out: dict[str, Any]) -> None:
     print(f"ONNX file {out['onnx_bytes'] / 1e6:.1f} MB")
     print(f"batch of {out['batch_rows']}: sklearn {out['sklearn_rows_per_s']:.0f} rows/s")
     print(f"batch of {out['batch_rows']}: ONNX {out['onnx_rows_per_s']:.0f} rows/s")
-    for key, what in (("predict_ms", "predict (redact + ONNX)"), ("session_ms", "session")):
+    for key, what in (
+        ("predict_ms", "predict (redact + ONNX)"),
+        ("unredacted_ms", "predict(redact=False)"),
+        ("session_ms", "session"),
+    ):
         ms = out[key]
         print(f"one utterance, {what}: p50 {ms['p50']:.2f} ms, p99 {ms['p99']:.2f} ms")
 
