@@ -1,6 +1,7 @@
 """The daily retrain: rebuild, train, compare with the champion on the same days, gate, record.
 
-:func:`retrain` (``assay models retrain quality --sla 2h``) runs, in order:
+:func:`retrain` (``assay models retrain quality --sla 2h``) runs, in order (each a timed stage;
+**champion** first loads the current champion's ONNX export, when there is one):
 
 1. **dataset**: the training set of the latest window (``days`` days ending on the last stored
    day), with the champion's opted-in attributes, so both models can score it;
