@@ -436,12 +436,11 @@ class IntentPredictor:
     """
 
     def __init__(self, onnx_model: bytes | onnx.ModelProto) -> None:
-        import onnx as onnx_lib
-
         from assay.models._onnx import session
 
         raw = onnx_model if isinstance(onnx_model, bytes) else onnx_model.SerializeToString()
-        meta = {p.key: p.value for p in onnx_lib.load_from_string(raw).metadata_props}
+        sess = session(raw)
+        meta = dict(sess.get_modelmeta().custom_metadata_map)
         if META_LABELS not in meta:
             raise UsageError(
                 "this ONNX model is not an assay intent model (no assay.intent.labels "
@@ -450,7 +449,7 @@ class IntentPredictor:
         self.classes: list[str] = json.loads(meta[META_LABELS])
         self.threshold = float(meta[META_THRESHOLD])
         self.oos_label = meta[META_OOS]
-        self.session: onnxruntime.InferenceSession = session(raw)
+        self.session: onnxruntime.InferenceSession = sess
 
     def probabilities(self, texts: Sequence[str]) -> FloatArray:
         """Class probabilities of prepared texts (see :func:`prepare`), float64 ``[N, K]``."""
