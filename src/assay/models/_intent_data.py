@@ -259,6 +259,15 @@ def load_intent_data(
     return IntentData(splits["train"], splits["val"], splits["test"], layout, total)
 
 
+def clinc150_path(*, small: bool = False) -> Path:
+    """The CLINC150 file shipped in the package (``data_full.json``, or ``data_small.json``:
+    10 intents, for tests and quick demos)."""
+    from importlib.resources import files
+
+    name = "data_small.json" if small else "data_full.json"
+    return Path(str(files("assay") / "data" / "clinc150" / name))
+
+
 def subset(
     data: dict[str, Any], *, intents: Sequence[str], per_intent: int, oos_per_split: dict[str, int]
 ) -> dict[str, Any]:

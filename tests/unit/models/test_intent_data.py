@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assay import NotFoundError, UsageError
-from assay.models._intent_data import MIN_PER_LABEL, load_intent_data, subset
+from assay.models._intent_data import MIN_PER_LABEL, clinc150_path, load_intent_data, subset
 
 SECRET_TEXT = "private words nobody should see"
 
@@ -151,3 +151,26 @@ def test_subset_is_deterministic_and_sized() -> None:
     assert small["oos_train"] == [["o0", "oos"], ["o1", "oos"], ["o2", "oos"]]
     assert small["oos_val"] == []
     assert small["oos_test"] == []
+
+
+def test_the_shipped_clinc150_files_have_the_documented_sizes() -> None:
+    full = json.loads(clinc150_path().read_text(encoding="utf-8"))
+    sizes = {k: len(v) for k, v in full.items()}
+    assert sizes == {
+        "train": 15_000,
+        "val": 3_000,
+        "test": 4_500,
+        "oos_train": 100,
+        "oos_val": 100,
+        "oos_test": 1_000,
+    }
+    small = json.loads(clinc150_path(small=True).read_text(encoding="utf-8"))
+    domains = json.loads((clinc150_path().parent / "domains.json").read_text(encoding="utf-8"))
+    intents = [names[0] for names in domains.values()]
+    assert small == subset(
+        full,
+        intents=intents,
+        per_intent=20,
+        oos_per_split={"oos_train": 20, "oos_val": 10, "oos_test": 20},
+    )
+    assert (clinc150_path().parent / "LICENSE").read_text().count("Attribution 3.0") >= 1
