@@ -10,15 +10,24 @@ definitions as the metrics, written once) on whatever engine the events table li
 
 Every function takes ``events``: the stored events as an Ibis table (``ws.events()`` of an
 ``assay.Workspace``, or :func:`workspace_events`).
+
+Whole-history answers are kept per events table: :func:`first_event_day` (every tenant's first
+day per event type, one query) and :func:`first_seen` (per tenant, for any ``until`` up to the
+one computed). A fleet scan asks them once per tenant and metric, always of the same history.
+The key is the events table's Ibis node: an engine registers each Delta version under a new
+name, so a new version is a new key and nothing stale is answered.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from assay._errors import AssayError, EngineError, UsageError
 from assay.metrics import _exprs
@@ -59,6 +68,48 @@ def workspace_events(ws: Workspace) -> ir.Table:
         ws.on_close(engine.close)
     result: ir.Table = engine.events(str(ws.table_path("events")), ws.files("events"))
     return result
+
+
+class _Memo:
+    """A small least-recently-used map of query results, safe across threads.
+
+    Keys hold the events table's Ibis node (and so its backend) until evicted: the size
+    bounds what a long-running process keeps.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_MEMO = _Memo(256)
+
+
+def _memo(key: Any, compute: Callable[[], Any]) -> Any:
+    value = _MEMO.get(key)
+    if value is None:
+        value = compute()
+        _MEMO.put(key, value)
+    return value
 
 
 def _run(expr: Any, what: str) -> Any:
@@ -107,11 +158,36 @@ def first_event_day(
     events: ir.Table, *, tenant: str | None = None, event_types: Sequence[str] | None = None
 ) -> dt.date | None:
     """The first ``event_date`` of ``tenant``'s events (every tenant's if None), counting
-    only ``event_types`` when given; None when there is none."""
-    types = None if event_types is None else tuple(event_types)
-    value = _run(_exprs.first_days(events, tenant=tenant, event_types=types), "first day")
-    day = value.as_py()
-    return None if day is None else _EPOCH + dt.timedelta(days=int(day))
+    only ``event_types`` when given; None when there is none.
+
+    One query per events table answers every tenant and set of types: the first day of each
+    (tenant, event type), kept for later calls on the same table.
+    """
+    firsts: dict[str, dict[str, int]] = _memo(("first days", events.op()), lambda: _firsts(events))
+    per_tenant = firsts.values() if tenant is None else [firsts.get(tenant, {})]
+    types = None if event_types is None else set(event_types)
+    days = [
+        day
+        for by_type in per_tenant
+        for event_type, day in by_type.items()
+        if types is None or event_type in types
+    ]
+    return _EPOCH + dt.timedelta(days=min(days)) if days else None
+
+
+def _firsts(events: ir.Table) -> dict[str, dict[str, int]]:
+    """tenant -> event type -> first day (days since 1970-01-01)."""
+    table = _run(_exprs.first_days(events), "first day")
+    out: dict[str, dict[str, int]] = {}
+    for tenant, event_type, day in zip(
+        table.column("tenant_id").to_pylist(),
+        table.column("event_type").to_pylist(),
+        table.column("first_day").to_pylist(),
+        strict=True,
+    ):
+        if day is not None:
+            out.setdefault(tenant, {})[event_type] = int(day)
+    return out
 
 
 def leaf_counts(
@@ -220,19 +296,29 @@ def latency_quantile(
 def first_seen(events: ir.Table, fields: Sequence[str], *, tenant: str, until: dt.date) -> pa.Table:
     """The first day each value of ``fields`` appears in the tenant's events up to ``until``.
 
-    ``flight`` is one element of the event's ``flights``; null values are left out.
+    ``flight`` is one element of the event's ``flights``; null values are left out. The
+    answer for one ``until`` holds the answer for every earlier day (the values first seen by
+    then), so it is kept per events table and tenant and later calls up to that day read no
+    events.
 
     Returns
     -------
     pyarrow.Table
         ``field, value, first_seen`` (date32), sorted by ``first_seen``, ``field``, ``value``.
     """
+    key = ("first seen", events.op(), tenant, tuple(fields))
+    kept: tuple[dt.date, pa.Table] | None = _MEMO.get(key)
+    if kept is not None and until <= kept[0]:
+        table = kept[1]
+        return table.filter(pc.less_equal(table.column("first_seen"), pa.scalar(until)))
     expr = _exprs.first_seen(events, list(fields), tenant=tenant, until=until)
     table = _day_column(_run(expr, "release events"), "first_day")
     table = table.rename_columns(["field", "value", "first_seen"])
-    return table.sort_by(
+    table = table.sort_by(
         [("first_seen", "ascending"), ("field", "ascending"), ("value", "ascending")]
     )
+    _MEMO.put(key, (until, table))
+    return table
 
 
 def release_counts(events: ir.Table, field: str, *, until: dt.date) -> pa.Table:

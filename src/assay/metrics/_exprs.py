@@ -547,15 +547,12 @@ def latency_quantile(
     return ev.latency_ms.quantile(q, where=ev.event_type == "turn").cast("float64")
 
 
-def first_days(
-    events: ir.Table, *, tenant: str | None, event_types: tuple[str, ...] | None = None
-) -> ir.IntegerScalar:
-    """The first ``event_date`` (as an integer day) of the tenant's events (of
-    ``event_types``, when given); null without one."""
-    ev = events if tenant is None else events.filter(events.tenant_id == tenant)
-    if event_types is not None:
-        ev = ev.filter(ev.event_type.isin(event_types))
-    return ev.event_date.epoch_days().cast("int64").min()
+def first_days(events: ir.Table) -> ir.Table:
+    """``tenant_id, event_type, first_day``: the first ``event_date`` (as an integer day) of
+    each tenant's events of each type. One small table answers the first day of any tenant
+    for any set of event types (the minimum over the matching rows)."""
+    grouped = events.group_by(["tenant_id", "event_type"])
+    return grouped.agg(first_day=events.event_date.epoch_days().cast("int64").min())
 
 
 def first_seen(events: ir.Table, fields: Sequence[str], *, tenant: str, until: dt.date) -> ir.Table:
