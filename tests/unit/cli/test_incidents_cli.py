@@ -114,6 +114,8 @@ def test_list_shows_open_and_acknowledged_newest_first_as_json(ws: Path) -> None
         "direction": "down",
         "expected": 120.0,
         "observed": 40.25,
+        "title": "dau down in acme (locale=fr)",
+        "series": 1,
     }
     assert rows[0]["slice"] == "(whole tenant)"
     assert (rows[0]["state"], rows[0]["expected"]) == ("acknowledged", None)
@@ -154,6 +156,8 @@ def test_list_as_csv_has_the_documented_columns(ws: Path) -> None:
         "direction",
         "expected",
         "observed",
+        "title",
+        "series",
     ]
     assert [(r["id"], r["state"], r["observed"]) for r in rows] == [
         ("3", "resolved", "40.25"),
@@ -182,6 +186,8 @@ def test_list_of_an_empty_workspace_is_an_empty_table(tmp_path: Path) -> None:
         "direction",
         "expected",
         "observed",
+        "title",
+        "series",
     ]
 
 
