@@ -11,7 +11,11 @@ them).
 - Training and the registry: :func:`train_quality` fits calibrated logistic regression or
   LightGBM on a dataset, :func:`evaluate_model` evaluates it with ``assay.evaluation``,
   :func:`to_onnx` exports it, :class:`Registry` keeps versions and aliases in MLflow;
-  ``ws.models`` (:class:`WorkspaceModels`) trains, registers, lists, promotes and predicts.
+  ``ws.models`` (:class:`WorkspaceModels`) trains, registers, lists, promotes and predicts,
+  retrains daily under an SLA (:class:`RetrainOutcome`) and monitors without labels
+  (:class:`MonitorReport`).
+- Intent models: :func:`train_intent` (TF-IDF, out-of-scope detection), :class:`IntentPredictor`
+  and :func:`predict_intent` run their ONNX export.
 
 Definitions and rules: ``docs/models.md``.
 """
@@ -27,6 +31,13 @@ from assay.models._dataset import (
     feature_columns,
 )
 from assay.models._evaluate import ModelEvaluation, evaluate_model
+from assay.models._intent import (
+    IntentModel,
+    IntentOutcome,
+    IntentPredictor,
+    predict_intent,
+    train_intent,
+)
 from assay.models._leakage import (
     DEFAULT_THRESHOLD,
     LeakageError,
@@ -36,9 +47,11 @@ from assay.models._leakage import (
     time_split,
 )
 from assay.models._lifecycle import TrainOutcome
+from assay.models._monitor import MonitorReport
 from assay.models._namespace import WorkspaceModels
 from assay.models._onnx import to_onnx
 from assay.models._registry import Registry, VersionRef
+from assay.models._retrain import GateResult, RetrainOutcome
 from assay.models._train import Calibrator, QualityModel, TrainResult, train_quality
 
 __all__ = [
@@ -49,13 +62,19 @@ __all__ = [
     "LABELS",
     "NUMERIC_FEATURES",
     "Calibrator",
+    "GateResult",
+    "IntentModel",
+    "IntentOutcome",
+    "IntentPredictor",
     "Label",
     "LeakageError",
     "LeakageReport",
     "ModelEvaluation",
     "Models",
+    "MonitorReport",
     "QualityModel",
     "Registry",
+    "RetrainOutcome",
     "Split",
     "TrainOutcome",
     "TrainResult",
@@ -64,7 +83,9 @@ __all__ = [
     "evaluate_model",
     "feature_columns",
     "leakage_probe",
+    "predict_intent",
     "time_split",
     "to_onnx",
+    "train_intent",
     "train_quality",
 ]

@@ -70,3 +70,16 @@ def test_the_lifecycle_through_ws_models(ws_path: Path) -> None:
         assert diff <= 1e-5
         assert pc.all(pc.greater_equal(scored.column("day"), pa.scalar(since))).as_py()
         assert np.all((np.array(list(onnx.values())) >= 0) & (np.array(list(onnx.values())) <= 1))
+
+        # The daily retrain and the monitor through the same namespace, recorded as runs.
+        run = ws.models.retrain(model="logistic", days=30, sla_seconds=3600.0)
+        assert run.champion == "quality/1"
+        assert run.outcome in {"challenger", "rejected"}
+        assert run.candidate == "quality/2"
+        assert (run.outcome == "challenger") == (
+            "challenger" in ws.models.show("quality/2")["aliases"]
+        )
+        report = ws.models.monitor("quality")
+        assert report.model == "quality/1"
+        kinds = ws.models.runs().column("kind").to_pylist()
+        assert kinds[:2] == ["models.monitor", "models.retrain"]
