@@ -20,7 +20,9 @@ duration):
 4. **Calibrate** on validation. The validation rows are split in two halves, alternating
    within each class in (day, tenant, session) order: the *calibration half* fits Platt
    scaling (a logistic regression on the classifier's margin, its log-odds before the
-   sigmoid: the logistic regression's decision function, LightGBM's raw score) and, when that
+   sigmoid: the logistic regression's decision function, LightGBM's raw score; its slope is
+   kept positive: a fitted slope <= 0, noise or drift on a small half, would reverse the
+   ranking learnt on train, so the slope stays 1 and only the offset is fitted) and, when that
    half holds at least ``ISOTONIC_MIN_POSITIVES`` (100) positives, isotonic regression; the
    *selection half* picks the calibration with the lower log loss, and (with
    ``model="auto"``) the model kind with the higher PR-AUC (average precision) of its
@@ -195,7 +197,17 @@ def fit_calibrator(method: Calibration, z: FloatArray, y: npt.NDArray[np.bool_])
         # A very weak penalty: Platt's two parameters, essentially unregularised.
         lr = LogisticRegression(C=1e6, max_iter=1000)
         lr.fit(np.asarray(z, dtype=np.float64).reshape(-1, 1), y)
-        return Calibrator("platt", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
+        a = float(lr.coef_[0, 0])
+        if a > 0.0:
+            return Calibrator("platt", a=a, b=float(lr.intercept_[0]))
+        # A calibration must not reverse the ranking learnt on train: a slope <= 0 fitted on
+        # a small calibration half is noise or drift (on the demo workspace it turned a test
+        # ROC-AUC of 0.57 into 0.43). Keep the classifier's own scale and fit the offset.
+        _log.warning(
+            "Platt scaling fitted a slope <= 0 on the calibration half; keeping slope 1",
+            extra={"assay": {"slope": round(a, 6), "rows": int(np.size(y))}},
+        )
+        return Calibrator("platt", a=1.0, b=platt_offset(z, y))
     from sklearn.isotonic import IsotonicRegression
 
     q = sigmoid(z)
@@ -212,6 +224,28 @@ def fit_calibrator(method: Calibration, z: FloatArray, y: npt.NDArray[np.bool_])
         x=tuple(float(v) for v in x[order]),
         y=tuple(float(v) for v in values[order]),
     )
+
+
+def platt_offset(z: FloatArray, y: npt.NDArray[np.bool_]) -> float:
+    """The offset ``b`` of ``sigmoid(z + b)`` that maximises the likelihood of labels ``y``
+    (slope fixed at 1): the root of ``sum(sigmoid(z + b)) = sum(y)``, which is increasing in
+    ``b``. Needs both classes in ``y``.
+
+    Examples
+    --------
+    >>> round(platt_offset(np.zeros(4), np.array([True, False, False, False])), 6)  # log(1/3)
+    -1.098612
+    """
+    from scipy.optimize import brentq
+
+    z = np.asarray(z, dtype=np.float64)
+    positives = float(np.count_nonzero(y))
+    if positives == 0 or positives == z.size:
+        raise UsageError(
+            f"Platt scaling needs both classes (got {int(positives)} positive(s) among {z.size})"
+        )
+    span = float(np.max(np.abs(z))) + 50.0
+    return float(brentq(lambda b: float(sigmoid(z + b).sum()) - positives, -span, span, xtol=1e-12))
 
 
 def halves(y: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
