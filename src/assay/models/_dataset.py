@@ -254,6 +254,24 @@ def _flags(ev: ir.Table) -> tuple[ir.BooleanValue, ir.BooleanValue, ir.BooleanVa
     return down, rated, handed
 
 
+def _max_by(value: ir.Value, key: ir.Value, *, where: ir.BooleanValue) -> ir.Value:
+    """``value`` at the largest ``key`` among the rows where ``where`` holds.
+
+    ``max_by`` is native on DuckDB (an alias of ``arg_max``) and Spark and keeps one value per
+    group; it is much cheaper than the max of a struct carrying every field (each compared
+    row would build a sort key of all of them), and Ibis's own ``argmax`` becomes an ordered
+    ``first`` on DuckDB, which sorts each group.
+    """
+
+    @ibis.udf.agg.builtin(  # type: ignore[untyped-decorator]
+        name="max_by", signature=((value.type(), key.type()), value.type())
+    )
+    def max_by(arg: object, order: object) -> object:  # pragma: no cover - never called
+        raise NotImplementedError
+
+    return max_by(value, key, where=where)
+
+
 def sessions_of(ev: ir.Table, attributes: Sequence[str]) -> ir.Table:
     """One row per session with a turn: its prediction time, start and session features."""
     # Every turn is at or before the prediction time (the last turn's time), and so is the
@@ -262,21 +280,29 @@ def sessions_of(ev: ir.Table, attributes: Sequence[str]) -> ir.Table:
     # other event types carry, need a join with it, and those events are few.
     seen = ev.filter(~ev.event_type.isin(LABEL_EVENT_TYPES))
     is_turn = seen.event_type == "turn"
-    # The last turn is the largest (event_time, turn_index, event_id); event_id is unique in
-    # a tenant, so the fields after it never decide and come along as the last turn's.
-    last_turn = ibis.struct(
-        {
-            "pt": seen.event_time,
-            "turn_index": seen.turn_index.fill_null(-1),
-            "event_id": seen.event_id,
-            "user_id": seen.user_id,
-            "day": seen.event_date.epoch_days().cast("int64"),
-            "intent_confidence": seen.intent_confidence.cast("float64"),
-            **{name: seen[name] for name in CATEGORICAL_FEATURES},
-        }
+    # The last turn is the one with the largest (event_time, turn_index, event_id); event_id
+    # is unique in a tenant, so the order is total and the last turn's fields come along.
+    last_turn = _max_by(
+        ibis.struct(
+            {
+                "pt": seen.event_time,
+                "user_id": seen.user_id,
+                "day": seen.event_date.epoch_days().cast("int64"),
+                "intent_confidence": seen.intent_confidence.cast("float64"),
+                **{name: seen[name] for name in CATEGORICAL_FEATURES},
+            }
+        ),
+        ibis.struct(
+            {
+                "t": seen.event_time,
+                "turn_index": seen.turn_index.fill_null(-1),
+                "event_id": seen.event_id,
+            }
+        ),
+        where=is_turn,
     )
     agg = seen.group_by(_KEYS).agg(
-        last=last_turn.max(where=is_turn),
+        last=last_turn,
         start=seen.event_time.min(),
         start_day=seen.event_date.epoch_days().min().cast("int64"),
         n_turns=seen.count(where=is_turn).cast("float64"),
@@ -345,6 +371,7 @@ def _user_history(ev: ir.Table, s: ir.Table) -> ir.Table:
         down=ibis.ifelse(down, 1, 0).cast("int64"),
         rated=ibis.ifelse(rated, 1, 0).cast("int64"),
         handed=ibis.ifelse(handed, 1, 0).cast("int64"),
+        start_s=ibis.null("float64"),
     )
     markers = s.select(
         tenant_id=s.tenant_id.cast("string"),
@@ -355,53 +382,69 @@ def _user_history(ev: ir.Table, s: ir.Table) -> ir.Table:
         down=zero,
         rated=zero,
         handed=zero,
+        start_s=s.start_s.cast("float64"),
     )
     stream = markers.union(events)
-    # A marker sorts before the events at its own time, so a running sum at the marker counts
-    # exactly the events strictly before the session's start.
-    running = ibis.window(group_by=_USER, order_by=["t", "kind"], rows=(None, 0))
+    # One sort of the user's stream gives every user feature (no window over the sessions
+    # alone, no join back). A marker sorts before the events at its own time, so at a marker:
+    # - a running sum counts exactly the events strictly before the session's start;
+    # - rank() (0-based) counts the rows strictly before it, i.e. the sessions that started
+    #   strictly earlier plus the events before its start (the running sum of ``kind``);
+    # - the running minimum of the markers' starts is the user's first start (sorted by time).
+    order = ["t", "kind"]
+    running = ibis.window(group_by=_USER, order_by=order, rows=(None, 0))
     stream = stream.mutate(
         c_down=stream.down.sum().over(running),
         c_rated=stream.rated.sum().over(running),
         c_handed=stream.handed.sum().over(running),
+        c_events=stream.kind.sum().over(running),
+        user_first_s=stream.start_s.min().over(running),
+        position=ibis.rank().over(ibis.window(group_by=_USER, order_by=order)),
     )
     stream = stream.filter(stream.kind == 0)
-
-    by_start = ibis.window(group_by=_USER, order_by="start")
-    prev = s.select(
+    return stream.select(
         "tenant_id",
         "session_id",
-        # rank() is 0-based: the number of the user's sessions with a strictly earlier start.
-        user_prev_sessions=ibis.rank().over(by_start).cast("float64"),
-        user_first_s=s.start_s.min().over(ibis.window(group_by=_USER)),
-    )
-    out = _join(
-        prev, stream.select("tenant_id", "session_id", "c_down", "c_rated", "c_handed"), _KEYS
-    )
-    return out.select(
-        "tenant_id",
-        "session_id",
-        "user_prev_sessions",
         "user_first_s",
+        user_prev_sessions=(stream.position - stream.c_events).cast("float64"),
         u_down="c_down",
         u_rated="c_rated",
         u_handed="c_handed",
     )
 
 
-def _own_signals(ev: ir.Table, s: ir.Table) -> ir.Table:
-    """Per session: its own feedback/handoff events that fall inside its user and tenant
-    history windows (stamped before its start, e.g. by a skewed client clock). They are taken
-    back out of the history: a label-bearing event is never a feature of its own session."""
+def _own_signals(ev: ir.Table, s: ir.Table, label: Label, window: int) -> ir.Table:
+    """Per session, from one join of its own feedback/handoff events with it:
+
+    - those that fall inside its user and tenant history windows (stamped before its start,
+      e.g. by a skewed client clock), to be taken back out of the history: a label-bearing
+      event is never a feature of its own session;
+    - ``hits``, the label events from its prediction time to the end of the label window
+      (``thumbs_down``, ``handoff``), or ``first_down``, its first thumbs-down
+      (``thumbs_down_next``, read by the previous session).
+    """
     _, rated, handed = _flags(ev)
     signals = ev.filter(rated | handed)
-    sessions = s.select(*_KEYS, s_user=s.user_id, s_start=s.start, s_start_day=s.start_day)
+    sessions = s.select(
+        *_KEYS, s_user=s.user_id, s_start=s.start, s_start_day=s.start_day, s_pt=s.pt
+    )
     own = _join(signals, sessions, _KEYS)
-    own = own.filter(own.event_time < own.s_start)
     down, rated, handed = _flags(own)
     day = own.event_date.epoch_days().cast("int64")
-    mine = own.user_id == own.s_user
-    in_tenant_window = (day < own.s_start_day) & (day >= own.s_start_day - TENANT_HISTORY_DAYS)
+    mine = (own.user_id == own.s_user) & (own.event_time < own.s_start)
+    in_tenant_window = (
+        (own.event_time < own.s_start)
+        & (day < own.s_start_day)
+        & (day >= own.s_start_day - TENANT_HISTORY_DAYS)
+    )
+    if label == "thumbs_down_next":
+        found = {"first_down": own.event_time.min(where=down)}
+    else:
+        hit = down if label == "thumbs_down" else handed
+        in_window = (own.event_time >= own.s_pt) & (
+            own.event_time <= own.s_pt + ibis.interval(days=window)
+        )
+        found = {"hits": own.count(where=hit & in_window)}
     return own.group_by(_KEYS).agg(
         o_u_down=own.count(where=mine & down),
         o_u_rated=own.count(where=mine & rated),
@@ -409,6 +452,7 @@ def _own_signals(ev: ir.Table, s: ir.Table) -> ir.Table:
         o_t_down=own.count(where=in_tenant_window & down),
         o_t_rated=own.count(where=in_tenant_window & rated),
         o_t_handed=own.count(where=in_tenant_window & handed),
+        **found,
     )
 
 
@@ -452,26 +496,11 @@ def _tenant_history(ev: ir.Table, s: ir.Table) -> ir.Table:
     )
 
 
-def _labels(ev: ir.Table, s: ir.Table, label: Label, window: int) -> ir.Table:
-    """Per session: ``label`` (bool) from the events after its prediction time."""
-    down, _, handed = _flags(ev)
+def _next_session_labels(s: ir.Table, window: int) -> ir.Table:
+    """Per session: ``thumbs_down_next`` (bool), from ``s`` joined with its ``first_down``."""
     until = ibis.interval(days=window)
-    if label != "thumbs_down_next":
-        hit = down if label == "thumbs_down" else handed
-        hits = ev.filter(hit).select("tenant_id", "session_id", "event_time")
-        hits = _join(hits, s.select("tenant_id", "session_id", "pt"), _KEYS)
-        hits = hits.filter((hits.event_time >= hits.pt) & (hits.event_time <= hits.pt + until))
-        found = hits.select("tenant_id", "session_id").distinct()
-        found = found.mutate(label=ibis.literal(True))
-        out = _join(s.select("tenant_id", "session_id"), found, _KEYS, how="left")
-        return out.mutate(label=out.label.fill_null(False))
-
-    downs = ev.filter(down)
-    first_down = downs.group_by(_KEYS).agg(first_down=downs.event_time.min())
-    seq = _join(
-        s.select("tenant_id", "session_id", "user_id", "pt", "start"), first_down, _KEYS, how="left"
-    )
     by_start = ibis.window(group_by=_USER, order_by=["start", "session_id"])
+    seq = s.select("tenant_id", "session_id", "user_id", "pt", "start", "first_down")
     seq = seq.mutate(
         next_start=seq.start.lead().over(by_start),
         next_down=seq.first_down.lead().over(by_start),
@@ -502,14 +531,16 @@ def build(
     ev, s = events, sessions
     users = _user_history(ev, s)
     tenants = _tenant_history(ev, s)
-    labels = _labels(ev, s, label, window)
-
-    own = _own_signals(ev, s)
+    own = _own_signals(ev, s, label, window)
 
     out = _join(s, users, _KEYS)
     out = _join(out, tenants, ["tenant_id", "start_day"], how="left")
     out = _join(out, own, _KEYS, how="left")
-    out = _join(out, labels, _KEYS)
+    if label == "thumbs_down_next":
+        firsts = _join(s, own.select(*_KEYS, "first_down"), _KEYS, how="left")
+        out = _join(out, _next_session_labels(firsts, window), _KEYS)
+    else:
+        out = out.mutate(label=out.hits.fill_null(0) > 0)
 
     def less_own(total: str, mine: str) -> ir.IntegerValue:
         return out[total].fill_null(0) - out[mine].fill_null(0)
