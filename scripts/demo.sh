@@ -7,5 +7,5 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e .
+.venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e ".[models]"
 exec .venv/bin/assay demo "$@"

@@ -42,6 +42,7 @@ class DemoResult:
     found: dict[str, bool] = field(default_factory=dict)
     incidents: list[Incident] = field(default_factory=list)
     regressions: list[dict[str, Any]] = field(default_factory=list)
+    model: dict[str, Any] | None = None
 
 
 def prepare(root: Path) -> None:
@@ -67,17 +68,19 @@ def run_demo(
     say: Say,
     show: Show,
     progress: Callable[[str, int], None] | None = None,
+    model: bool = True,
 ) -> DemoResult:
     """Run the whole demo under ``root`` and report through ``say`` and ``show``.
 
     The telemetry covers the ``days`` days up to ``end`` (default: yesterday, UTC, as
     ``assay synth`` does), so that the demo's workspace takes today's events over HTTP
-    without a gap of silent days.
+    without a gap of silent days. With ``model`` (and the ``models`` extra installed), the last
+    step trains a session-quality model, registers it as champion and monitors it.
     """
     prepare(root)
     config = SynthConfig(tenants=tenants, users=users, days=days, seed=seed, end=end)
     say(
-        f"1/6  synthesising {days} days of telemetry ({config.start} to {config.end}) for "
+        f"1/7  synthesising {days} days of telemetry ({config.start} to {config.end}) for "
         f"{tenants} tenants (seed {seed}) ..."
     )
     out = write(
@@ -89,7 +92,7 @@ def run_demo(
     truth: dict[str, Any] = out.truth
     say(f"     {out.events:,} events written to {root / 'data'}")
 
-    say("2/6  ingesting: validate, redact, pseudonymise, deduplicate ...")
+    say("2/7  ingesting: validate, redact, pseudonymise, deduplicate ...")
     with Workspace.open(root / "workspace", create=True) as ws:
         summary = ingest_paths(
             ws,
@@ -114,13 +117,13 @@ def run_demo(
             f"     {again['accepted']} accepted, {again['duplicate']:,} duplicates: nothing doubled"
         )
 
-        say("3/6  headline metrics per tenant (last 7 days) ...")
+        say("3/7  headline metrics per tenant (last 7 days) ...")
         show(_headline(ws), "tenants")
 
         result = DemoResult(root, ws.path, out.events, summary, truth)
         first = date.fromisoformat(truth["start"])
         say(
-            "4/6  scanning every tenant x metric for anomalies, then each locale and "
+            "4/7  scanning every tenant x metric for anomalies, then each locale and "
             "model_version (assay anomalies scan) ..."
         )
         for by in (None, "locale", "model_version"):
@@ -135,7 +138,7 @@ def run_demo(
         result.incidents = [ws.incidents.get(i.id) for i in result.incidents]
         show(_incident_table(result.incidents), "assay incidents list")
 
-        say("5/6  the injected incidents (truth.json), as incidents with their root cause ...")
+        say("5/7  the injected incidents (truth.json), as incidents with their root cause ...")
         for injected in truth.get("incidents", []):
             kind = str(injected.get("kind"))
             matches = [i for i in result.incidents if _matches(i, injected)]
@@ -143,7 +146,7 @@ def run_demo(
             _say_match(injected, matches, say)
 
         say(
-            "6/6  release regressions: each new model_version or prompt_template against its "
+            "6/7  release regressions: each new model_version or prompt_template against its "
             "predecessor (assay regressions) ..."
         )
         regressions = find_regressions(ws, since=first)
@@ -167,7 +170,69 @@ def run_demo(
                     else "NOT reported as a regression"
                 )
             )
+        if model:
+            result.model = _model_step(ws, truth, say)
     return result
+
+
+def _model_step(ws: Workspace, truth: dict[str, Any], say: Say) -> dict[str, Any] | None:
+    """Step 7: train, register and promote a session-quality model, then monitor it.
+
+    The synthetic world knows each session's true probability of a thumbs-down
+    (``truth.json``'s ``session_labels``): its ROC-AUC on the test sessions is the best any
+    model can reach there, printed beside the model's so the figure can be read.
+    """
+    import importlib.util
+
+    missing = [
+        m
+        for m in ("sklearn", "lightgbm", "mlflow", "onnxruntime")
+        if not importlib.util.find_spec(m)
+    ]
+    if missing:
+        say(
+            "7/7  session-quality model: skipped, the models extra is not installed "
+            "(pip install 'assay[models]'; scripts/demo.sh installs it)"
+        )
+        return None
+    say(
+        "7/7  a session-quality model: which sessions end in a thumbs-down (assay models "
+        "train quality), registered in MLflow, promoted, then monitored without labels ..."
+    )
+    try:
+        outcome = ws.models.train(model="logistic", n_boot=100)
+    except UsageError as exc:  # e.g. too few days for train, validation and test weeks
+        say(f"     skipped: {exc}")
+        return None
+    metrics = outcome.evaluation.metrics
+    auc, ece = metrics.get("roc_auc", {}), metrics.get("ece", {})
+    say(
+        f"     {outcome.version} ({outcome.kind}, {outcome.calibration} calibration): test "
+        f"ROC-AUC {_g(auc.get('estimate'))} [{_g(auc.get('ci_low'))}, {_g(auc.get('ci_high'))}], "
+        f"calibration error {_g(ece.get('estimate'))}; ONNX export equal to the model to "
+        f"{outcome.onnx_max_abs_diff:.1e}"
+    )
+    best = _bayes_auc(ws, truth, outcome.window.get("test_days") or [None, None])
+    if best is not None:
+        say(
+            f"     the best any model can reach on these test sessions (their true "
+            f"probabilities in truth.json): ROC-AUC {_g(best)}"
+        )
+    ws.models.promote(outcome.version.name, outcome.version.version)
+    report = ws.models.monitor(outcome.version.name)
+    est, real = report.estimated, report.labelled.get("realised", {})
+    say(
+        f"     monitoring {report.model} on {report.days[0]}..{report.days[1]}: estimated "
+        f"ROC-AUC {_g(est.get('roc_auc'))} without labels, realised {_g(real.get('roc_auc'))} "
+        f"where labels exist; {len(report.alerts)} alert(s)"
+    )
+    return {
+        "version": str(outcome.version),
+        "roc_auc": auc.get("estimate"),
+        "bayes_roc_auc": best,
+        "ece": ece.get("estimate"),
+        "monitor": report.to_dict(),
+    }
 
 
 def _headline(ws: Workspace) -> pa.Table:
@@ -316,6 +381,25 @@ def _say_match(injected: dict[str, Any], matches: list[Incident], say: Say) -> N
             + "; ".join(f"{r['field']} {r['value']} first seen {r['first_seen']}" for r in releases)
         )
     say(f"    (assay incidents show {first.id})")
+
+
+def _bayes_auc(ws: Workspace, truth: dict[str, Any], test_days: list[str | None]) -> float | None:
+    """ROC-AUC of the true thumbs-down probabilities on the test days' sessions."""
+    from assay.evaluation import roc_auc
+
+    labels = truth.get("session_labels") or {}
+    if not labels or None in test_days:
+        return None
+    true_p = dict(zip(labels["session_id"], labels["thumbs_down"], strict=True))
+    rows = ws.models.dataset(
+        since=date.fromisoformat(str(test_days[0])), until=date.fromisoformat(str(test_days[1]))
+    )
+    ids = rows.column("session_id").to_pylist()
+    y = rows.column("label").to_pylist()
+    kept = [(p, bool(v)) for s, v in zip(ids, y, strict=True) if (p := true_p.get(s)) is not None]
+    if not kept or all(v for _, v in kept) or not any(v for _, v in kept):
+        return None
+    return float(roc_auc([v for _, v in kept], [p for p, _ in kept]))  # type: ignore[arg-type]
 
 
 def _g(value: object) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from assay._api import Workspace
 from assay._demo import MARKER, _matches, run_demo
 from assay._errors import UsageError
 
@@ -26,6 +27,15 @@ def test_demo_finds_each_injected_incident_as_an_explained_incident(tmp_path: Pa
         say=said.append,
         show=lambda t, title: shown.append((title, t)),
     )
+    # Step 7: a session-quality model trained, registered as champion and monitored.
+    assert result.model is not None
+    assert result.model["version"] == "quality/1"
+    # The true probabilities rank the test sessions better than chance (synth's law).
+    assert 0.5 < result.model["bayes_roc_auc"] <= 1.0
+    assert any(line.startswith("7/7  a session-quality model") for line in said)
+    with Workspace.open(result.workspace) as ws:
+        assert "champion" in ws.models.show("quality/1")["aliases"]
+        assert result.model["monitor"]["model"] == "quality/1"
     kinds = {i["kind"] for i in result.truth["incidents"]}
     assert kinds == {"outage", "handoff_jump", "latency_regression"}
     # Each injected incident as an incident; the two tied to a release also as regressions.
@@ -89,6 +99,9 @@ def test_the_demo_data_ends_yesterday_by_default(tmp_path: Path) -> None:
         tmp_path / "demo", tenants=2, users=10, days=14, say=said.append, show=lambda t, s: None
     )
     after = dt.datetime.now(dt.UTC).date()
+    # Two weeks are too few for train, validation and test weeks: the model step says so.
+    assert result.model is None
+    assert any("skipped: time_split left train empty" in line for line in said)
     ends = {(d - dt.timedelta(days=1)).isoformat() for d in (before, after)}
     assert result.truth["end"] in ends
     assert result.truth["days"] == 14

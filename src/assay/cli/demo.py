@@ -71,7 +71,15 @@ def demo(
         f"  assay metrics retention --workspace {ws} --format csv\n"
         f"  assay ingest --workspace {ws} {result.root / 'data'}   # a replay: all duplicates\n"
         f"  assay forget --workspace {ws} --tenant {tenant} --user <raw user id>\n"
-        f"  assay keys create --workspace {ws} --tenant {tenant}   # then:\n"
+        + (
+            f"  assay models show quality@champion --workspace {ws}\n"
+            f"  assay models predict quality --workspace {ws} --since {onset} --format csv\n"
+            f"  assay models retrain quality --sla 2h --workspace {ws}\n"
+            f"  assay models monitor quality --workspace {ws}\n"
+            if result.model
+            else ""
+        )
+        + f"  assay keys create --workspace {ws} --tenant {tenant}   # then:\n"
         f"  assay serve --workspace {ws}   # HTTP: POST /v1/events, GET /v1/metrics/dau\n"
         "See README.md and docs/ for more (docs/http.md for the HTTP service)."
     )
