@@ -12,8 +12,10 @@ Every function takes ``events``: the stored events as an Ibis table (``ws.events
 ``assay.Workspace``, or :func:`workspace_events`).
 
 Whole-history answers are kept per events table: :func:`first_event_day` (every tenant's first
-day per event type, one query) and :func:`first_seen` (per tenant, for any ``until`` up to the
-one computed). A fleet scan asks them once per tenant and metric, always of the same history.
+day per event type, one query), :func:`first_seen` (per tenant, for any ``until`` up to the
+one computed) and :func:`leaf_counts` (per arguments; ``sessions`` is read from the
+``handoff_rate`` leaves, whose total it is). A fleet scan asks them once per tenant and metric,
+always of the same history, and explains ``dau`` and ``active_users`` from the same leaves.
 The key is the events table's Ibis node: an engine registers each Delta version under a new
 name, so a new version is a new key and nothing stale is answered.
 """
@@ -254,6 +256,33 @@ def leaf_counts(
     if measure == "slow_turns" and slow_ms is None:
         raise UsageError("the slow_turns measure needs slow_ms, the latency a slow turn exceeds")
     dims = _check_dims(dims)
+    if measure == "sessions":
+        # The sessions of a leaf are the handoff rate's total: one query answers both
+        # (explain asks for both metrics of a tenant and day).
+        rates = _leaf_table(events, "handoff_rate", tenant, start, end, dims, (), None)
+        sessions = rates.select(["day", *dims, "total"])
+        return sessions.rename_columns(["day", *dims, "value"])
+    active = tuple(active_event_types) if measure == "dau" else ()
+    slow = slow_ms if measure == "slow_turns" else None
+    return _leaf_table(events, measure, tenant, start, end, dims, active, slow)
+
+
+def _leaf_table(
+    events: ir.Table,
+    measure: str,
+    tenant: str,
+    start: dt.date,
+    end: dt.date,
+    dims: list[str],
+    active: tuple[str, ...],
+    slow_ms: float | None,
+) -> pa.Table:
+    """:func:`leaf_counts` once per events table and arguments (``dau`` and
+    ``active_users`` are explained from the same leaves)."""
+    key = ("leaves", events.op(), measure, tenant, start, end, tuple(dims), active, slow_ms)
+    kept: pa.Table | None = _MEMO.get(key)
+    if kept is not None:
+        return kept
     expr = _exprs.leaf_counts(
         events,
         measure,
@@ -261,7 +290,7 @@ def leaf_counts(
         start=start,
         end=end,
         dims=dims,
-        active_event_types=tuple(active_event_types),
+        active_event_types=active,
         slow_ms=slow_ms,
     )
     names = ["day", *dims, "value", *(["total"] if measure in _exprs.LEAF_RATES else [])]
@@ -273,7 +302,9 @@ def leaf_counts(
         + [pa.field(n, pa.float64()) for n in names[len(dims) + 1 :]]
     )
     table = table.select(names).cast(schema)
-    return table.sort_by([(n, "ascending") for n in ["day", *dims]])
+    table = table.sort_by([(n, "ascending") for n in ["day", *dims]])
+    _MEMO.put(key, table)
+    return table
 
 
 def latency_quantile(

@@ -1,7 +1,8 @@
-"""``first_event_day`` and ``first_seen`` keep whole-history answers per events table: asked
-again on the same table (any tenant, any event types, any earlier ``until``) they must give
-what a fresh computation gives, and a new table (a new Delta version) must not be answered
-from the old one. Checked against a plain-Python reference over the raw rows."""
+"""``first_event_day``, ``first_seen`` and ``leaf_counts`` keep answers per events table:
+asked again on the same table (any tenant, any event types, any earlier ``until``, other
+windows and dimensions) they must give what a fresh computation gives, and a new table (a new
+Delta version) must not be answered from the old one. Checked against a plain-Python reference
+over the raw rows."""
 
 from __future__ import annotations
 
@@ -10,15 +11,25 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from metrics_data import event
-from test_breakdowns import D, build, events_of, row_st
+from test_breakdowns import (
+    DIM_SETS,
+    MEASURES,
+    D,
+    as_map,
+    build,
+    events_of,
+    reference_leaves,
+    row_st,
+)
 
-from assay.metrics import first_event_day, first_seen
+from assay.metrics import first_event_day, first_seen, leaf_counts
 
 FIELDS = ["model_version", "prompt_template", "flight"]
 TYPES = ["turn", "error", "handoff", "feedback", "session_end"]
@@ -113,3 +124,40 @@ def test_a_new_table_is_not_answered_from_the_old_one() -> None:
     ]
     # And the old table still gives its own answers.
     assert first_event_day(old, tenant="t1") == D[3]
+
+
+# Windows that share an end or a start, so a key that dropped either would answer wrongly.
+WINDOWS = [(1, 3), (2, 3), (1, 4)]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs=st.lists(row_st, min_size=1, max_size=40), tenant=st.sampled_from(["t1", "t2"]))
+def test_leaf_counts_asked_again_on_one_table_match_a_plain_python_reference(
+    specs: list[dict[str, Any]], tenant: str
+) -> None:
+    rows = build(specs)
+    ev = events_of(rows)
+    asks = [
+        (measure, dims, D[first], D[last])
+        for measure in MEASURES
+        for dims in DIM_SETS[:2]
+        for first, last in WINDOWS
+    ]
+    # Every ask twice: the second is answered from what the first kept.
+    for measure, dims, start, end in asks + asks:
+        got = leaf_counts(
+            ev,
+            measure,  # type: ignore[arg-type]
+            tenant=tenant,
+            start=start,
+            end=end,
+            dims=dims,
+            slow_ms=20.0,
+        )
+        want = reference_leaves(
+            rows, measure, tenant=tenant, start=start, end=end, dims=dims, slow_ms=20.0
+        )
+        got_map = as_map(got, dims)
+        assert got_map.keys() == want.keys(), measure
+        for k, v in want.items():
+            assert got_map[k] == pytest.approx(v, rel=1e-12, abs=1e-12), (measure, k)
