@@ -18,12 +18,14 @@ The sides, each over the workspace's current Parquet files, timed in this proces
     DuckDB connection, fetched as Arrow. It reads no prediction time (every event of the
     session counts) and no history: the floor under any per-session feature build.
 
-Peak resident memory of each side is measured in a child process of its own (``wait4``), at
-the given size; run two sizes to see how it grows.
+Peak resident memory of each side is measured in a child process of its own (the child's
+``VmHWM``), at the given size; run two sizes to see how it grows. Use ``--repeat 1`` at 10 M
+events on a shared machine: one ``assay`` round there takes tens of seconds.
 
 Run from the repository root::
 
     PYTHONPATH=src .venv/bin/python benchmarks/models_dataset.py --events 1000000
+    PYTHONPATH=src .venv/bin/python benchmarks/models_dataset.py --events 10000000 --repeat 1
 """
 
 from __future__ import annotations
