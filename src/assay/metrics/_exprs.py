@@ -557,16 +557,22 @@ def first_days(events: ir.Table) -> ir.Table:
 
 def first_seen(events: ir.Table, fields: Sequence[str], *, tenant: str, until: dt.date) -> ir.Table:
     """``field, value, first_day``: the first day each non-null value of each field appears
-    in the tenant's events up to ``until``; ``flight`` is one element of ``flights``."""
+    in the tenant's events up to ``until``; ``flight`` is one element of ``flights``.
+
+    The events are first reduced to the first day of each combination of the fields' values
+    (one scan; few combinations), and each field's values are read from that.
+    """
     ev = events_between(events, tenant=tenant, start=None, end=until)
+    columns = ["flights" if name == "flight" else name for name in fields]
+    combos = ev.group_by(columns).agg(first_day=ev.day.min())
     parts = []
     for name in fields:
         if name == "flight":
-            values = ev.select("day", value=ev.flights.unnest())
+            values = combos.select("first_day", value=combos.flights.unnest())
         else:
-            values = ev.select("day", value=ev[name])
+            values = combos.select("first_day", value=combos[name])
         values = values.filter(values.value.notnull())
-        firsts = values.group_by("value").agg(first_day=values.day.min())
+        firsts = values.group_by("value").agg(first_day=values.first_day.min())
         parts.append(
             firsts.select(
                 field=ibis.literal(name, type="string"), value=firsts.value, first_day="first_day"
