@@ -322,6 +322,18 @@ def _check_evaluate(ran: Ran, truth: dict[str, Any]) -> None:
     assert {v for f, v in flagged if f == "locale"} == {worse}
 
 
+def _check_models_train(ran: Ran, truth: dict[str, Any]) -> None:
+    out = ran.stdout + ran.stderr
+    assert "registered quality/1 (logistic," in out
+    # The test days: the last week whose one-day label windows have closed (data ends
+    # yesterday), with train and validation before them.
+    assert f"test days {_day(8)} to {_day(2)}" in out
+
+
+def _check_models_monitor(ran: Ran, truth: dict[str, Any]) -> None:
+    assert "quality/1 on " in ran.stdout + ran.stderr
+
+
 def _check_profile_reference(ran: Ran, truth: dict[str, Any]) -> None:
     assert f"({_day(60)}..{_day(31)})" in ran.stderr
 
@@ -347,6 +359,8 @@ CHECKS: dict[tuple[str, str], Expect | list[Expect]] = {
     ("quickstart.md", "assay profile reference save"): (0, _check_profile_reference),
     ("quickstart.md", "assay regressions"): (1, _check_regressions),
     ("quickstart.md", "assay evaluate"): (1, _check_evaluate),
+    ("quickstart.md", "assay models train quality"): (0, _check_models_train),
+    ("quickstart.md", "assay models monitor quality"): (0, _check_models_monitor),
     ("README.md", "assay synth"): (0, _check_synth),
     ("README.md", "assay ingest"): (0, _check_ingest),
     ("README.md", "assay forget"): (0, _check_forget_some),
