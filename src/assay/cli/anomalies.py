@@ -21,15 +21,14 @@ from assay.cli._common import (
     handle_errors,
     parse_day,
 )
+from assay.schema import SliceField
 
 app = command_group(
     help="Anomaly detection on time series.",
 )
 
 DetectorChoice = Literal["drop", "seasonal", "level", "auto"]
-SliceChoice = Literal[
-    "locale", "platform", "app_version", "model_version", "prompt_template", "flight"
-]
+SliceChoice = SliceField
 
 
 @app.command("series")
