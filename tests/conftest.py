@@ -11,3 +11,37 @@ import time
 
 os.environ["TZ"] = "Asia/Kolkata"
 time.tzset()
+
+
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+SynthWorkspace = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def synth_workspace(tmp_path_factory: pytest.TempPathFactory) -> SynthWorkspace:
+    """Make a workspace of synthetic telemetry through the CLI (synth, init, ingest):
+    ``synth_workspace(name, tenants=, users=, days=, seed=, end=)`` returns its path."""
+    from typer.testing import CliRunner
+
+    from assay.cli import app
+
+    def make(name: str, *, tenants: int, users: int, days: int, seed: int, end: str) -> Path:
+        root = tmp_path_factory.mktemp(name)
+        data, ws = root / "synth", root / "ws"
+        args = ["--tenants", str(tenants), "--users", str(users), "--days", str(days)]
+        args += ["--seed", str(seed), "--end", end]
+        runner = CliRunner()
+        for command in (
+            ["synth", "--out", str(data), *args],
+            ["init", "-w", str(ws)],
+            ["ingest", str(data), "-w", str(ws)],
+        ):
+            result = runner.invoke(app, command)
+            assert result.exit_code == 0, result.output
+        return ws
+
+    return make

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,19 +18,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("models-cli")
-    data, ws = root / "synth", root / "ws"
-    args = ["--tenants", "4", "--users", "100", "--days", "40", "--seed", "3"]
-    args += ["--end", "2026-03-31"]
-    for command in (
-        ["synth", "--out", str(data), *args],
-        ["init", "-w", str(ws)],
-        ["ingest", str(data), "-w", str(ws)],
-    ):
-        result = runner.invoke(app, command)
-        assert result.exit_code == 0, result.output
-    return ws
+def ws(synth_workspace: Callable[..., Path]) -> Path:
+    return synth_workspace("models-cli", tenants=4, users=100, days=40, seed=3, end="2026-03-31")
 
 
 def test_list_before_any_training_is_empty_and_show_says_how_to_train(ws: Path) -> None:

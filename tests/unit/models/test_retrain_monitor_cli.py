@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,19 +23,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("models-retrain-cli")
-    data, ws = root / "synth", root / "ws"
-    args = ["--tenants", "4", "--users", "120", "--days", "40", "--seed", "5"]
-    args += ["--end", "2026-03-31"]
-    for command in (
-        ["synth", "--out", str(data), *args],
-        ["init", "-w", str(ws)],
-        ["ingest", str(data), "-w", str(ws)],
-    ):
-        result = runner.invoke(app, command)
-        assert result.exit_code == 0, result.output
-    return ws
+def ws(synth_workspace: Callable[..., Path]) -> Path:
+    return synth_workspace(
+        "models-retrain-cli", tenants=4, users=120, days=40, seed=5, end="2026-03-31"
+    )
 
 
 def test_retrain_then_monitor_then_runs(ws: Path) -> None:

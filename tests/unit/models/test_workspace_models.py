@@ -4,34 +4,21 @@ on a small synthetic workspace (module-scoped: training and MLflow take seconds)
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from typer.testing import CliRunner
 
 import assay
-from assay.cli import app
 from assay.models import TrainOutcome, WorkspaceModels
 
 
 @pytest.fixture(scope="module")
-def ws_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("ws-models")
-    data, ws = root / "synth", root / "ws"
-    args = ["--tenants", "3", "--users", "80", "--days", "35", "--seed", "8"]
-    args += ["--end", "2026-02-28"]
-    runner = CliRunner()
-    for command in (
-        ["synth", "--out", str(data), *args],
-        ["init", "-w", str(ws)],
-        ["ingest", str(data), "-w", str(ws)],
-    ):
-        result = runner.invoke(app, command)
-        assert result.exit_code == 0, result.output
-    return ws
+def ws_path(synth_workspace: Callable[..., Path]) -> Path:
+    return synth_workspace("ws-models", tenants=3, users=80, days=35, seed=8, end="2026-02-28")
 
 
 @pytest.mark.slow
