@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assay._errors import SchemaError
+from assay.ingest._nesting import MAX_DEPTH
 from assay.ingest._readers import RawBatch, is_gzip, lines_array, open_stream, read_errors
 
 
@@ -45,18 +46,39 @@ def read_parquet(path: Path, *, batch_rows: int = 65536) -> Iterator[RawBatch]:
     return _read(path, batch_rows)
 
 
+def _type_depth(typ: pa.DataType) -> int:
+    """Levels of nesting of an Arrow type: 0 for a scalar, 1 more per list, struct or map."""
+    if pa.types.is_struct(typ):
+        return 1 + max((_type_depth(typ.field(i).type) for i in range(typ.num_fields)), default=0)
+    if pa.types.is_map(typ):
+        return 1 + max(_type_depth(typ.key_type), _type_depth(typ.item_type))
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
+        return 1 + _type_depth(typ.value_type)
+    return 0
+
+
+def _too_deep(path: Path, detail: str) -> SchemaError:
+    return SchemaError(
+        f"the schema of {str(path)!r} nests types too deeply to be read ({detail}); an event "
+        "nests at most 3 levels (the record, attributes or a list): flatten the columns"
+    )
+
+
 def _open(source: Path, path: Path) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(source)
+        file = pq.ParquetFile(source)
     except OSError as exc:
         if "too deeply nested" not in str(exc):
             raise
-        # Arrow's own bound (100 schema levels, about 50 nested lists): the file is fine, its
+        # Arrow's own bound (100 schema levels in some pyarrow releases): the file is fine, its
         # schema cannot be an event's (an event nests at most 3 levels).
-        raise SchemaError(
-            f"the schema of {str(path)!r} nests types too deeply to be read ({exc}); an event "
-            "nests at most 3 levels (the record, attributes or a list): flatten the columns"
-        ) from None
+        raise _too_deep(path, str(exc)) from None
+    # The same bound whatever the pyarrow release (25 reads 120 nested lists, 26 refuses
+    # them): a column nesting deeper than a JSON line may (MAX_DEPTH) is refused before reading.
+    deepest = max((_type_depth(f.type) for f in file.schema_arrow), default=0)
+    if deepest > MAX_DEPTH:
+        raise _too_deep(path, f"a column nests {deepest} levels, over {MAX_DEPTH}")
+    return file
 
 
 def _read(path: Path, batch_rows: int) -> Iterator[RawBatch]:

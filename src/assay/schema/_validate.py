@@ -265,7 +265,39 @@ def _mask(arr: pa.Array | pa.ChunkedArray) -> BoolMask:
 def _present(arr: pa.Array | pa.ChunkedArray) -> BoolMask:
     if pa.types.is_null(arr.type):
         return np.zeros(len(arr), dtype=np.bool_)
+    if pa.types.is_union(arr.type):
+        return _union_present(arr)
     return _mask(pc.is_valid(arr))
+
+
+def _union_present(arr: pa.Array | pa.ChunkedArray) -> BoolMask:
+    """Rows of a union whose member value is not null.
+
+    A union has no validity of its own: a row is null when its member's value is. Arrow's
+    ``is_valid`` says so from pyarrow 26 on and calls every union row valid before, so the
+    members are read here, the same on every release.
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        parts = [_union_present(c) for c in arr.chunks]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.bool_)
+    codes = np.asarray(arr.type_codes.to_numpy(zero_copy_only=False), dtype=np.int64)
+    dense = arr.type.mode == "dense"
+    offsets = (
+        np.asarray(arr.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+        if dense
+        else np.arange(len(arr), dtype=np.int64)  # a sparse member comes sliced like the union
+    )
+    out = np.zeros(len(arr), dtype=np.bool_)
+    for i, code in enumerate(arr.type.type_codes):
+        rows = codes == code
+        if not rows.any():
+            continue
+        child = arr.field(i)
+        if pa.types.is_null(child.type):
+            continue
+        valid = _mask(pc.is_valid(child))
+        out[rows] = valid[offsets[rows]]
+    return out
 
 
 def _const(text: str) -> Message:
