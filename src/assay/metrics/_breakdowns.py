@@ -103,14 +103,34 @@ class _Memo:
             self._items.clear()
 
 
-_MEMO = _Memo(256)
+_MEMO_SIZE = 256
+_MEMO_LOCK = threading.Lock()
 
 
-def _memo(key: Any, compute: Callable[[], Any]) -> Any:
-    value = _MEMO.get(key)
+def _memo_of(events: ir.Table) -> _Memo:
+    """The memo of the engine (Ibis backend) that ``events`` lives on, made on first use.
+
+    It is an attribute of the backend, so it lives and dies with the engine: a closed
+    workspace's answers are not kept by the process (a module-wide memo held them, and their
+    backends, until 256 newer answers pushed them out).
+    """
+    backend = events._find_backend(use_default=True)
+    memo: _Memo | None = getattr(backend, "_assay_memo", None)
+    if memo is None:
+        with _MEMO_LOCK:
+            memo = getattr(backend, "_assay_memo", None)
+            if memo is None:
+                memo = _Memo(_MEMO_SIZE)
+                backend._assay_memo = memo
+    return memo
+
+
+def _memo(events: ir.Table, key: Any, compute: Callable[[], Any]) -> Any:
+    memo = _memo_of(events)
+    value = memo.get(key)
     if value is None:
         value = compute()
-        _MEMO.put(key, value)
+        memo.put(key, value)
     return value
 
 
@@ -165,7 +185,7 @@ def first_event_day(
     One query per events table answers every tenant and set of types: the first day of each
     (tenant, event type), kept for later calls on the same table.
     """
-    firsts: dict[str, dict[str, int]] = _memo(("first days", events.op()), lambda: _firsts(events))
+    firsts: dict[str, dict[str, int]] = _memo(events, ("first days", events.op()), lambda: _firsts(events))
     per_tenant = firsts.values() if tenant is None else [firsts.get(tenant, {})]
     types = None if event_types is None else set(event_types)
     days = [
@@ -280,7 +300,8 @@ def _leaf_table(
     """:func:`leaf_counts` once per events table and arguments (``dau`` and
     ``active_users`` are explained from the same leaves)."""
     key = ("leaves", events.op(), measure, tenant, start, end, tuple(dims), active, slow_ms)
-    kept: pa.Table | None = _MEMO.get(key)
+    memo = _memo_of(events)
+    kept: pa.Table | None = memo.get(key)
     if kept is not None:
         return kept
     expr = _exprs.leaf_counts(
@@ -303,7 +324,7 @@ def _leaf_table(
     )
     table = table.select(names).cast(schema)
     table = table.sort_by([(n, "ascending") for n in ["day", *dims]])
-    _MEMO.put(key, table)
+    memo.put(key, table)
     return table
 
 
@@ -338,7 +359,8 @@ def first_seen(events: ir.Table, fields: Sequence[str], *, tenant: str, until: d
         ``field, value, first_seen`` (date32), sorted by ``first_seen``, ``field``, ``value``.
     """
     key = ("first seen", events.op(), tenant, tuple(fields))
-    kept: tuple[dt.date, pa.Table] | None = _MEMO.get(key)
+    memo = _memo_of(events)
+    kept: tuple[dt.date, pa.Table] | None = memo.get(key)
     if kept is not None and until <= kept[0]:
         table = kept[1]
         return table.filter(pc.less_equal(table.column("first_seen"), pa.scalar(until)))
@@ -348,7 +370,7 @@ def first_seen(events: ir.Table, fields: Sequence[str], *, tenant: str, until: d
     table = table.sort_by(
         [("first_seen", "ascending"), ("field", "ascending"), ("value", "ascending")]
     )
-    _MEMO.put(key, (until, table))
+    memo.put(key, (until, table))
     return table
 
 
