@@ -185,7 +185,9 @@ def first_event_day(
     One query per events table answers every tenant and set of types: the first day of each
     (tenant, event type), kept for later calls on the same table.
     """
-    firsts: dict[str, dict[str, int]] = _memo(events, ("first days", events.op()), lambda: _firsts(events))
+    firsts: dict[str, dict[str, int]] = _memo(
+        events, ("first days", events.op()), lambda: _firsts(events)
+    )
     per_tenant = firsts.values() if tenant is None else [firsts.get(tenant, {})]
     types = None if event_types is None else set(event_types)
     days = [
