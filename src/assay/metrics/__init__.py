@@ -25,6 +25,9 @@ from assay.metrics._metrics import (
     DEFAULT_THRESHOLD,
     DEFAULT_WINDOW,
     Metrics,
+    check_date,
+    check_range,
+    check_tenant,
 )
 from assay.metrics._schemas import output_schema
 from assay.schema import SLICE_FIELDS, SliceField
@@ -38,6 +41,9 @@ __all__ = [
     "LeafMeasure",
     "Metrics",
     "SliceField",
+    "check_date",
+    "check_range",
+    "check_tenant",
     "first_event_day",
     "first_seen",
     "latency_quantile",

@@ -36,7 +36,20 @@ def _to_days(day: dt.date) -> int:
     return (day - _EPOCH).days
 
 
-def _check_date(name: str, value: object) -> dt.date | None:
+def check_date(name: str, value: object) -> dt.date | None:
+    """``value`` as a date argument called ``name``: None, or a ``datetime.date`` that is not a
+    ``datetime``; anything else raises :class:`~assay.UsageError` naming ``name``.
+
+    Shared by every API that takes ``since``/``until`` days (metrics, models).
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> check_date("since", dt.date(2026, 1, 31))
+    datetime.date(2026, 1, 31)
+    >>> check_date("since", None) is None
+    True
+    """
     if value is None:
         return None
     if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
@@ -81,7 +94,9 @@ def _check_by(value: object) -> str | None:
     return str(value)
 
 
-def _check_tenant(value: object) -> str | None:
+def check_tenant(value: object) -> str | None:
+    """``value`` as a ``tenant`` argument: None (every tenant) or a non-empty string; anything
+    else raises :class:`~assay.UsageError` (the value itself is never shown)."""
     if value is None:
         return None
     if not isinstance(value, str) or not value:
@@ -96,7 +111,9 @@ def _check_tenant(value: object) -> str | None:
 MAX_GRID_DAYS = 3660
 
 
-def _check_range(since: dt.date | None, until: dt.date | None) -> None:
+def check_range(since: dt.date | None, until: dt.date | None) -> None:
+    """Raise :class:`~assay.UsageError` when both days are given and ``since`` is after
+    ``until``."""
     if since is not None and until is not None and since > until:
         raise UsageError(
             f"since must not be after until (got since {since.isoformat()}, until "
@@ -457,11 +474,11 @@ class Metrics:
         by: object,
         build: Callable[[ir.Table, _exprs.Scope], ir.Table],
     ) -> pa.Table:
-        checked_tenant = _check_tenant(tenant)
-        checked_since = _check_date("since", since)
-        checked_until = _check_date("until", until)
+        checked_tenant = check_tenant(tenant)
+        checked_since = check_date("since", since)
+        checked_until = check_date("until", until)
         checked_by = _check_by(by)
-        _check_range(checked_since, checked_until)
+        check_range(checked_since, checked_until)
         schema = output_schema(metric, checked_by)
 
         events = self._events()

@@ -33,6 +33,7 @@ import ibis
 import pyarrow as pa
 
 from assay._errors import AssayError, EngineError, UsageError, unknown_tenant
+from assay.metrics import check_date, check_range, check_tenant
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -171,28 +172,6 @@ def _check_label(value: object) -> Label:
             f"label must be one of {', '.join(LABELS)} (got {shown}); the default is thumbs_down"
         )
     return value  # type: ignore[return-value]
-
-
-def _check_date(name: str, value: object) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-        raise UsageError(
-            f"{name} must be a datetime.date (got {type(value).__name__}); "
-            "pass a date such as datetime.date(2026, 1, 31)"
-        )
-    return value
-
-
-def _check_tenant(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise UsageError(
-            f"tenant must be a non-empty tenant_id string (got {type(value).__name__}); "
-            "pass a tenant id or leave it out for every tenant"
-        )
-    return value
 
 
 def _check_attributes(value: object) -> tuple[str, ...]:
@@ -613,16 +592,12 @@ def make_dataset(
     :meth:`assay.models.Models.features`): no label column, no closed-window rule.
     """
     checked_label = _check_label(label)
-    checked_since = _check_date("since", since)
-    checked_until = _check_date("until", until)
-    checked_tenant = _check_tenant(tenant)
+    checked_since = check_date("since", since)
+    checked_until = check_date("until", until)
+    checked_tenant = check_tenant(tenant)
     keys = _check_attributes(attributes)
     window = _check_window(label_window_days, checked_label)
-    if checked_since is not None and checked_until is not None and checked_since > checked_until:
-        raise UsageError(
-            f"since must not be after until (got since {checked_since.isoformat()}, until "
-            f"{checked_until.isoformat()}); swap them or widen the range"
-        )
+    check_range(checked_since, checked_until)
     schema = dataset_schema(keys)
     if not labelled:
         schema = schema.remove(schema.get_field_index("label"))

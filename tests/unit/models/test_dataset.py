@@ -259,6 +259,13 @@ def test_bad_arguments_say_how_to_fix(models_over: ModelsFactory) -> None:
         m.dataset(since=dt.date(2026, 3, 5), until=dt.date(2026, 3, 1))
     with pytest.raises(NotFoundError, match="did you mean t1"):
         m.dataset(tenant="t11")
+    # The checks are the metrics package's (assay.metrics.check_date / check_tenant).
+    with pytest.raises(UsageError, match=r"since must be a datetime\.date"):
+        m.dataset(since="2026-03-01")  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match=r"until must be a datetime\.date"):
+        m.dataset(until=dt.datetime(2026, 3, 1, tzinfo=UTC))
+    with pytest.raises(UsageError, match="tenant must be a non-empty tenant_id"):
+        m.dataset(tenant="")
     with pytest.raises(UsageError, match="attributes"):
         m.dataset(attributes=[""])
 
