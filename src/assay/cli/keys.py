@@ -26,7 +26,7 @@ def create(
         bool, typer.Option("--all-tenants", help="An admin key for every tenant.")
     ] = False,
     scope: Annotated[
-        str, typer.Option("--scope", help="Comma-separated scopes: ingest, read.")
+        str, typer.Option("--scope", help="Comma-separated scopes: ingest, read, predict.")
     ] = "ingest,read",
     workspace: WorkspaceOpt = None,
 ) -> None:

@@ -16,6 +16,9 @@ them).
   (:class:`MonitorReport`).
 - Intent models: :func:`train_intent` (TF-IDF, out-of-scope detection), :class:`IntentPredictor`
   and :func:`predict_intent` run their ONNX export.
+- Online inference: :class:`ModelPool` serves every registered model (loaded once, warmed,
+  micro-batched, swapped when an alias moves) under the limits of :class:`ServingConfig`;
+  ``assay serve`` answers ``POST /v1/models/{name}/predict`` with it.
 
 Definitions and rules: ``docs/models.md``.
 """
@@ -52,6 +55,7 @@ from assay.models._namespace import WorkspaceModels
 from assay.models._onnx import to_onnx
 from assay.models._registry import Registry, VersionRef
 from assay.models._retrain import GateResult, RetrainOutcome
+from assay.models._serving import ModelPool, PredictResult, ServingConfig
 from assay.models._train import Calibrator, QualityModel, TrainResult, train_quality
 
 __all__ = [
@@ -70,11 +74,14 @@ __all__ = [
     "LeakageError",
     "LeakageReport",
     "ModelEvaluation",
+    "ModelPool",
     "Models",
     "MonitorReport",
+    "PredictResult",
     "QualityModel",
     "Registry",
     "RetrainOutcome",
+    "ServingConfig",
     "Split",
     "TrainOutcome",
     "TrainResult",

@@ -12,12 +12,13 @@ from opentelemetry.trace import TracerProvider
 
 from assay import __version__
 from assay._errors import UsageError
+from assay.models._serving import ServingConfig
 from assay.profiles import DEFAULT_REFRESH_INTERVAL
 from assay.service import _errors
 from assay.service._observe import Observability, middleware
 from assay.service._state import ServiceState
 from assay.service.deps import known_query
-from assay.service.routers import events, health, reads
+from assay.service.routers import events, health, predict, reads
 from assay.store import Settings, resolve_path
 
 
@@ -27,6 +28,7 @@ def create_app(
     parse_only: bool = False,
     tracer_provider: TracerProvider | None = None,
     profile_interval: float = DEFAULT_REFRESH_INTERVAL,
+    serving: ServingConfig | None = None,
 ) -> FastAPI:
     """The service for one workspace (which must exist: ``assay init``).
 
@@ -38,6 +40,8 @@ def create_app(
     ``profile_interval`` is the least number of seconds between two background rebuilds of
     the workspace's profiles after events are committed (only where profiles were built
     before; 0 turns the background rebuilds off).
+    ``serving`` holds the limits and timings of ``POST /v1/models/{name}/predict`` (batch size
+    and wait, queue, input sizes, how often aliases are resolved again).
 
     The workspace is opened when the app starts (its lifespan) and closed when it stops,
     after every request in flight has been answered and its events committed.
@@ -45,8 +49,14 @@ def create_app(
     Examples
     --------
     >>> app = create_app("assay-workspace")
-    >>> sorted(p for p in app.openapi()["paths"] if p.startswith("/v1"))
-    ['/v1/events', '/v1/metrics/{name}', '/v1/quarantine', '/v1/tenants']
+    >>> for path in sorted(p for p in app.openapi()["paths"] if p.startswith("/v1")):
+    ...     print(path)
+    /v1/events
+    /v1/metrics/{name}
+    /v1/models/refresh
+    /v1/models/{name}/predict
+    /v1/quarantine
+    /v1/tenants
     """
     if not profile_interval >= 0:  # also refuses NaN
         raise UsageError(
@@ -60,7 +70,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = ServiceState.start(
-            path, obs, parse_only=parse_only, profile_interval=profile_interval
+            path,
+            obs,
+            parse_only=parse_only,
+            profile_interval=profile_interval,
+            serving=serving,
         )
         app.state.assay = state
         try:
@@ -85,4 +99,5 @@ def create_app(
     # probed by load balancers and scrapers, take none and change no meaning by one).
     app.include_router(events.router, dependencies=[Depends(known_query)])
     app.include_router(reads.router, dependencies=[Depends(known_query)])
+    app.include_router(predict.router, dependencies=[Depends(known_query)])
     return app

@@ -21,11 +21,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from assay._errors import UsageError
+from assay.models._registry import VersionRef
+from assay.models._serving import ServingHooks
 from assay.profiles import REFRESH_OUTCOMES, ProfileRefresher, RefreshResult
 
 access_log = logging.getLogger("assay.access")
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Online inference answers in milliseconds: finer buckets at the low end.
+_PREDICT_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
 class Observability:
@@ -102,6 +107,46 @@ class Observability:
             "(0 when they are current).",
             registry=self.registry,
         )
+        self.predict_requests = Counter(
+            "assay_predict_requests",
+            "Predict requests by model, version and status (version empty when the model "
+            "did not resolve).",
+            ["model", "version", "status"],
+            registry=self.registry,
+        )
+        self.predict_errors = Counter(
+            "assay_predict_errors",
+            "Predict requests answered with an error, by model, version and error code.",
+            ["model", "version", "code"],
+            registry=self.registry,
+        )
+        self.predict_latency = Histogram(
+            "assay_predict_request_duration_seconds",
+            "Predict request latency (body read to answer), by model and version.",
+            ["model", "version"],
+            buckets=_PREDICT_BUCKETS,
+            registry=self.registry,
+        )
+        self.predict_batch_size = Histogram(
+            "assay_predict_batch_size",
+            "Inputs scored by one ONNX Runtime call (a micro-batch), by model and version.",
+            ["model", "version"],
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.predict_inputs = Counter(
+            "assay_predict_inputs",
+            "Inputs scored, by model and version.",
+            ["model", "version"],
+            registry=self.registry,
+        )
+        self.predict_oos = Counter(
+            "assay_predict_oos",
+            "Inputs an intent model labelled out of scope, by model and version (OOS rate: "
+            "this over assay_predict_inputs).",
+            ["model", "version"],
+            registry=self.registry,
+        )
         self._own_provider: Any = None
         if tracer_provider is not None:
             self.tracer = tracer_provider.get_tracer("assay.service")
@@ -127,6 +172,37 @@ class Observability:
     def on_commit(self, batches: int, rows: int, seconds: float) -> None:
         self.commit_latency.observe(seconds)
         self.commit_batches.observe(batches)
+
+    def predict_hooks(self) -> ServingHooks:
+        """The model pool's callbacks: a span and the batch metrics per ONNX Runtime call."""
+
+        def batch_span(ref: VersionRef, size: int) -> Any:
+            return self.tracer.start_as_current_span(
+                "predict.batch",
+                attributes={
+                    "assay.model": ref.name,
+                    "assay.model_version": ref.version,
+                    "assay.batch_size": size,
+                },
+            )
+
+        def scored(ref: VersionRef, kind: str, size: int, oos: int, seconds: float) -> None:
+            labels = (ref.name, str(ref.version))
+            self.predict_batch_size.labels(*labels).observe(size)
+            self.predict_inputs.labels(*labels).inc(size)
+            if kind == "intent":
+                self.predict_oos.labels(*labels).inc(oos)
+
+        return ServingHooks(batch_span=batch_span, scored=scored)
+
+    def on_predict(
+        self, model: str, version: str, status: int, code: str | None, seconds: float
+    ) -> None:
+        """One predict request answered (``model`` and ``version`` empty when unresolved)."""
+        self.predict_requests.labels(model, version, str(status)).inc()
+        self.predict_latency.labels(model, version).observe(seconds)
+        if code is not None:
+            self.predict_errors.labels(model, version, code).inc()
 
     def on_key_refused(self, work: str) -> None:
         """A request refused because its key had too many running (ingest ones are counted)."""

@@ -20,6 +20,8 @@ from assay._api import Workspace
 from assay.ingest._group import GroupWriter
 from assay.ingest._pipeline import Ingestor
 from assay.ingest._request import RequestPipeline
+from assay.models._registry import Registry
+from assay.models._serving import ModelPool, ServingConfig
 from assay.profiles import DEFAULT_REFRESH_INTERVAL, ProfileRefresher
 from assay.service._errors import ApiError
 from assay.service._observe import Observability
@@ -86,6 +88,7 @@ class ServiceState:
     once the body has arrived); ``receiving`` those whose body is still arriving.
     ``profiles`` (None in parse-only mode) rebuilds profiles in the background, through a
     handle of its own, after the events router marks a commit.
+    ``models`` serves ``POST /v1/models/{name}/predict`` (loaded versions, micro-batches).
     """
 
     path: Path
@@ -104,6 +107,7 @@ class ServiceState:
     _reader_list: list[Workspace] = field(default_factory=list)
     parse_only: bool = False
     profiles: ProfileRefresher | None = None
+    models: ModelPool | None = None
 
     @classmethod
     def start(
@@ -113,6 +117,7 @@ class ServiceState:
         *,
         parse_only: bool = False,
         profile_interval: float = DEFAULT_REFRESH_INTERVAL,
+        serving: ServingConfig | None = None,
     ) -> ServiceState:
         writer_ws = Workspace.open(path)
         settings = writer_ws.settings
@@ -153,6 +158,12 @@ class ServiceState:
             obs=obs,
             parse_only=parse_only,
             profiles=profiles,
+            # MLflow is imported on the first predict request, not at start.
+            models=ModelPool(
+                lambda: Registry(path, settings.mlflow_uri),
+                serving,
+                hooks=obs.predict_hooks(),
+            ),
             _reader_list=reader_list,
         )
 
@@ -176,6 +187,8 @@ class ServiceState:
         A profile build in progress is abandoned after its current day; the next start of the
         service takes in what it left.
         """
+        if self.models is not None:
+            self.models.close()
         self.prepare_pool.shutdown(wait=True)
         self.pipeline.close()
         self.writer.close()

@@ -68,24 +68,39 @@ def read_key(key: Annotated[ApiKey, Depends(get_key)]) -> ApiKey:
     return _scoped("read", key)
 
 
+def predict_key(key: Annotated[ApiKey, Depends(get_key)]) -> ApiKey:
+    return _scoped("predict", key)
+
+
 IngestKey = Annotated[ApiKey, Depends(ingest_key)]
 ReadKey = Annotated[ApiKey, Depends(read_key)]
+PredictKey = Annotated[ApiKey, Depends(predict_key)]
 
 
-def tenant_for_read(key: ApiKey, tenant_id: str | None) -> str | None:
-    """The tenant a read is about: a tenant key reads its own tenant only (403 otherwise);
-    an admin key reads ``tenant_id``, or every tenant when it is None."""
+def _own_tenant(key: ApiKey, tenant_id: str | None, does: str) -> str | None:
     if key.tenant_id is None:
         return tenant_id
     if tenant_id is not None and tenant_id != key.tenant_id:
         raise ApiError(
             403,
             "forbidden_tenant",
-            f"this key (id {key.key_id}) reads its own tenant only, not the tenant asked for; "
+            f"this key (id {key.key_id}) {does} its own tenant only, not the tenant asked for; "
             "omit tenant_id or use a key of that tenant",
             field="tenant_id",
         )
     return key.tenant_id
+
+
+def tenant_for_read(key: ApiKey, tenant_id: str | None) -> str | None:
+    """The tenant a read is about: a tenant key reads its own tenant only (403 otherwise);
+    an admin key reads ``tenant_id``, or every tenant when it is None."""
+    return _own_tenant(key, tenant_id, "reads")
+
+
+def tenant_for_predict(key: ApiKey, tenant_id: str | None) -> str | None:
+    """The tenant a prediction is made for: a tenant key predicts for its own tenant only
+    (403 for another); an admin key for ``tenant_id`` (None when it names none)."""
+    return _own_tenant(key, tenant_id, "predicts for")
 
 
 def _query_names(dependant: Dependant) -> tuple[str, ...]:

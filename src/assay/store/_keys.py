@@ -19,8 +19,9 @@ from typing import Literal
 from assay._errors import NotFoundError, UsageError
 from assay.store._meta import MetaStore
 
-Scope = Literal["ingest", "read"]
-SCOPES: tuple[Scope, ...] = ("ingest", "read")
+Scope = Literal["ingest", "read", "predict"]
+#: ``ingest`` sends events, ``read`` reads metrics and tables, ``predict`` calls the models.
+SCOPES: tuple[Scope, ...] = ("ingest", "read", "predict")
 _PREFIX = "ak_"
 
 

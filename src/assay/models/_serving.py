@@ -1,0 +1,734 @@
+"""Online inference: registered models loaded once, warmed, micro-batched and swapped live.
+
+What :class:`ModelPool` does for ``assay serve`` (``POST /v1/models/{name}/predict``):
+
+- **References** (``NAME``, ``NAME@ALIAS``, ``NAME/VERSION``) resolve through the registry
+  (:meth:`~assay.models._registry.Registry.resolve`). A ``NAME/VERSION`` resolves once; a
+  reference that can move (an alias, or a bare name: its champion) is resolved again at most
+  every :attr:`ServingConfig.refresh_seconds`, in the background: requests keep being served
+  by the version resolved last until the new one is loaded and warmed, then go to the new one
+  (:meth:`ModelPool.refresh` re-resolves every reference at once). A request holds the
+  version it started on until it is answered, so a swap drops nothing in flight.
+- **Versions** are loaded once (:meth:`~assay.models._registry.Registry.load_onnx`) into
+  ONNX Runtime and warmed with one dummy batch before the first request sees them. Intent
+  models (the ``assay.intent.labels`` metadata) run in
+  :class:`~assay.models._intent.IntentPredictor`; every other registered model is a tabular
+  quality model (:mod:`assay.models._onnx`: one input per feature, output ``score``).
+- **Micro-batching** (:class:`Batcher`, one per loaded version): requests that arrive while
+  the version is busy, or within :attr:`ServingConfig.max_wait_ms` of each other, are scored
+  in one ONNX Runtime call of at most :attr:`ServingConfig.max_batch` inputs (a larger request
+  goes alone), in a worker thread, off the event loop; each request gets its own slice back.
+  At most :attr:`ServingConfig.max_queue` inputs wait per version: beyond that
+  :class:`OverloadedError`.
+- **Inputs** are checked before they queue (:func:`check_inputs`): texts for intent models
+  (at most :attr:`ServingConfig.max_text_chars` characters each), feature records for tabular
+  models (exactly the model's features, numbers or strings as the model takes them, null for
+  a missing value); :class:`InputError` names the input and the field.
+
+Predictions (:meth:`PredictResult.to_dict`): for intent models ``{"label", "probability",
+"top_k"}`` as :meth:`IntentPredictor.predict <assay.models._intent.IntentPredictor.predict>`
+gives them (the label is ``oos`` below the model's threshold); for tabular models ``{"label",
+"probability", "score", "top_k"}`` where ``score`` is the calibrated probability that the
+model's label happens, ``label`` is ``true`` when ``score >= 0.5``, ``probability`` is that of
+the predicted label and ``top_k`` ranks ``true`` and ``false``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext, suppress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+import pyarrow as pa
+
+from assay._errors import AssayError, UsageError
+from assay.models._intent import META_LABELS, IntentPredictor, Prediction
+from assay.models._registry import Registry, VersionRef
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+Kind = Literal["intent", "tabular"]
+X = TypeVar("X")
+Y = TypeVar("Y")
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """The limits and timings of online inference (``assay serve --predict-*`` options).
+
+    Attributes
+    ----------
+    max_batch : most inputs scored in one ONNX Runtime call.
+    max_wait_ms : how long a batch waits for more requests before it is scored, when it is
+        not full and the version is idle (0: score at once).
+    max_queue : most inputs waiting per model version (more: 429).
+    max_inputs : most inputs in one request (more: 413).
+    max_text_chars : longest text, in characters (longer: 413).
+    max_body_bytes : largest request body (more: 413).
+    max_top_k : largest ``top_k`` a request may ask for.
+    refresh_seconds : least seconds between two resolutions of a movable reference
+        (``NAME@ALIAS``, ``NAME``); 0 resolves it on every request.
+    workers : threads that run ONNX Runtime calls.
+    """
+
+    max_batch: int = 64
+    max_wait_ms: float = 1.0
+    max_queue: int = 2048
+    max_inputs: int = 256
+    max_text_chars: int = 4096
+    max_body_bytes: int = 1_048_576
+    max_top_k: int = 20
+    refresh_seconds: float = 5.0
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("max_batch", "max_queue", "max_inputs", "max_text_chars", "max_body_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise UsageError(f"{name} must be a whole number >= 1 (got {value!r})")
+        if not isinstance(self.max_top_k, int) or self.max_top_k < 1:
+            raise UsageError(f"max_top_k must be a whole number >= 1 (got {self.max_top_k!r})")
+        if not isinstance(self.workers, int) or self.workers < 1:
+            raise UsageError(f"workers must be a whole number >= 1 (got {self.workers!r})")
+        for name in ("max_wait_ms", "refresh_seconds"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 <= value < math.inf):
+                raise UsageError(f"{name} must be a number >= 0 (got {value!r})")
+        if self.max_queue < self.max_inputs:
+            raise UsageError(
+                f"max_queue ({self.max_queue}) must be at least max_inputs ({self.max_inputs}), "
+                "or a request of max_inputs inputs could never be queued"
+            )
+
+
+class InputError(UsageError):
+    """An input the model cannot take: ``field`` names it (``inputs[3].turns``), ``rule`` says
+    which rule it broke (``type``, ``missing``, ``unknown``, ``size``); ``too_large`` marks
+    size limits (413 over HTTP)."""
+
+    def __init__(
+        self, message: str, *, field: str | None = None, rule: str, too_large: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.field = field
+        self.rule = rule
+        self.too_large = too_large
+
+
+class OverloadedError(AssayError):
+    """Too many inputs already wait for this model version; retry shortly."""
+
+
+# -- one loaded version -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Features:
+    """The inputs of a tabular model: numeric (float) and categorical (string) features."""
+
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (*self.numeric, *self.categorical)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_string(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def check_inputs(
+    kind: Kind, inputs: object, config: ServingConfig, features: Features | None = None
+) -> list[Any]:
+    """``inputs`` as the model takes them, or :class:`InputError` naming the first bad one.
+
+    Intent models take a list of strings; tabular models a list of objects holding exactly
+    ``features`` (numbers or null for numeric ones, strings or null for categorical ones).
+
+    Examples
+    --------
+    >>> check_inputs("intent", ["hello"], ServingConfig())
+    ['hello']
+    >>> try:
+    ...     check_inputs("intent", [3], ServingConfig())
+    ... except InputError as exc:
+    ...     print(exc.field, exc.rule)
+    inputs[0] type
+    """
+    example = '["a text", ...]' if kind == "intent" else '[{"feature": value, ...}, ...]'
+    if not isinstance(inputs, list):
+        raise InputError(
+            f"inputs must be a JSON array (got {type(inputs).__name__}); send "
+            f'{{"inputs": {example}}}',
+            field="inputs",
+            rule="type",
+        )
+    if not inputs:
+        raise InputError(
+            f'inputs is empty; send at least one input: {{"inputs": {example}}}',
+            field="inputs",
+            rule="size",
+        )
+    if len(inputs) > config.max_inputs:
+        raise InputError(
+            f"inputs holds {len(inputs):,} items, more than the {config.max_inputs:,} one request "
+            "may send; split it into several requests (or raise --predict-max-inputs)",
+            field="inputs",
+            rule="size",
+            too_large=True,
+        )
+    if kind == "intent":
+        for i, text in enumerate(inputs):
+            if not isinstance(text, str):
+                raise InputError(
+                    f"inputs[{i}] must be a string, the text to classify (got "
+                    f'{type(text).__name__}); send {{"inputs": {example}}}',
+                    field=f"inputs[{i}]",
+                    rule="type",
+                )
+            if len(text) > config.max_text_chars:
+                raise InputError(
+                    f"inputs[{i}] has {len(text):,} characters, more than the "
+                    f"{config.max_text_chars:,} allowed; shorten it (or raise "
+                    "--predict-max-text-chars)",
+                    field=f"inputs[{i}]",
+                    rule="size",
+                    too_large=True,
+                )
+        return list(inputs)
+    assert features is not None
+    expected = set(features.names)
+    listed = ", ".join(features.names)
+    for i, record in enumerate(inputs):
+        if not isinstance(record, dict):
+            raise InputError(
+                f"inputs[{i}] must be an object of feature values (got {type(record).__name__}); "
+                f"this model takes the features {listed}",
+                field=f"inputs[{i}]",
+                rule="type",
+            )
+        unknown = sorted(str(k) for k in record if k not in expected)
+        if unknown:
+            shown = ", ".join(repr(k[:40]) for k in unknown[:5])
+            raise InputError(
+                f"inputs[{i}] has field(s) the model does not take: {shown}; it takes exactly "
+                f"{listed} (null for a missing value)",
+                field=f"inputs[{i}]",
+                rule="unknown",
+            )
+        missing = [n for n in features.names if n not in record]
+        if missing:
+            raise InputError(
+                f"inputs[{i}] lacks the feature(s) {', '.join(missing)}; send every feature of "
+                f"the model ({listed}), null for a missing value",
+                field=f"inputs[{i}].{missing[0]}",
+                rule="missing",
+            )
+        for names, takes, what in (
+            (features.numeric, _is_number, "a number"),
+            (features.categorical, _is_string, "a string"),
+        ):
+            for name in names:
+                value = record[name]
+                if value is not None and not takes(value):
+                    raise InputError(
+                        f"inputs[{i}].{name} must be {what} or null (got "
+                        f"{type(value).__name__}); send the feature's value as {what}",
+                        field=f"inputs[{i}].{name}",
+                        rule="type",
+                    )
+    return list(inputs)
+
+
+@dataclass(frozen=True)
+class TabularPrediction:
+    """One record's prediction by a tabular (quality) model."""
+
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        positive = self.score >= 0.5
+        top = [(True, self.score), (False, 1.0 - self.score)]
+        if not positive:
+            top.reverse()
+        return {
+            "label": positive,
+            "probability": top[0][1],
+            "score": self.score,
+            "top_k": [{"label": k, "probability": p} for k, p in top],
+        }
+
+
+class LoadedModel:
+    """One model version in ONNX Runtime, warmed, with its own :class:`Batcher`."""
+
+    def __init__(self, ref: VersionRef, raw: bytes, config: ServingConfig) -> None:
+        from assay.models._onnx import input_names, session
+
+        self.ref = ref
+        self.config = config
+        sess = session(raw)
+        meta = dict(sess.get_modelmeta().custom_metadata_map)
+        self.kind: Kind = "intent" if META_LABELS in meta else "tabular"
+        self.intent: IntentPredictor | None = None
+        #: Set by the pool that loads it.
+        self.batcher: Batcher[Any, Any] | None = None
+        self.session: onnxruntime.InferenceSession | None = None
+        self.features: Features | None = None
+        if self.kind == "intent":
+            self.intent = IntentPredictor(raw)
+            self.oos_label: str | None = self.intent.oos_label
+        else:
+            numeric, categorical = input_names(sess)
+            self.session = sess
+            self.features = Features(tuple(numeric), tuple(categorical))
+            self.oos_label = None
+        self.warm()
+
+    def warm(self) -> None:
+        """One dummy batch, so that the first request does not pay ONNX Runtime's first call."""
+        if self.kind == "intent":
+            self.score(["warm up"], 1)
+        else:
+            assert self.features is not None
+            self.score([dict.fromkeys(self.features.names)], 1)
+
+    def check(self, inputs: object) -> list[Any]:
+        return check_inputs(self.kind, inputs, self.config, self.features)
+
+    def score(self, inputs: Sequence[Any], top_k: int) -> list[Prediction | TabularPrediction]:
+        """Predictions of checked ``inputs`` (one ONNX Runtime call), in order."""
+        if self.intent is not None:
+            return list(self.intent.predict(list(inputs), top_k=top_k))
+        from assay.models._onnx import onnx_scores
+
+        assert self.session is not None
+        assert self.features is not None
+        columns: dict[str, pa.Array] = {}
+        for name in self.features.numeric:
+            columns[name] = pa.array([r[name] for r in inputs], type=pa.float64())
+        for name in self.features.categorical:
+            columns[name] = pa.array([r[name] for r in inputs], type=pa.string())
+        scores = onnx_scores(self.session, pa.table(columns))
+        return [TabularPrediction(float(s)) for s in scores]
+
+
+# -- micro-batching -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Waiting(Generic[X, Y]):
+    items: list[X]
+    top_k: int
+    future: asyncio.Future[list[Y]]
+
+
+class Batcher(Generic[X, Y]):
+    """Gathers concurrent requests to one model version into batches scored in a thread.
+
+    ``score(items, top_k)`` runs in ``executor`` on the concatenated items of the requests
+    of a batch (``top_k`` the largest asked for) and returns one result per item; each
+    request gets its own slice. One batch runs at a time per batcher: requests arriving
+    meanwhile form the next one. ``on_batch(size, results, seconds)`` is called after each
+    scored batch (on the event loop); ``span(size)`` wraps each batch (a tracing span).
+    """
+
+    def __init__(
+        self,
+        score: Callable[[list[X], int], list[Y]],
+        *,
+        max_batch: int,
+        max_wait: float,
+        max_queue: int,
+        executor: ThreadPoolExecutor,
+        on_batch: Callable[[int, list[Y], float], None] = lambda size, results, seconds: None,
+        span: Callable[[int], AbstractContextManager[Any]] = lambda size: nullcontext(),
+    ) -> None:
+        self._score = score
+        self.max_batch = max_batch
+        self.max_wait = max_wait
+        self.max_queue = max_queue
+        self._executor = executor
+        self._on_batch = on_batch
+        self._span = span
+        self._waiting: deque[_Waiting[X, Y]] = deque()
+        self.queued = 0
+        self._full = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, items: list[X], top_k: int = 1) -> list[Y]:
+        """The results of ``items``, scored with other requests' items; OverloadedError when
+        ``max_queue`` items already wait."""
+        if self.queued + len(items) > self.max_queue:
+            raise OverloadedError(
+                f"{self.queued:,} inputs already wait for this model version (at most "
+                f"{self.max_queue:,}); retry shortly"
+            )
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Y]] = loop.create_future()
+        self._waiting.append(_Waiting(items, top_k, future))
+        self.queued += len(items)
+        if self.queued >= self.max_batch:
+            self._full.set()
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run())
+        return await future
+
+    def _take(self) -> list[_Waiting[X, Y]]:
+        batch: list[_Waiting[X, Y]] = []
+        size = 0
+        while self._waiting:
+            nxt = self._waiting[0]
+            if batch and size + len(nxt.items) > self.max_batch:
+                break
+            self._waiting.popleft()
+            if nxt.future.done():  # its client went away: nothing to score
+                self.queued -= len(nxt.items)
+                continue
+            batch.append(nxt)
+            size += len(nxt.items)
+        return batch
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            if self.queued < self.max_batch and self.max_wait > 0:
+                self._full.clear()
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), self.max_wait)
+            batch = self._take()
+            if not batch:
+                continue
+            items = [x for w in batch for x in w.items]
+            top_k = max(w.top_k for w in batch)
+            start = time.perf_counter()
+            try:
+                with self._span(len(items)):
+                    results = await loop.run_in_executor(self._executor, self._score, items, top_k)
+            except Exception as exc:
+                for w in batch:
+                    if not w.future.done():
+                        w.future.set_exception(exc)
+                continue
+            finally:
+                self.queued -= len(items)
+            seconds = time.perf_counter() - start
+            self._on_batch(len(items), results, seconds)
+            lo = 0
+            for w in batch:
+                part = results[lo : lo + len(w.items)]
+                lo += len(w.items)
+                if not w.future.done():
+                    w.future.set_result(part)
+
+
+# -- the pool -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    """One request's answer: the version that scored it and one prediction per input."""
+
+    ref: VersionRef
+    kind: Kind
+    predictions: list[dict[str, Any]]
+    oos: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.ref.name,
+            "version": self.ref.version,
+            "predictions": self.predictions,
+        }
+
+
+@dataclass
+class ServingHooks:
+    """What the pool reports, for metrics and traces (no-ops by default).
+
+    ``batch_span(ref, size)`` wraps each ONNX Runtime batch; ``scored(ref, kind, size, oos,
+    seconds)`` follows it (``oos``: inputs labelled out of scope, intent models only).
+    """
+
+    batch_span: Callable[[VersionRef, int], AbstractContextManager[Any]] = field(
+        default=lambda ref, size: nullcontext()
+    )
+    scored: Callable[[VersionRef, Kind, int, int, float], None] = field(
+        default=lambda ref, kind, size, oos, seconds: None
+    )
+
+
+@dataclass
+class _Entry:
+    model: LoadedModel
+    batcher: Batcher[Any, Any]
+
+
+@dataclass
+class _Resolved:
+    ref: VersionRef
+    at: float
+    movable: bool
+    refreshing: bool = False
+
+
+class ModelPool:
+    """Registered models for online inference: one warmed session and batcher per version.
+
+    Parameters
+    ----------
+    registry : the workspace's registry (or a factory of it, called on first use, so that
+        MLflow is imported only when a model is asked for).
+    config : limits and timings.
+    hooks : metrics and tracing callbacks.
+
+    Use it from one event loop; :meth:`predict` is a coroutine. :meth:`close` stops the
+    worker threads.
+    """
+
+    def __init__(
+        self,
+        registry: Registry | Callable[[], Registry],
+        config: ServingConfig | None = None,
+        *,
+        hooks: ServingHooks | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._registry_arg = registry
+        self._registry: Registry | None = registry if isinstance(registry, Registry) else None
+        self.config = config or ServingConfig()
+        self.hooks = hooks or ServingHooks()
+        self._clock = clock
+        self._executor = ThreadPoolExecutor(self.config.workers, thread_name_prefix="assay-predict")
+        # MLflow's client on SQLite: one registry call at a time.
+        self._registry_lock = threading.Lock()
+        self._refs: dict[str, _Resolved] = {}
+        self._loaded: dict[tuple[str, int], _Entry] = {}
+        self._loading: dict[tuple[str, int], asyncio.Future[_Entry]] = {}
+        self._resolving: dict[str, asyncio.Future[VersionRef]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- registry (in a worker thread) ----------------------------------------------------------
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            made = self._registry_arg
+            assert callable(made)
+            self._registry = made()
+        return self._registry
+
+    def _resolve_sync(self, ref: str) -> VersionRef:
+        with self._registry_lock:
+            return self.registry.resolve(ref)
+
+    def _load_sync(self, ref: VersionRef) -> LoadedModel:
+        with self._registry_lock:
+            _, raw = self.registry.load_onnx(f"{ref.name}/{ref.version}")
+        return LoadedModel(ref, raw, self.config)
+
+    # -- references -----------------------------------------------------------------------------
+
+    @staticmethod
+    def movable(ref: str) -> bool:
+        """Whether ``ref`` can name another version later (an alias or a bare name)."""
+        return "/" not in ref or "@" in ref
+
+    async def _resolve_now(self, ref: str) -> VersionRef:
+        """Resolve ``ref`` (one registry call shared by concurrent callers), load and warm its
+        version, then make ``ref`` point at it."""
+        pending = self._resolving.get(ref)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[VersionRef] = loop.create_future()
+        self._resolving[ref] = future
+        try:
+            found = await loop.run_in_executor(self._executor, self._resolve_sync, ref)
+            await self._entry(found)  # loaded and warmed before any request is sent to it
+            self._refs[ref] = _Resolved(found, self._clock(), self.movable(ref))
+            self._evict()
+            future.set_result(found)
+            return found
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody waits
+            raise
+        finally:
+            del self._resolving[ref]
+
+    def _refresh_later(self, ref: str, held: _Resolved) -> None:
+        held.refreshing = True
+
+        async def refresh() -> None:
+            try:
+                await self._resolve_now(ref)
+            except Exception:
+                # The alias or the model went away: the next request resolves it itself
+                # (and answers the error); until then nothing is served from a stale name.
+                self._refs.pop(ref, None)
+            finally:
+                held.refreshing = False
+
+        task = asyncio.get_running_loop().create_task(refresh())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def resolve(self, ref: str) -> VersionRef:
+        """The version ``ref`` names now (re-resolved in the background when stale)."""
+        held = self._refs.get(ref)
+        if held is None:
+            return await self._resolve_now(ref)
+        if (
+            held.movable
+            and not held.refreshing
+            and self._clock() - held.at >= self.config.refresh_seconds
+        ):
+            if self.config.refresh_seconds == 0:
+                return await self._resolve_now(ref)
+            self._refresh_later(ref, held)
+        return held.ref
+
+    async def refresh(self) -> dict[str, VersionRef]:
+        """Resolve every movable reference again now; return where each points."""
+        out = {}
+        for ref in [r for r, held in self._refs.items() if held.movable]:
+            try:
+                out[ref] = await self._resolve_now(ref)
+            except AssayError:
+                self._refs.pop(ref, None)
+        self._evict()
+        return out
+
+    # -- versions -------------------------------------------------------------------------------
+
+    def _batcher(self, model: LoadedModel) -> Batcher[Any, Any]:
+        ref, kind, oos_label = model.ref, model.kind, model.oos_label
+
+        def on_batch(size: int, results: list[Any], seconds: float) -> None:
+            oos = sum(1 for r in results if getattr(r, "label", None) == oos_label)
+            self.hooks.scored(ref, kind, size, oos if kind == "intent" else 0, seconds)
+
+        return Batcher(
+            model.score,
+            max_batch=self.config.max_batch,
+            max_wait=self.config.max_wait_ms / 1000,
+            max_queue=self.config.max_queue,
+            executor=self._executor,
+            on_batch=on_batch,
+            span=lambda size: self.hooks.batch_span(ref, size),
+        )
+
+    async def _entry(self, ref: VersionRef) -> _Entry:
+        key = (ref.name, ref.version)
+        entry = self._loaded.get(key)
+        if entry is not None:
+            return entry
+        pending = self._loading.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_Entry] = loop.create_future()
+        self._loading[key] = future
+        try:
+            model = await loop.run_in_executor(self._executor, self._load_sync, ref)
+            model.batcher = self._batcher(model)
+            entry = _Entry(model, model.batcher)
+            self._loaded[key] = entry
+            future.set_result(entry)
+            self._evict()
+            return entry
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()
+            raise
+        finally:
+            del self._loading[key]
+
+    def _evict(self) -> None:
+        """Forget versions no reference points at any more and nothing waits for (a request
+        still being scored by one keeps its own handle on it)."""
+        wanted = {(r.ref.name, r.ref.version) for r in self._refs.values()}
+        for key, entry in list(self._loaded.items()):
+            if key not in wanted and entry.batcher.queued == 0:
+                del self._loaded[key]
+
+    def loaded(self) -> list[VersionRef]:
+        """The versions held in memory."""
+        return [e.model.ref for e in self._loaded.values()]
+
+    async def model(self, ref: str) -> LoadedModel:
+        """The loaded, warmed version ``ref`` names now.
+
+        Raises
+        ------
+        NotFoundError
+            Unknown model, alias or version.
+        """
+        return (await self._entry(await self.resolve(ref))).model
+
+    async def predict_with(
+        self, model: LoadedModel, inputs: object, *, top_k: int = 3
+    ) -> PredictResult:
+        """Predictions of ``model`` (from :meth:`model`) for ``inputs``, batched with
+        concurrent requests to the same version.
+
+        Raises
+        ------
+        InputError
+            Inputs the model cannot take (too many, too long, wrong type or fields), or a
+            ``top_k`` out of range.
+        OverloadedError
+            Too many inputs already wait for this version.
+        """
+        if (
+            isinstance(top_k, bool)
+            or not isinstance(top_k, int)
+            or not 1 <= top_k <= self.config.max_top_k
+        ):
+            raise InputError(
+                f"top_k must be a whole number from 1 to {self.config.max_top_k} (got {top_k!r}); "
+                "e.g. 3",
+                field="top_k",
+                rule="range",
+            )
+        items = model.check(inputs)
+        if model.batcher is None:
+            raise RuntimeError("predict_with takes a model from ModelPool.model()")
+        results = await model.batcher.submit(items, top_k)
+        predictions = []
+        oos = 0
+        for r in results:
+            d = r.to_dict()
+            if isinstance(r, Prediction):
+                d["top_k"] = d["top_k"][:top_k]
+                oos += r.label == model.oos_label
+            predictions.append(d)
+        return PredictResult(model.ref, model.kind, predictions, oos)
+
+    async def predict(self, ref: str, inputs: object, *, top_k: int = 3) -> PredictResult:
+        """:meth:`predict_with` the version ``ref`` names now (``NAME``, ``NAME@ALIAS``,
+        ``NAME/VERSION``)."""
+        return await self.predict_with(await self.model(ref), inputs, top_k=top_k)
+
+    async def aclose(self) -> None:
+        """Wait for background refreshes, then stop the worker threads."""
+        for task in list(self._background):
+            task.cancel()
+        self.close()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
