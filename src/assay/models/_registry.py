@@ -27,6 +27,7 @@ import io
 import logging
 import os
 import re
+import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -123,6 +124,10 @@ class VersionRef:
         return f"{self.name}/{self.version}"
 
 
+#: Held while MLflow's process-wide fluent API points at one registry (:meth:`Registry._active`).
+_FLUENT = threading.RLock()
+
+
 class Registry:
     """The MLflow registry of one workspace.
 
@@ -159,17 +164,23 @@ class Registry:
 
     @contextlib.contextmanager
     def _active(self) -> Iterator[ModuleType]:
-        """MLflow's fluent API pointed at this registry for the body, restored afterwards."""
+        """MLflow's fluent API pointed at this registry for the body, restored afterwards.
+
+        The fluent API's tracking URI is process-wide, so one body runs at a time in the
+        process (two registries registering from two threads would otherwise write into each
+        other's stores). Reads go through :attr:`client`, which carries its own URIs.
+        """
         mlflow = self._mlflow()
-        before_t, before_r = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-        mlflow.set_tracking_uri(self.uri)
-        mlflow.set_registry_uri(self.uri)
-        try:
-            with _quiet():
-                yield mlflow
-        finally:
-            mlflow.set_tracking_uri(before_t)
-            mlflow.set_registry_uri(before_r)
+        with _FLUENT:
+            before_t, before_r = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+            mlflow.set_tracking_uri(self.uri)
+            mlflow.set_registry_uri(self.uri)
+            try:
+                with _quiet():
+                    yield mlflow
+            finally:
+                mlflow.set_tracking_uri(before_t)
+                mlflow.set_registry_uri(before_r)
 
     def _experiment_id(self) -> str:
         client = self.client
