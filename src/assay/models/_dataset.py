@@ -6,7 +6,8 @@ on Spark (see DESIGN.md, "Engines"). The rules, which ``docs/models.md`` states 
 - **Session**: (``tenant_id``, ``session_id``) with at least one ``turn`` event. Its
   **prediction time** ``pt`` is the ``event_time`` of its last ``turn``; among turns at the
   same time the highest ``turn_index``, then the highest ``event_id``, is the last one. Its
-  ``user_id`` and its release fields are that last turn's.
+  ``user_id`` and its release fields are that last turn's. Its **previous turn** is the turn
+  with the largest such key below the last turn's.
 - **Session features** read only the session's events at or before ``pt`` whose type is not
   label-bearing (``feedback``, ``handoff``); the ``feedback``, ``rating`` and ``handoff``
   fields are never read for a session's own features. The session's **start** is the earliest
@@ -72,6 +73,10 @@ NUMERIC_FEATURES: tuple[str, ...] = (
     "cited_docs",
     "citation_share",
     "intent_confidence",
+    "last_turn_latency_ms",
+    "prev_turn_latency_ms",
+    "prev_turn_gap_s",
+    "prev_turn_intent_confidence",
     "session_duration_s",
     "hour_of_day",
     "weekday",
@@ -270,6 +275,9 @@ def sessions_of(ev: ir.Table, attributes: Sequence[str]) -> ir.Table:
                 "user_id": seen.user_id,
                 "day": seen.event_date.epoch_days().cast("int64"),
                 "intent_confidence": seen.intent_confidence.cast("float64"),
+                "latency_ms": seen.latency_ms.cast("float64"),
+                "turn_index": seen.turn_index.fill_null(-1),
+                "event_id": seen.event_id,
                 **{name: seen[name] for name in CATEGORICAL_FEATURES},
             }
         ),
@@ -307,19 +315,55 @@ def sessions_of(ev: ir.Table, attributes: Sequence[str]) -> ir.Table:
         "retrieved_docs",
         "cited_docs",
         **{name: agg.last[name] for name in ("pt", "user_id", "day", "intent_confidence")},
+        last_turn_latency_ms=agg.last["latency_ms"],
+        last_index=agg.last["turn_index"],
+        last_event_id=agg.last["event_id"],
         **{name: agg.last[name] for name in CATEGORICAL_FEATURES},
     )
 
-    before = seen.filter(seen.event_type == "error")
+    # The second pass, over the events that need the prediction time or the last turn:
+    # errors and attributes at or before it, and the previous turn (the largest
+    # (event_time, turn_index, event_id) below the last turn's).
+    wanted = (seen.event_type == "error") | is_turn
     if attributes:
-        before = seen.filter((seen.event_type == "error") | seen.attributes.notnull())
-    before = _join(before, last.select(*_KEYS, "pt"), _KEYS)
+        wanted = wanted | seen.attributes.notnull()
+    before = _join(
+        seen.filter(wanted), last.select(*_KEYS, "pt", "last_index", "last_event_id"), _KEYS
+    )
     before = before.filter(before.event_time <= before.pt)
+    index = before.turn_index.fill_null(-1)
+    below_last = (before.event_time < before.pt) | (
+        (before.event_time == before.pt)
+        & (
+            (index < before.last_index)
+            | ((index == before.last_index) & (before.event_id < before.last_event_id))
+        )
+    )
+    previous = _max_by(
+        ibis.struct(
+            {
+                "t": before.event_time,
+                "latency_ms": before.latency_ms.cast("float64"),
+                "intent_confidence": before.intent_confidence.cast("float64"),
+            }
+        ),
+        ibis.struct({"t": before.event_time, "turn_index": index, "event_id": before.event_id}),
+        where=(before.event_type == "turn") & below_last,
+    )
     late = before.group_by(_KEYS).agg(
         n_errors=before.count(where=before.event_type == "error"),
+        previous=previous,
         **{f"attr_{key}": before.attributes.get(key).max().cast("string") for key in attributes},
     )
-    s = _join(last, late, _KEYS, how="left")
+    late = late.select(
+        *_KEYS,
+        "n_errors",
+        *(f"attr_{key}" for key in attributes),
+        prev_t=late.previous["t"],
+        prev_turn_latency_ms=late.previous["latency_ms"],
+        prev_turn_intent_confidence=late.previous["intent_confidence"],
+    )
+    s = _join(last.drop("last_index", "last_event_id"), late, _KEYS, how="left")
     s = s.mutate(n_errors=s.n_errors.fill_null(0).cast("float64"))
     pt_s = _seconds(s.pt)
     retrieved = s.retrieved_docs.fill_null(0).cast("float64")
@@ -332,6 +376,8 @@ def sessions_of(ev: ir.Table, attributes: Sequence[str]) -> ir.Table:
         citation_share=_ratio(cited, retrieved),
         any_error=ibis.ifelse(s.n_errors > 0, 1.0, 0.0),
         session_duration_s=pt_s - _seconds(s.start),
+        # From the previous turn's answer (its time plus its latency) to the last turn.
+        prev_turn_gap_s=pt_s - _seconds(s.prev_t) - s.prev_turn_latency_ms / 1000.0,
         hour_of_day=((pt_s % _SECONDS_PER_DAY) / 3600).floor().cast("float64"),
         # 1970-01-01 was a Thursday: shifting by 3 makes Monday 0.
         weekday=((s.day + 3) % 7).cast("float64"),

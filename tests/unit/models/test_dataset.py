@@ -140,6 +140,15 @@ def test_handworked_sessions(models_over: ModelsFactory) -> None:
     assert s2["session_duration_s"] == 180.0
     assert (s2["hour_of_day"], s2["weekday"]) == (0.0, 2.0)  # a Wednesday
     assert (s2["intent"], s2["intent_confidence"], s2["locale"]) == ("billing", 0.4, "fr-FR")
+    # The last turn (00:01, 300 ms) and the one before it (23:59, 100 ms, no confidence): its
+    # answer came at 23:59:00.1, 119.9 s before the last turn, across midnight.
+    assert (s2["last_turn_latency_ms"], s2["prev_turn_latency_ms"]) == (300.0, 100.0)
+    assert s2["prev_turn_gap_s"] == pytest.approx(119.9)
+    assert s2["prev_turn_intent_confidence"] is None
+    # s1 has one turn: no previous turn.
+    assert s1["last_turn_latency_ms"] == 1000.0
+    assert (s1["prev_turn_latency_ms"], s1["prev_turn_gap_s"]) == (None, None)
+    assert s1["prev_turn_intent_confidence"] is None
     # History before 03-03 23:58: s1, its rating 2 (rated, down) and its handoff; s1's late
     # thumbs-up (03-04 00:30) came after s2 started.
     assert s2["user_prev_sessions"] == 1.0
@@ -276,7 +285,72 @@ def test_empty_workspace_gives_an_empty_table(models_over: ModelsFactory) -> Non
     assert feature_columns(table)[0] == list(NUMERIC_FEATURES)
 
 
+def test_previous_turn_is_the_one_below_the_last_in_time_index_and_id(
+    models_over: ModelsFactory,
+) -> None:
+    # Listed out of order; three turns share the last instant. The last is index 2 ("e2");
+    # below it at the same instant: index 2 with a smaller id ("e1") beats index 1 ("e9").
+    rows = [
+        ev(at(), type="turn", turn_index=1, latency_ms=50.0) | {"event_id": "e9"},
+        ev(at(), type="turn", turn_index=2, latency_ms=70.0, intent_confidence=0.5)
+        | {"event_id": "e2"},
+        ev(at(seconds=-40), type="turn", turn_index=0, latency_ms=10.0) | {"event_id": "e0"},
+        ev(at(), type="turn", turn_index=2, latency_ms=60.0, intent_confidence=0.25)
+        | {"event_id": "e1"},
+        # A later error and a later session's turn: not this session's turns.
+        ev(at(days=3), type="turn", session="z", user="other") | {"event_id": "e3"},
+    ]
+    a = next(r for r in rows_of(models_over(rows).dataset()) if r["session_id"] == "s1")
+    assert a["last_turn_latency_ms"] == 70.0
+    assert (a["prev_turn_latency_ms"], a["prev_turn_intent_confidence"]) == (60.0, 0.25)
+    # Same instant: the previous answer ends 60 ms after the last turn began.
+    assert a["prev_turn_gap_s"] == pytest.approx(-0.06)
+
+
 # -- against the reference --------------------------------------------------------------------
+
+
+def turn_reference(
+    rows: list[dict[str, Any]], want: list[dict[str, Any]], until: dt.date | None
+) -> list[dict[str, Any]]:
+    """``want`` (the reference rows) with the last- and previous-turn features added, from a
+    sort of each session's turns (every turn of a session is at or before its prediction
+    time, the last turn's)."""
+    turns: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for e in rows:
+        if e["event_type"] == "turn" and (until is None or e["event_date"] <= until):
+            turns.setdefault((e["tenant_id"], e["session_id"]), []).append(e)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
+    out = []
+    for row in want:
+        ordered = sorted(
+            turns[(row["tenant_id"], row["session_id"])],
+            key=lambda e: (
+                e["event_time"],
+                -1 if e["turn_index"] is None else e["turn_index"],
+                e["event_id"],
+            ),
+        )
+        last = ordered[-1]
+        assert last["event_time"] == row["prediction_time"]
+        extra: dict[str, Any] = {
+            "last_turn_latency_ms": last["latency_ms"],
+            "prev_turn_latency_ms": None,
+            "prev_turn_intent_confidence": None,
+            "prev_turn_gap_s": None,
+        }
+        if len(ordered) > 1:
+            prev = ordered[-2]
+            extra["prev_turn_latency_ms"] = prev["latency_ms"]
+            extra["prev_turn_intent_confidence"] = prev["intent_confidence"]
+            if prev["latency_ms"] is not None:
+                whole = (last["event_time"] - epoch) // dt.timedelta(seconds=1) - (
+                    prev["event_time"] - epoch
+                ) // dt.timedelta(seconds=1)
+                extra["prev_turn_gap_s"] = whole - prev["latency_ms"] / 1000
+        out.append(row | extra)
+    return out
+
 
 _TYPES = ["turn", "turn", "turn", "session_start", "feedback", "handoff", "error", "session_end"]
 
@@ -345,7 +419,10 @@ def test_dataset_matches_the_reference(
     want = reference_dataset(
         rows, label, since=since_day, until=until_day, attributes=["k"], window=window
     )
+    want = turn_reference(rows, want, until_day)
     assert_rows_equal(rows_of(got), want)
+    if want:
+        assert set(want[0]) >= set(NUMERIC_FEATURES)
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
