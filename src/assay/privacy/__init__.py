@@ -47,6 +47,10 @@ secrets with typed placeholders. Rules run in this order, each on the output of 
     Dates (``2026-01-05``), times, small numbers, a bare run of digits (``4155550132``) and
     7-digit local numbers (``555-0132``) stay.
 
+Small arrays (a few utterances, as a prediction request holds) are redacted by the same rules
+precompiled in Python's ``re``, a large one by Arrow's RE2 kernels, which compile their
+patterns on every call; both give the same answer (``redact_array``'s notes say when).
+
 Placeholders are inert (no rule matches them), so redaction is idempotent and the count it
 returns per row is the number of placeholders written. It fails closed: any error becomes a
 :class:`~assay.PrivacyError` whose message holds no text. Not covered: names, postal addresses,
