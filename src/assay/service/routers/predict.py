@@ -28,7 +28,7 @@ from assay._errors import AssayError
 from assay.models._predlog import record_predictions
 from assay.models._serving import InputError, LoadedModel, ModelPool, OverloadedError
 from assay.service._body import decode, read_body
-from assay.service._errors import ApiError, _from_assay, error_responses, quoted
+from assay.service._errors import ApiError, _from_assay, error_responses, quoted, redacted
 from assay.service._state import ServiceState
 from assay.service.deps import PredictKey, StateDep, tenant_for_predict
 from assay.store import ApiKey
@@ -113,7 +113,8 @@ def _parse(raw: bytes) -> PredictCreate:
     try:
         return PredictCreate.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        # An unknown field first: a misspelt "input" also makes "inputs" missing.
+        first = sorted(exc.errors(), key=lambda e: e.get("type") != "extra_forbidden")[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or None
         if first.get("type") == "extra_forbidden":
             message = (
@@ -126,7 +127,7 @@ def _parse(raw: bytes) -> PredictCreate:
             422,
             "invalid_body",
             message,
-            field=None if where is None else quoted(where, 40).strip("'\""),
+            field=None if where is None else redacted(where, 40),
             rule=str(first.get("type", "invalid")),
         ) from None
 
