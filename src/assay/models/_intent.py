@@ -45,7 +45,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -59,16 +59,23 @@ from assay.privacy import redact_array
 if TYPE_CHECKING:
     import onnx
     import onnxruntime
+    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
+    from tokenizers import Tokenizer
 
     from assay._api import Workspace
+    from assay.models._encoder import SentenceEncoder
     from assay.models._registry import Registry, VersionRef
 
-Encoder = Literal["tfidf"]
+#: ``tfidf``, or the path of a sentence-encoder directory (see :mod:`assay.models._encoder`).
+Encoder = str | Path
 FloatArray = npt.NDArray[np.float64]
 
-#: Inverse regularisation strengths tried on the validation part.
+#: Inverse regularisation strengths tried on the validation part (tfidf).
 C_GRID: tuple[float, ...] = (3.0, 10.0, 30.0)
+#: The same for a logistic regression on sentence embeddings (L2-normalised, so components
+#: are small and the useful ``C`` is larger).
+ENCODER_C_GRID: tuple[float, ...] = (10.0, 30.0, 100.0, 300.0)
 #: Confidence thresholds tried on the validation part (0 means none).
 THRESHOLDS: tuple[float, ...] = tuple(round(0.01 * k, 2) for k in range(100))
 #: How much validation in-scope accuracy the threshold may cost (1 point).
@@ -89,6 +96,10 @@ META_LABELS = "assay.intent.labels"
 META_THRESHOLD = "assay.intent.threshold"
 META_OOS = "assay.intent.oos_label"
 META_ENCODER = "assay.intent.encoder"
+#: A sentence encoder's tokenizer (``tokenizer.json`` text) and its maximum length: present only
+#: in sentence-encoder models, whose graph takes token ids instead of text.
+META_TOKENIZER = "assay.intent.tokenizer"
+META_MAX_LENGTH = "assay.intent.max_length"
 INPUT = "text"
 PROBABILITIES = "probabilities"
 
@@ -218,12 +229,40 @@ def _pipeline(c: float, seed: int) -> Pipeline:
 
 
 @dataclass
+class EncoderHead:
+    """A sentence encoder and a multinomial logistic regression on its embeddings: what
+    ``pipeline`` holds for an encoder other than tfidf.
+
+    Attributes
+    ----------
+    encoder : the sentence encoder (ONNX Runtime).
+    clf : the fitted scikit-learn logistic regression.
+    """
+
+    encoder: SentenceEncoder
+    clf: LogisticRegression
+
+    @property
+    def classes_(self) -> npt.NDArray[Any]:
+        return np.asarray(self.clf.classes_)
+
+    def predict_proba(self, texts: Sequence[str]) -> FloatArray:
+        return np.asarray(self.clf.predict_proba(self.encoder.encode(texts)), dtype=np.float64)
+
+
+def _head(c: float, seed: int) -> LogisticRegression:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, max_iter=3000, tol=1e-4, random_state=seed)
+
+
+@dataclass
 class IntentModel:
     """A trained intent model (scikit-learn) with its threshold and evaluation.
 
     Attributes
     ----------
-    pipeline : the fitted features + logistic regression.
+    pipeline : the fitted features + logistic regression (tfidf), or an :class:`EncoderHead`.
     classes : the class labels, in the order of the probability columns.
     oos_label : the label meaning out of scope (a class or not).
     threshold : the confidence threshold chosen on validation (0: none).
@@ -231,7 +270,7 @@ class IntentModel:
     evaluation : validation candidates, the validation curve, validation and test metrics.
     """
 
-    pipeline: Pipeline
+    pipeline: Pipeline | EncoderHead
     classes: list[str]
     oos_label: str
     threshold: float
@@ -268,7 +307,7 @@ def train_intent(
     encoder: Encoder = "tfidf",
     oos_label: str = "oos",
     seed: int = 0,
-    c_grid: Sequence[float] = C_GRID,
+    c_grid: Sequence[float] | None = None,
     max_in_scope_drop: float = MAX_IN_SCOPE_DROP,
     progress: Callable[[str], None] | None = None,
 ) -> IntentModel:
@@ -278,10 +317,12 @@ def train_intent(
     ----------
     data : a file path (CLINC150 JSON, JSONL or CSV), a CLINC150-layout object, or data
         already read by :func:`~assay.models._intent_data.load_intent_data`.
-    encoder : ``tfidf`` (the only encoder so far).
+    encoder : ``tfidf``, or the directory of a pretrained sentence encoder (see
+        :mod:`assay.models._encoder`; its embeddings feed the logistic regression).
     oos_label : the label meaning out of scope.
     seed : seeds the JSONL/CSV split and the classifier.
-    c_grid : the values of ``C`` tried.
+    c_grid : the values of ``C`` tried (default :data:`C_GRID` for tfidf,
+        :data:`ENCODER_C_GRID` for a sentence encoder).
     max_in_scope_drop : the validation in-scope accuracy the threshold may cost.
 
     Returns
@@ -291,11 +332,14 @@ def train_intent(
         criterion), ``curve`` (the chosen ``C``'s validation curve), ``valid`` and ``test``
         metrics.
     """
-    if encoder != "tfidf":
-        raise UsageError(
-            f"encoder must be 'tfidf' (got {str(encoder)[:60]!r}); sentence encoders come later"
-        )
-    if not c_grid:
+    sentence: SentenceEncoder | None = None
+    if str(encoder) != "tfidf":
+        from assay.models._encoder import SentenceEncoder
+
+        with stage("load sentence encoder", progress):
+            sentence = SentenceEncoder(encoder)
+    grid = tuple(c_grid) if c_grid is not None else C_GRID if sentence is None else ENCODER_C_GRID
+    if not grid:
         raise UsageError("c_grid must hold at least one value of C, e.g. (10.0,)")
     with stage("read intent data", progress):
         ds = (
@@ -306,16 +350,28 @@ def train_intent(
     train = Split(normalise(ds.train.texts), ds.train.labels)
     valid = Split(normalise(ds.valid.texts), ds.valid.labels)
     test = Split(normalise(ds.test.texts), ds.test.labels)
+    features: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]] | None = None
+    if sentence is not None:
+        with stage("embed train and validation texts", progress, rows=len(train) + len(valid)):
+            features = (sentence.encode(train.texts), sentence.encode(valid.texts))
     candidates: dict[str, dict[str, float]] = {}
     best: tuple[float, IntentModel, list[dict[str, float]], FloatArray] | None = None
-    for c in c_grid:
+    for c in grid:
         with stage(f"fit C={c:g}", progress, rows=len(train)):
             start = time.perf_counter()
-            pipe = _pipeline(float(c), seed).fit(train.texts, train.labels)
+            pipe: Pipeline | EncoderHead
+            if sentence is None or features is None:
+                pipe = _pipeline(float(c), seed).fit(train.texts, train.labels)
+            else:
+                pipe = EncoderHead(sentence, _head(float(c), seed).fit(features[0], train.labels))
             seconds = time.perf_counter() - start
         classes = [str(x) for x in pipe.classes_]
         model = IntentModel(pipe, classes, oos_label, 0.0, {})
-        proba = model.predict_proba(valid.texts)
+        proba = (
+            model.predict_proba(valid.texts)
+            if not isinstance(pipe, EncoderHead) or features is None
+            else np.asarray(pipe.clf.predict_proba(features[1]), dtype=np.float64)
+        )
         curve = threshold_curve(proba, classes, valid.labels, oos_label)
         t, value = choose_threshold(curve, max_in_scope_drop)
         candidates[f"{c:g}"] = {"threshold": t, "valid_criterion": value, "fit_seconds": seconds}
@@ -324,25 +380,17 @@ def train_intent(
             best = (value, model, curve, proba)
     assert best is not None
     _, model, curve, valid_proba = best
-    clf = model.pipeline.named_steps["clf"]
-    word, char = (v for _, v in model.pipeline.named_steps["features"].transformer_list)
     model.params = {
-        "encoder": encoder,
+        **_encoder_params(model.pipeline),
         "classifier": "logistic_regression",
-        "C": float(clf.C),
-        "c_grid": json.dumps([float(c) for c in c_grid]),
+        "C": float(_classifier(model.pipeline).C),
+        "c_grid": json.dumps([float(c) for c in grid]),
         "threshold": model.threshold,
         "threshold_rule": "max OOS recall, in-scope accuracy at most max_in_scope_drop below "
         "t=0, on validation",
         "max_in_scope_drop": max_in_scope_drop,
         "oos_label": oos_label,
         "oos_class": oos_label in model.classes,
-        "word_ngrams": f"{WORD_NGRAMS[0]}-{WORD_NGRAMS[1]}",
-        "char_ngrams": f"{CHAR_NGRAMS[0]}-{CHAR_NGRAMS[1]}",
-        "token_pattern": TOKEN_PATTERN,
-        "min_df": MIN_DF,
-        "vocabulary_word": len(word.vocabulary_),
-        "vocabulary_char": len(char.vocabulary_),
         "labels": len(model.classes),
         "layout": ds.layout,
         "rows_train": len(train),
@@ -362,16 +410,53 @@ def train_intent(
     return model
 
 
+def _classifier(pipe: Pipeline | EncoderHead) -> LogisticRegression:
+    clf: LogisticRegression = pipe.clf if isinstance(pipe, EncoderHead) else pipe.named_steps["clf"]
+    return clf
+
+
+def _encoder_params(pipe: Pipeline | EncoderHead) -> dict[str, Any]:
+    """The encoder's settings, plain values (the model's ``params``)."""
+    if isinstance(pipe, EncoderHead):
+        spec = pipe.encoder.spec
+        return {
+            "encoder": "sentence",
+            "encoder_dir": spec.name,
+            "encoder_model": str(spec.config.get("_name_or_path", ""))[:200],
+            "encoder_sha256": pipe.encoder.sha256,
+            "encoder_layers": int(spec.config.get("num_hidden_layers", 0)),
+            "encoder_dim": pipe.encoder.dim,
+            "pooling": spec.pooling,
+            "normalize": spec.normalize,
+            "max_length": spec.max_length,
+        }
+    word, char = (v for _, v in pipe.named_steps["features"].transformer_list)
+    return {
+        "encoder": "tfidf",
+        "word_ngrams": f"{WORD_NGRAMS[0]}-{WORD_NGRAMS[1]}",
+        "char_ngrams": f"{CHAR_NGRAMS[0]}-{CHAR_NGRAMS[1]}",
+        "token_pattern": TOKEN_PATTERN,
+        "min_df": MIN_DF,
+        "vocabulary_word": len(word.vocabulary_),
+        "vocabulary_char": len(char.vocabulary_),
+    }
+
+
 # -- ONNX ---------------------------------------------------------------------------------------
 
 
 def to_onnx(model: IntentModel) -> onnx.ModelProto:
-    """The whole model, tokenisation included, as one ONNX graph (see the module docstring)."""
+    """The whole model, tokenisation included, as one ONNX graph (see the module docstring);
+    for a sentence encoder, the encoder and the head as one graph, the tokenizer in the
+    metadata."""
+    if isinstance(model.pipeline, EncoderHead):
+        return _encoder_to_onnx(model, model.pipeline)
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import StringTensorType
 
     from assay.models._onnx import TARGET_OPSET
 
+    assert not isinstance(model.pipeline, EncoderHead)
     word, char = (v for _, v in model.pipeline.named_steps["features"].transformer_list)
     clf = model.pipeline.named_steps["clf"]
     options: dict[int, dict[str, Any]] = {
@@ -395,17 +480,64 @@ def to_onnx(model: IntentModel) -> onnx.ModelProto:
             node.output[:] = [PROBABILITIES if x == prob.name else x for x in node.output]
         prob.name = PROBABILITIES
     assert len(outputs) == 2, outputs
+    _set_metadata(proto, model, {})
+    out: onnx.ModelProto = proto
+    return out
+
+
+def _set_metadata(proto: onnx.ModelProto, model: IntentModel, extra: dict[str, str]) -> None:
     meta = {
         META_LABELS: json.dumps(model.classes),
         META_THRESHOLD: repr(float(model.threshold)),
         META_OOS: model.oos_label,
         META_ENCODER: str(model.params.get("encoder", "tfidf")),
+        **extra,
     }
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    out: onnx.ModelProto = proto
-    return out
+
+
+def _encoder_to_onnx(model: IntentModel, head: EncoderHead) -> onnx.ModelProto:
+    """The sentence encoder's graph followed by the head's (skl2onnx), merged into one graph:
+    inputs ``input_ids`` and ``attention_mask``, outputs ``label`` and ``probabilities``."""
+    import onnx
+    from onnx import compose
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    from assay.models._encoder import EMBEDDING
+    from assay.models._onnx import TARGET_OPSET
+
+    clf = head.clf
+    head_proto = convert_sklearn(
+        clf,
+        initial_types=[("features", FloatTensorType([None, head.encoder.dim]))],
+        options={id(clf): {"zipmap": False}},
+        target_opset=TARGET_OPSET,
+    )
+    encoder = onnx.ModelProto()
+    encoder.CopyFrom(head.encoder.graph)
+    encoder.ir_version = head_proto.ir_version
+    merged = compose.merge_models(
+        encoder, head_proto, io_map=[(EMBEDDING, "features")], prefix2="head/"
+    )
+    renames = {"head/label": "label"}
+    prob = next(o.name for o in merged.graph.output if "prob" in o.name)
+    renames[prob] = PROBABILITIES
+    for node in merged.graph.node:
+        node.output[:] = [renames.get(x, x) for x in node.output]
+    for out in merged.graph.output:
+        out.name = renames.get(out.name, out.name)
+    assert sorted(o.name for o in merged.graph.output) == ["label", PROBABILITIES]
+    spec = head.encoder.spec
+    _set_metadata(
+        merged,
+        model,
+        {META_TOKENIZER: spec.tokenizer_json, META_MAX_LENGTH: str(spec.max_length)},
+    )
+    result: onnx.ModelProto = merged
+    return result
 
 
 @dataclass(frozen=True)
@@ -449,12 +581,23 @@ class IntentPredictor:
         self.classes: list[str] = json.loads(meta[META_LABELS])
         self.threshold = float(meta[META_THRESHOLD])
         self.oos_label = meta[META_OOS]
+        self.encoder = meta.get(META_ENCODER, "tfidf")
         self.session: onnxruntime.InferenceSession = sess
+        self._tokenizer: Tokenizer | None = None
+        if META_TOKENIZER in meta:
+            from assay.models._encoder import make_tokenizer
+
+            self._tokenizer = make_tokenizer(meta[META_TOKENIZER], int(meta[META_MAX_LENGTH]))
 
     def probabilities(self, texts: Sequence[str]) -> FloatArray:
         """Class probabilities of prepared texts (see :func:`prepare`), float64 ``[N, K]``."""
         if not texts:
             return np.empty((0, len(self.classes)))
+        if self._tokenizer is not None:
+            from assay.models._encoder import encode_batches
+
+            proba32 = encode_batches(self.session, self._tokenizer, texts, output=PROBABILITIES)
+            return np.asarray(proba32, dtype=np.float64)
         feed = np.asarray(list(texts), dtype=object).reshape(-1, 1)
         (proba,) = self.session.run([PROBABILITIES], {INPUT: feed})
         return np.asarray(proba, dtype=np.float64)
