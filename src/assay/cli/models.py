@@ -95,7 +95,13 @@ def train(
         ),
     ] = None,
     encoder: Annotated[
-        Literal["tfidf"], typer.Option("--encoder", help="intent: the text encoder.")
+        str,
+        typer.Option(
+            "--encoder",
+            help="intent: the text encoder: tfidf, or the directory of a pretrained sentence "
+            "encoder (sentence-transformers layout: config.json, model.safetensors, "
+            "tokenizer.json; or an ONNX export) with a logistic regression on its embeddings.",
+        ),
     ] = "tfidf",
     oos_label: Annotated[
         str, typer.Option("--oos-label", help="intent: the label meaning out of scope.")
@@ -151,7 +157,7 @@ def train(
 def _train_intent(
     data: str | None,
     name: str | None,
-    encoder: Literal["tfidf"],
+    encoder: str,
     oos_label: str,
     seed: int,
     workspace: Any,
