@@ -75,7 +75,7 @@ FloatArray = npt.NDArray[np.float64]
 C_GRID: tuple[float, ...] = (3.0, 10.0, 30.0)
 #: The same for a logistic regression on sentence embeddings (L2-normalised, so components
 #: are small and the useful ``C`` is larger).
-ENCODER_C_GRID: tuple[float, ...] = (10.0, 30.0, 100.0, 300.0)
+ENCODER_C_GRID: tuple[float, ...] = (3.0, 10.0, 30.0, 100.0)
 #: Confidence thresholds tried on the validation part (0 means none).
 THRESHOLDS: tuple[float, ...] = tuple(round(0.01 * k, 2) for k in range(100))
 #: How much validation in-scope accuracy the threshold may cost (1 point).
