@@ -267,3 +267,13 @@ def test_serving_config_refuses_limits_that_cannot_work(options: dict[str, Any],
     with pytest.raises(UsageError) as err:
         ServingConfig(**options)
     assert says in str(err.value)
+
+
+def test_the_serve_options_defaults_are_serving_configs() -> None:
+    """``assay serve`` writes the defaults out (it imports the models lazily): they must agree."""
+    import dataclasses
+
+    from assay.cli.serve import PREDICT_DEFAULTS
+
+    defaults = {f.name: f.default for f in dataclasses.fields(ServingConfig)}
+    assert {k: defaults[k] for k in PREDICT_DEFAULTS} == PREDICT_DEFAULTS

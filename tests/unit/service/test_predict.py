@@ -445,3 +445,25 @@ def test_an_explicit_refresh_swaps_an_alias_to_its_new_version(served: Served) -
     assert before == 1
     assert seen["versions"] == (1, 2)  # within refresh_seconds: the old one, then swapped
     assert {r: v.version for r, v in seen["refs"].items()} == {"quality@live": 2}
+
+
+def test_keys_create_takes_the_predict_scope(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from assay.cli import app
+
+    root = tmp_path / "ws"
+    Workspace.init(root).close()
+    runner = CliRunner()
+    made = runner.invoke(
+        app, ["keys", "create", "-w", str(root), "--tenant", TENANT_A, "--scope", "predict"]
+    )
+    assert made.exit_code == 0, made.output
+    with Workspace.open(root) as ws:
+        (key,) = ws.keys.list()
+    assert (key.tenant_id, key.scopes) == (TENANT_A, ("predict",))
+    bad = runner.invoke(
+        app, ["keys", "create", "-w", str(root), "--tenant", TENANT_A, "--scope", "predicts"]
+    )
+    assert bad.exit_code == 2
+    assert "ingest, read, predict" in bad.output
