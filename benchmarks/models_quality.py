@@ -9,6 +9,8 @@ through the library (:func:`assay.models._lifecycle.train_on_table`), then on th
   same sessions and labels, with a paired stratified bootstrap interval of the difference
   (model - Bayes). Goal: within 0.02, and never above by more than its sampling error (above
   it would mean the model sees the label);
+- the same two ROC-AUCs on the train and validation days (train far above Bayes is
+  overfitting; the model is chosen on validation only);
 - the model's calibration error (ECE, 10 bins; goal <= 0.02) and, as its floor, the ECE of the
   true probabilities on the same labels;
 - a **planted leaky attribute**: ``csat_flag`` set on the ``session_start`` event of exactly
@@ -100,6 +102,19 @@ def paired_bootstrap(
     return float(diffs.std(ddof=1)), float(low), float(high)
 
 
+def _scored(
+    part: pa.Table, p_model: np.ndarray, true_p: dict[tuple[str, str], float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, model scores, true probabilities) of the rows of ``part`` that truth knows."""
+    keys = zip(
+        part.column("tenant_id").to_pylist(), part.column("session_id").to_pylist(), strict=True
+    )
+    found = [true_p.get(k) for k in keys]
+    p_true = np.array([np.nan if v is None else v for v in found])
+    keep = ~np.isnan(p_true)
+    return labels_of(part)[keep], np.asarray(p_model)[keep], p_true[keep]
+
+
 def run_seed(args: argparse.Namespace, seed: int, root: Path) -> dict[str, Any]:
     cfg = SynthConfig(tenants=args.tenants, users=args.users, days=args.days, seed=seed)
     data, ws_dir = root / f"data-{seed}", root / f"ws-{seed}"
@@ -130,17 +145,28 @@ def run_seed(args: argparse.Namespace, seed: int, root: Path) -> dict[str, Any]:
         )
         kind, calibration = fitted.kind, fitted.calibration
     t2 = time.perf_counter()
-    test = time_split(table, valid_days=7, test_days=7).test
-    y = labels_of(test)
-    p_model = fitted.model.predict_proba(test)
-    keys = zip(
-        test.column("tenant_id").to_pylist(), test.column("session_id").to_pylist(), strict=True
-    )
-    found = [true_p.get(k) for k in keys]
-    missing = sum(v is None for v in found)
-    p_true = np.array([np.nan if v is None else v for v in found])
-    keep = ~np.isnan(p_true)
-    y, p_model, p_true = y[keep], p_model[keep], p_true[keep]
+    if args.keep_tables is not None:
+        args.keep_tables.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, args.keep_tables / f"dataset-{seed}.parquet")
+        pq.write_table(
+            pa.table(
+                {
+                    "tenant_id": [k[0] for k in true_p],
+                    "session_id": [k[1] for k in true_p],
+                    "p_true": list(true_p.values()),
+                }
+            ),
+            args.keep_tables / f"truth-{seed}.parquet",
+        )
+    parts = time_split(table, valid_days=7, test_days=7)
+    aucs = {}
+    for name in ("train", "valid"):
+        part = getattr(parts, name)
+        yy, pm, pt_ = _scored(part, fitted.model.predict_proba(part), true_p)
+        aucs[name] = {"model": float(roc_auc(yy, pm)), "bayes": float(roc_auc(yy, pt_))}
+    test = parts.test
+    y, p_model, p_true = _scored(test, fitted.model.predict_proba(test), true_p)
+    missing = test.num_rows - int(y.size)
     auc_model, auc_bayes = float(roc_auc(y, p_model)), float(roc_auc(y, p_true))
     sd, low, high = paired_bootstrap(y, p_model, p_true, args.n_boot, seed)
     row = {
@@ -152,6 +178,8 @@ def run_seed(args: argparse.Namespace, seed: int, root: Path) -> dict[str, Any]:
         "unmatched": missing,
         "kind": kind,
         "calibration": calibration,
+        "auc_train": aucs["train"],
+        "auc_valid": aucs["valid"],
         "auc_model": auc_model,
         "auc_bayes": auc_bayes,
         "gap": auc_model - auc_bayes,
@@ -201,6 +229,12 @@ def main() -> None:
         help="Train and calibrate only (no ONNX export or registry): the native model's scores.",
     )
     ap.add_argument("--out", type=Path, default=None, help="Also write the rows as JSON here.")
+    ap.add_argument(
+        "--keep-tables",
+        type=Path,
+        default=None,
+        help="Also write each seed's dataset and true probabilities (Parquet) to this folder.",
+    )
     args = ap.parse_args()
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
@@ -213,16 +247,19 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     print(
-        "| seed | events | test sessions (pos) | model | ROC-AUC model | Bayes | gap [95% CI] "
-        "| ECE model | ECE true p | leak caught |"
+        "| seed | events | test sessions (pos) | model | train AUC (Bayes) | valid AUC (Bayes) "
+        "| ROC-AUC model | Bayes | gap [95% CI] | ECE model | ECE true p | leak caught |"
     )
-    print("|" + "---|" * 10)
+    print("|" + "---|" * 12)
     for r in rows:
         leak = r.get("leak", {})
         caught = "yes: " + ", ".join(leak.get("flagged", [])) if leak.get("caught") else "NO"
         print(
             f"| {r['seed']} | {r['events']:,} | {r['test_sessions']:,} ({r['test_positives']}) | "
-            f"{r['kind']}/{r['calibration']} | {r['auc_model']:.4f} | {r['auc_bayes']:.4f} | "
+            f"{r['kind']}/{r['calibration']} | "
+            f"{r['auc_train']['model']:.4f} ({r['auc_train']['bayes']:.4f}) | "
+            f"{r['auc_valid']['model']:.4f} ({r['auc_valid']['bayes']:.4f}) | "
+            f"{r['auc_model']:.4f} | {r['auc_bayes']:.4f} | "
             f"{r['gap']:+.4f} [{r['gap_ci'][0]:+.4f}, {r['gap_ci'][1]:+.4f}] | "
             f"{r['ece_model']:.4f} | {r['ece_true']:.4f} | {caught if leak else '-'} |"
         )
