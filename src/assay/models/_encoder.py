@@ -248,6 +248,8 @@ class _Graph:
     def const(self, name: str, value: npt.ArrayLike, dtype: Any = np.float32) -> str:
         from onnx import numpy_helper
 
+        # Prefixed, so no name clashes with a foreign ONNX export's.
+        name = f"assay/{name}"
         self.inits.append(numpy_helper.from_array(np.array(value, dtype=dtype, order="C"), name))
         return name
 
@@ -255,7 +257,7 @@ class _Graph:
         from onnx import helper
 
         self._n += 1
-        out = f"{op_type.lower()}_{self._n}"
+        out = f"assay/{op_type.lower()}_{self._n}"
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], **attrs))
         return out
 
@@ -394,11 +396,13 @@ def bert_graph(spec: EncoderSpec) -> onnx.ModelProto:
     return _finish(graph)
 
 
-def _pool(g: _Graph, states: str, maskf: str, spec: EncoderSpec) -> str:
-    """Pooling (mean over the mask, or [CLS]) and the optional L2 normalisation; the output
-    is renamed :data:`EMBEDDING`."""
+def _pool(g: _Graph, states: str, maskf: str, spec: EncoderSpec, opset: int = OPSET) -> str:
+    """Pooling (mean over the mask, or [CLS]) and the optional L2 normalisation, in ``opset``
+    (13 to 21); the output is renamed :data:`EMBEDDING`."""
     from onnx import helper
 
+    if opset < 13:
+        raise UsageError(f"the ONNX export uses opset {opset}; expected 13 or later (re-export it)")
     if spec.pooling == "cls":
         emb = g.op("Gather", states, g.const("zero_idx", 0, np.int64), axis=1)
     else:
@@ -409,7 +413,12 @@ def _pool(g: _Graph, states: str, maskf: str, spec: EncoderSpec) -> str:
         count = g.op("ReduceSum", m, g.const("axis1b", [1], np.int64), keepdims=0)
         emb = g.op("Div", total, g.op("Max", count, g.const("min_count", 1e-9)))
     if spec.normalize:
-        norm = g.op("ReduceL2", emb, axes=[-1], keepdims=1)  # axes an input from opset 18
+        # ReduceL2 takes its axes as an attribute before opset 18, as an input from 18.
+        norm = (
+            g.op("ReduceL2", emb, axes=[-1], keepdims=1)
+            if opset < 18
+            else g.op("ReduceL2", emb, g.const("axis_h", [-1], np.int64), keepdims=1)
+        )
         emb = g.op("Div", emb, g.op("Max", norm, g.const("min_norm", 1e-12)))
     g.nodes.append(helper.make_node("Identity", [emb], [EMBEDDING]))
     return EMBEDDING
@@ -455,13 +464,18 @@ def _onnx_export_graph(spec: EncoderSpec) -> onnx.ModelProto:
     states = base.graph.output[0].name
     g = _Graph()
     if "token_type_ids" in names:
+        # One sentence: every token type is 0. Computed first, the export's nodes read it.
         zeros = g.op("Mul", INPUT_IDS, g.const("zero_i64", 0, np.int64))
         g.nodes.append(helper.make_node("Identity", [zeros], ["token_type_ids"]))
         keep = [i for i in base.graph.input if i.name != "token_type_ids"]
         del base.graph.input[:]
         base.graph.input.extend(keep)
+        first = list(g.nodes) + list(base.graph.node)
+        del base.graph.node[:]
+        base.graph.node.extend(first)
+        g.nodes = []
     maskf = g.op("Cast", ATTENTION_MASK, to=TensorProto.FLOAT)
-    _pool(g, states, maskf, spec)
+    _pool(g, states, maskf, spec, opset_of(base))
     base.graph.node.extend(g.nodes)
     base.graph.initializer.extend(g.inits)
     del base.graph.output[:]
@@ -469,6 +483,11 @@ def _onnx_export_graph(spec: EncoderSpec) -> onnx.ModelProto:
         [helper.make_tensor_value_info(EMBEDDING, TensorProto.FLOAT, ["N", None])]
     )
     return base
+
+
+def opset_of(model: onnx.ModelProto) -> int:
+    """The default-domain opset a model imports."""
+    return next(int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
 
 def encoder_graph(spec: EncoderSpec) -> onnx.ModelProto:

@@ -506,15 +506,17 @@ def _encoder_to_onnx(model: IntentModel, head: EncoderHead) -> onnx.ModelProto:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
-    from assay.models._encoder import EMBEDDING
+    from assay.models._encoder import EMBEDDING, opset_of
     from assay.models._onnx import TARGET_OPSET
 
     clf = head.clf
+    # The head in the encoder's opset: onnx.compose merges only models that agree on it.
+    opsets = {**TARGET_OPSET, "": opset_of(head.encoder.graph)}
     head_proto = convert_sklearn(
         clf,
         initial_types=[("features", FloatTensorType([None, head.encoder.dim]))],
         options={id(clf): {"zipmap": False}},
-        target_opset=TARGET_OPSET,
+        target_opset=opsets,
     )
     encoder = onnx.ModelProto()
     encoder.CopyFrom(head.encoder.graph)

@@ -287,6 +287,67 @@ def test_a_text_embeds_the_same_alone_or_in_any_batch(
     np.testing.assert_allclose(together, alone, atol=1e-5, rtol=0)
 
 
+def _as_onnx_export(tiny: Path, root: Path) -> Path:
+    """The tiny BERT as a Hugging Face style ONNX export in opset 18: token states named
+    ``last_hidden_state``, no pooling, a ``token_type_ids`` input that moves every state by
+    5 per unit (so a wrapper feeding anything but zeros shows), no safetensors or config."""
+    import shutil
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    from assay.models._encoder import bert_graph
+
+    full = bert_graph(read_encoder_dir(tiny))
+    nodes = list(full.graph.node)
+    last = max(i for i, n in enumerate(nodes) if n.op_type == "LayerNormalization")
+    five = helper.make_tensor("five", TensorProto.FLOAT, [], [5.0])
+    axes = helper.make_tensor("axes_last", TensorProto.INT64, [1], [-1])
+    extra = [
+        helper.make_node("Cast", ["token_type_ids"], ["tt_f"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["tt_f", "axes_last"], ["tt_u"]),
+        helper.make_node("Mul", ["tt_u", "five"], ["tt_shift"]),
+        helper.make_node("Add", [nodes[last].output[0], "tt_shift"], ["last_hidden_state"]),
+    ]
+    ints = [
+        helper.make_tensor_value_info(n, TensorProto.INT64, ["N", "L"])
+        for n in ("input_ids", "token_type_ids", "attention_mask")
+    ]
+    kept = nodes[: last + 1]
+    graph = helper.make_graph(
+        kept + extra,
+        "export",
+        ints,
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["N", "L", 32])],
+        initializer=[
+            *(i for i in full.graph.initializer if i.name in {x for n in kept for x in n.input}),
+            five,
+            axes,
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    (root / "onnx").mkdir(parents=True)
+    onnx.save(model, str(root / "onnx" / "model.onnx"))
+    for name in ("tokenizer.json", "modules.json", "sentence_bert_config.json"):
+        shutil.copy(tiny / name, root / name)
+    shutil.copytree(tiny / "1_Pooling", root / "1_Pooling")
+    return root
+
+
+def test_an_onnx_export_gets_zero_token_types_and_the_pooling(tmp_path: Path, tiny: Path) -> None:
+    root = _as_onnx_export(tiny, tmp_path / "exported")
+    enc = SentenceEncoder(root)
+    assert enc.spec.weights is None
+    assert enc.spec.max_length == 24
+    got = enc.encode(TEXTS, batch_size=2)
+    for text, row in zip(TEXTS, got, strict=True):
+        np.testing.assert_allclose(row, reference_embedding(tiny, _ids(tiny, text)), atol=1e-5)
+    model = train_intent(str(SMALL), encoder=root, c_grid=(10.0,))
+    texts = normalise(load_intent_data(str(SMALL)).test.texts)
+    assert parity(model, to_onnx(model), texts) <= 1e-5
+
+
 # -- errors ---------------------------------------------------------------------------------------
 
 
