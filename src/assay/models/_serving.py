@@ -40,15 +40,15 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import pyarrow as pa
 
-from assay._errors import AssayError, UsageError
+from assay._errors import AssayError, NotFoundError, UsageError
 from assay.models._intent import META_LABELS, IntentPredictor, Prediction
 from assay.models._registry import Registry, VersionRef
 
@@ -125,6 +125,26 @@ class InputError(UsageError):
 
 class OverloadedError(AssayError):
     """Too many inputs already wait for this model version; retry shortly."""
+
+
+class RegistryUnavailableError(AssayError):
+    """The registry could not be read (its store busy or unreachable); retry shortly."""
+
+
+@contextmanager
+def _registry_call(what: str) -> Iterator[None]:
+    """Registry errors that are not the caller's (a locked SQLite store, a tracking server
+    down) as :class:`RegistryUnavailableError`; assay's own (unknown model, ...) unchanged."""
+    try:
+        yield
+    except AssayError:
+        raise
+    except Exception as exc:
+        # The type only: an MLflow message can quote a store URI with credentials.
+        raise RegistryUnavailableError(
+            f"the model registry could not be read to {what} ({type(exc).__name__}); retry "
+            "shortly, and check the mlflow_uri setting if it persists"
+        ) from None
 
 
 # -- one loaded version -------------------------------------------------------------------------
@@ -532,11 +552,11 @@ class ModelPool:
         return self._registry
 
     def _resolve_sync(self, ref: str) -> VersionRef:
-        with self._registry_lock:
+        with self._registry_lock, _registry_call("resolve a model reference"):
             return self.registry.resolve(ref)
 
     def _load_sync(self, ref: VersionRef) -> LoadedModel:
-        with self._registry_lock:
+        with self._registry_lock, _registry_call(f"load {ref}"):
             _, raw = self.registry.load_onnx(f"{ref.name}/{ref.version}")
         return LoadedModel(ref, raw, self.config)
 
@@ -576,10 +596,14 @@ class ModelPool:
         async def refresh() -> None:
             try:
                 await self._resolve_now(ref)
-            except Exception:
-                # The alias or the model went away: the next request resolves it itself
-                # (and answers the error); until then nothing is served from a stale name.
+            except NotFoundError:
+                # The alias or the model went away: the next request resolves it itself and
+                # answers the error; nothing is served from a name that no longer exists.
                 self._refs.pop(ref, None)
+            except Exception:
+                # The registry is busy or down (or the new version failed to load): keep
+                # serving the version resolved last, and try again after refresh_seconds.
+                held.at = self._clock()
             finally:
                 held.refreshing = False
 
@@ -677,6 +701,8 @@ class ModelPool:
         ------
         NotFoundError
             Unknown model, alias or version.
+        RegistryUnavailableError
+            The registry could not be read (retry).
         """
         return (await self._entry(await self.resolve(ref))).model
 

@@ -13,6 +13,7 @@ import asyncio
 import json
 import math
 import os
+import sqlite3
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -467,3 +468,61 @@ def test_keys_create_takes_the_predict_scope(tmp_path: Path) -> None:
     )
     assert bad.exit_code == 2
     assert "ingest, read, predict" in bad.output
+
+
+class FlakyRegistry:
+    """The real registry, whose look-ups fail like a locked SQLite store when ``fail`` is set."""
+
+    def __init__(self, reg: Registry) -> None:
+        self.reg = reg
+        self.fail = False
+        self.resolves = 0
+
+    def resolve(self, ref: str) -> Any:
+        self.resolves += 1
+        if self.fail:
+            raise sqlite3.OperationalError("database is locked: /secret/path/mlflow.db")
+        return self.reg.resolve(ref)
+
+    def load_onnx(self, ref: str) -> Any:
+        return self.reg.load_onnx(ref)
+
+
+def test_a_registry_that_cannot_be_read_keeps_the_served_version_or_is_a_retryable_error(
+    served: Served,
+) -> None:
+    from assay.models._serving import RegistryUnavailableError
+
+    flaky = FlakyRegistry(Registry(served.root))
+    now = [0.0]
+
+    async def main() -> tuple[list[int], int, str]:
+        config = ServingConfig(refresh_seconds=5.0)
+        pool = ModelPool(lambda: flaky, config, clock=lambda: now[0])  # type: ignore[arg-type,return-value]
+        try:
+            versions = [(await pool.predict("intent@champion", ["hi"])).ref.version]
+            flaky.fail = True
+            now[0] = 6.0  # stale: a background look-up starts, the request is not held
+            versions.append((await pool.predict("intent@champion", ["hi"])).ref.version)
+            for _ in range(100):  # let the background look-up fail
+                await asyncio.sleep(0.01)
+                if flaky.resolves == 2 and not pool._refs["intent@champion"].refreshing:
+                    break
+            now[0] = 8.0  # within 5 s of the failed look-up: no new one
+            versions.append((await pool.predict("intent@champion", ["hi"])).ref.version)
+            resolves = flaky.resolves
+        finally:
+            pool.close()
+        cold = ModelPool(lambda: flaky, config)  # type: ignore[arg-type,return-value]
+        try:
+            with pytest.raises(RegistryUnavailableError) as err:
+                await cold.predict("intent@champion", ["hi"])
+        finally:
+            cold.close()
+        return versions, resolves, str(err.value)
+
+    versions, resolves, message = asyncio.run(main())
+    assert versions == [1, 1, 1]
+    assert resolves == 2
+    assert "OperationalError" in message
+    assert "/secret/path" not in message

@@ -26,7 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assay._errors import AssayError
 from assay.models._predlog import record_predictions
-from assay.models._serving import InputError, LoadedModel, ModelPool, OverloadedError
+from assay.models._serving import (
+    InputError,
+    LoadedModel,
+    ModelPool,
+    OverloadedError,
+    RegistryUnavailableError,
+)
 from assay.service._body import decode, read_body
 from assay.service._errors import ApiError, _from_assay, error_responses, quoted, redacted
 from assay.service._state import ServiceState
@@ -201,7 +207,10 @@ async def _predict(
         )
     body = _parse(decode(raw, request.headers.get("content-encoding"), pool.config.max_body_bytes))
     tenant = tenant_for_predict(key, body.tenant_id)
-    model = seen.model = await pool.model(name)
+    try:
+        model = seen.model = await pool.model(name)
+    except RegistryUnavailableError as exc:
+        raise ApiError(503, "unavailable", str(exc), headers={"Retry-After": "1"}) from None
     span = trace.get_current_span()
     span.set_attribute("assay.model", model.ref.name)
     span.set_attribute("assay.model_version", model.ref.version)
