@@ -505,6 +505,12 @@ class _Resolved:
     refreshing: bool = False
 
 
+def _settled(pending: dict[Any, asyncio.Task[Any]], key: Any, task: asyncio.Task[Any]) -> None:
+    pending.pop(key, None)
+    if not task.cancelled():
+        task.exception()  # retrieved: no "never retrieved" warning when every caller left
+
+
 class ModelPool:
     """Registered models for online inference: one warmed session and batcher per version.
 
@@ -537,8 +543,8 @@ class ModelPool:
         self._registry_lock = threading.Lock()
         self._refs: dict[str, _Resolved] = {}
         self._loaded: dict[tuple[str, int], _Entry] = {}
-        self._loading: dict[tuple[str, int], asyncio.Future[_Entry]] = {}
-        self._resolving: dict[str, asyncio.Future[VersionRef]] = {}
+        self._loading: dict[Any, asyncio.Task[Any]] = {}
+        self._resolving: dict[Any, asyncio.Task[Any]] = {}
         self._background: set[asyncio.Task[Any]] = set()
 
     # -- registry (in a worker thread) ----------------------------------------------------------
@@ -567,28 +573,31 @@ class ModelPool:
         """Whether ``ref`` can name another version later (an alias or a bare name)."""
         return "/" not in ref or "@" in ref
 
+    async def _once(self, pending: dict[Any, asyncio.Task[Any]], key: Any, work: Any) -> Any:
+        """Await the one task doing ``work()`` for ``key`` (started if none runs): concurrent
+        callers share it, and a caller that goes away (its client disconnected) does not
+        cancel it for the others."""
+        task = pending.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(work())
+            pending[key] = task
+            task.add_done_callback(lambda t: _settled(pending, key, t))
+        return await asyncio.shield(task)
+
     async def _resolve_now(self, ref: str) -> VersionRef:
         """Resolve ``ref`` (one registry call shared by concurrent callers), load and warm its
         version, then make ``ref`` point at it."""
-        pending = self._resolving.get(ref)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[VersionRef] = loop.create_future()
-        self._resolving[ref] = future
-        try:
+
+        async def work() -> VersionRef:
+            loop = asyncio.get_running_loop()
             found = await loop.run_in_executor(self._executor, self._resolve_sync, ref)
             await self._entry(found)  # loaded and warmed before any request is sent to it
             self._refs[ref] = _Resolved(found, self._clock(), self.movable(ref))
             self._evict()
-            future.set_result(found)
             return found
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: no "never retrieved" warning when nobody waits
-            raise
-        finally:
-            del self._resolving[ref]
+
+        found: VersionRef = await self._once(self._resolving, ref, work)
+        return found
 
     def _refresh_later(self, ref: str, held: _Resolved) -> None:
         held.refreshing = True
@@ -661,26 +670,17 @@ class ModelPool:
         entry = self._loaded.get(key)
         if entry is not None:
             return entry
-        pending = self._loading.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[_Entry] = loop.create_future()
-        self._loading[key] = future
-        try:
+
+        async def work() -> _Entry:
+            loop = asyncio.get_running_loop()
             model = await loop.run_in_executor(self._executor, self._load_sync, ref)
             model.batcher = self._batcher(model)
-            entry = _Entry(model, model.batcher)
-            self._loaded[key] = entry
-            future.set_result(entry)
-            self._evict()
-            return entry
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()
-            raise
-        finally:
-            del self._loading[key]
+            made = _Entry(model, model.batcher)
+            self._loaded[key] = made
+            return made
+
+        loaded: _Entry = await self._once(self._loading, key, work)
+        return loaded
 
     def _evict(self) -> None:
         """Forget versions no reference points at any more and nothing waits for (a request

@@ -426,9 +426,10 @@ def test_concurrent_predictions_are_scored_in_one_batch_equal_to_one_by_one(
 
 def test_an_explicit_refresh_swaps_an_alias_to_its_new_version(served: Served) -> None:
     reg = Registry(served.root)
+    counted = FlakyRegistry(reg)
 
     async def main() -> tuple[int, dict[str, Any]]:
-        pool = ModelPool(reg, ServingConfig(refresh_seconds=3600))
+        pool = ModelPool(lambda: counted, ServingConfig(refresh_seconds=3600))  # type: ignore[arg-type,return-value]
         try:
             before = (await pool.predict("quality@live", served.records[:1])).ref.version
             moved = await asyncio.to_thread(reg.promote, "quality", 2, "live")
@@ -436,6 +437,9 @@ def test_an_explicit_refresh_swaps_an_alias_to_its_new_version(served: Served) -
             refs = await pool.refresh()
             after = (await pool.predict("quality@live", served.records[:1])).ref.version
             assert moved.version == 2
+            # Each version loaded once; the old one let go once nothing points at it.
+            assert counted.loads == ["quality/1", "quality/2"]
+            assert [str(v) for v in pool.loaded()] == ["quality/2"]
             return before, {"versions": (stale, after), "refs": refs}
         finally:
             pool.close()
@@ -477,6 +481,7 @@ class FlakyRegistry:
         self.reg = reg
         self.fail = False
         self.resolves = 0
+        self.loads: list[str] = []
 
     def resolve(self, ref: str) -> Any:
         self.resolves += 1
@@ -485,6 +490,7 @@ class FlakyRegistry:
         return self.reg.resolve(ref)
 
     def load_onnx(self, ref: str) -> Any:
+        self.loads.append(ref)
         return self.reg.load_onnx(ref)
 
 
