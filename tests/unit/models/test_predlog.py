@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -19,6 +20,7 @@ from assay._errors import UsageError
 from assay.ingest._group import GroupWriter
 from assay.ingest._pipeline import Ingestor
 from assay.ingest._request import RequestPipeline
+from assay.models import _predlog
 from assay.models._intent import Prediction
 from assay.models._predlog import UNKNOWN_USER, record_predictions
 
@@ -173,12 +175,41 @@ def test_the_text_does_not_even_reach_the_pipeline_when_the_workspace_keeps_none
         predictions=PREDICTIONS,
         texts=TEXTS,
         pipeline=capture,  # type: ignore[arg-type]
+        flush_seconds=0,
     )
     assert not future.done()  # queued, not waited for
     [piece] = capture.pieces
     assert (piece.lines, piece.key_tenant, piece.source) == (3, "acme", "predict:intent/3")
     assert b"alice.smith" not in piece.data
     assert b'"text"' not in piece.data
+
+
+def test_requests_within_one_window_reach_the_pipeline_as_one_piece_per_tenant(
+    ws: assay.Workspace,
+) -> None:
+    capture = _CapturingPipeline()
+    for request, tenant in (("a", "acme"), ("b", "globex"), ("c", "acme")):
+        record_predictions(
+            ws,
+            tenant_id=tenant,
+            model="intent",
+            version=3,
+            predictions=PREDICTIONS[:2],
+            user_ids="alice",
+            request_id=request,
+            pipeline=capture,  # type: ignore[arg-type]
+            flush_seconds=60,
+        )
+    assert capture.pieces == []  # waiting for the window
+    _predlog._batcher(capture).flush()  # type: ignore[arg-type]
+    got = sorted(
+        (p.key_tenant, p.lines, [json.loads(line)["event_id"] for line in p.data.splitlines()])
+        for p in capture.pieces
+    )
+    assert got == [
+        ("acme", 4, ["pred:a:0", "pred:a:1", "pred:c:0", "pred:c:1"]),
+        ("globex", 2, ["pred:b:0", "pred:b:1"]),
+    ]
 
 
 def test_a_retried_request_is_recorded_once(ws: assay.Workspace) -> None:
@@ -234,34 +265,48 @@ def test_an_invalid_prediction_is_rejected_by_the_pipeline_not_stored(
     assert ws.read("events").num_rows == 0
 
 
-def test_through_the_service_pipeline_the_call_returns_before_the_commit(
+def test_through_the_service_pipeline_each_request_gets_its_share_of_a_batch(
     ws: assay.Workspace,
 ) -> None:
     ingestor = Ingestor(ws)
     writer = GroupWriter(ingestor, fsync=False)
     pipeline = RequestPipeline(ingestor, writer, workers=1)
     try:
-        futures = [
-            record_predictions(
+
+        def send(rid: str, n: int) -> Any:
+            return record_predictions(
                 ws,
                 tenant_id="acme",
                 model="intent",
                 version=3,
-                predictions=PREDICTIONS[:1],
+                predictions=PREDICTIONS[:n],
                 user_ids="alice",
-                request_id=f"p{k}",
+                request_id=rid,
                 at=AT,
                 pipeline=pipeline,
             )
-            for k in range(5)
-        ]
+
+        futures = [send(f"p{k}", 1) for k in range(5)]
         results = [f.result(timeout=60) for f in futures]
+        # A retry of p0 and a new request in one window: each gets its own share back.
+        again = [send(rid, 2) for rid in ("p0", "p9")]
+        retried, new = (f.result(timeout=60) for f in again)
     finally:
         pipeline.close()
         writer.close()
         ingestor.close()
     assert [r.accepted for r in results] == [1] * 5
-    assert sorted(r["event_id"] for r in _events(ws)) == [f"pred:p{k}:0" for k in range(5)]
+    assert [r.results[0]["event_id"] for r in results] == [f"pred:p{k}:0" for k in range(5)]
+    assert (retried.accepted, retried.duplicates) == (1, 1)  # p0:0 was stored, p0:1 is new
+    assert [(r["index"], r["event_id"], r["status"]) for r in retried.results] == [
+        (0, "pred:p0:0", "duplicate"),
+        (1, "pred:p0:1", "accepted"),
+    ]
+    assert [(r["index"], r["event_id"], r["status"]) for r in new.results] == [
+        (0, "pred:p9:0", "accepted"),
+        (1, "pred:p9:1", "accepted"),
+    ]
+    assert len(_events(ws)) == 5 + 1 + 2
 
 
 def test_the_metrics_read_the_predictions_as_a_release(ws: assay.Workspace) -> None:
