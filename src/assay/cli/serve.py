@@ -22,6 +22,7 @@ PREDICT_DEFAULTS: dict[str, float] = {
     "max_inputs": 256,
     "max_text_chars": 4096,
     "refresh_seconds": 5.0,
+    "key_requests": 64,
 }
 
 
@@ -129,6 +130,15 @@ def serve(
             "alias is swapped in without dropping requests).",
         ),
     ] = PREDICT_DEFAULTS["refresh_seconds"],
+    predict_key_requests: Annotated[
+        int,
+        typer.Option(
+            "--predict-key-requests",
+            envvar="ASSAY_PREDICT_KEY_REQUESTS",
+            min=1,
+            help="Most predict requests of one API key in flight (more: 429).",
+        ),
+    ] = int(PREDICT_DEFAULTS["key_requests"]),
 ) -> None:
     """Serve ingestion and the read API over HTTP (FastAPI on uvicorn, one process).
 
@@ -159,6 +169,7 @@ def serve(
             max_inputs=predict_max_inputs,
             max_text_chars=predict_max_text_chars,
             refresh_seconds=predict_refresh_seconds,
+            key_requests=predict_key_requests,
         )
         app = create_app(path, profile_interval=profile_interval, serving=serving)
 

@@ -77,6 +77,8 @@ class ServingConfig:
     refresh_seconds : least seconds between two resolutions of a movable reference
         (``NAME@ALIAS``, ``NAME``); 0 resolves it on every request.
     workers : threads that run ONNX Runtime calls.
+    key_requests : most predict requests of one API key in flight (the service answers 429
+        beyond, so that one tenant cannot fill every version's queue).
     """
 
     max_batch: int = 64
@@ -88,9 +90,17 @@ class ServingConfig:
     max_top_k: int = 20
     refresh_seconds: float = 5.0
     workers: int = 2
+    key_requests: int = 64
 
     def __post_init__(self) -> None:
-        for name in ("max_batch", "max_queue", "max_inputs", "max_text_chars", "max_body_bytes"):
+        for name in (
+            "max_batch",
+            "max_queue",
+            "max_inputs",
+            "max_text_chars",
+            "max_body_bytes",
+            "key_requests",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise UsageError(f"{name} must be a whole number >= 1 (got {value!r})")

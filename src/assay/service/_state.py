@@ -27,7 +27,7 @@ from assay.service._errors import ApiError
 from assay.service._observe import Observability
 from assay.store import ApiKey, KeyStore, Settings
 
-Work = Literal["ingest", "read"]
+Work = Literal["ingest", "read", "predict"]
 
 
 class KeyLimits:
@@ -119,6 +119,7 @@ class ServiceState:
         profile_interval: float = DEFAULT_REFRESH_INTERVAL,
         serving: ServingConfig | None = None,
     ) -> ServiceState:
+        serving = serving or ServingConfig()
         writer_ws = Workspace.open(path)
         settings = writer_ws.settings
         reader_list = [Workspace.open(path) for _ in range(max(1, settings.http_readers))]
@@ -148,6 +149,7 @@ class ServiceState:
                 {
                     "ingest": (settings.http_key_requests, "http_key_requests"),
                     "read": (settings.http_key_reads, "http_key_reads"),
+                    "predict": (serving.key_requests, "--predict-key-requests"),
                 },
                 on_refused=obs.on_key_refused,
             ),

@@ -15,6 +15,7 @@ import math
 import os
 import sqlite3
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.resources import files
@@ -532,3 +533,41 @@ def test_a_registry_that_cannot_be_read_keeps_the_served_version_or_is_a_retryab
     assert resolves == 2
     assert "OperationalError" in message
     assert "/secret/path" not in message
+
+
+def test_a_key_with_too_many_predict_requests_in_flight_gets_429_and_other_keys_do_not(
+    served: Served,
+) -> None:
+    """One request of key A waits in a batch of two that only a second input fills (a long
+    max wait); A's next request is refused, B's fills the batch and both are answered."""
+    config = ServingConfig(key_requests=1, max_batch=2, max_wait_ms=120_000)
+    app = create_app(served.root, serving=config)
+    results: dict[str, httpx.Response] = {}
+    with TestClient(app, raise_server_exceptions=False) as client:
+
+        def post(name: str, key: str) -> None:
+            results[name] = client.post(
+                "/v1/models/intent/1/predict",
+                json={"inputs": ["hi"]},
+                headers={"Authorization": f"Bearer {served.keys[key]}"},
+            )
+
+        first = threading.Thread(target=post, args=("first", "a"))
+        first.start()
+        pool = app.state.assay.models
+        for _ in range(3000):  # until the first request waits in its batch (bounded)
+            held = [e for e in pool._loaded.values() if e.batcher.queued == 1]
+            if held:
+                break
+            first.join(0.01)
+        assert held, "the first request never reached its batch"
+        post("second", "a")
+        post("other", "b")
+        first.join(60)
+    assert results["second"].status_code == 429
+    error = error_of(results["second"])
+    assert error["code"] == "too_many_requests"
+    assert "--predict-key-requests" in error["message"]
+    assert results["second"].headers["Retry-After"] == "1"
+    assert results["first"].status_code == 200
+    assert results["other"].status_code == 200

@@ -248,7 +248,8 @@ async def post_predict(request: Request, name: str, key: PredictKey, state: Stat
     seen = _Seen()
     with state.obs.tracer.start_as_current_span("predict"):
         try:
-            response = await _predict(request, name, key, state, pool, seen)
+            with state.limits.hold("predict", key):
+                response = await _predict(request, name, key, state, pool, seen)
         except (ApiError, AssayError) as exc:
             err = exc if isinstance(exc, ApiError) else _from_assay(exc)
             _observe(state, seen.model, err.status, err.code, start)
