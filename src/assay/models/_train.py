@@ -13,10 +13,12 @@ duration):
    its **frequent categories** in train (at least ``min_category_count`` rows, at most
    ``max_categories`` per feature); every other value, rare in train or never seen, encodes
    to all zeros, which is the "other" bucket.
-3. **Fit** ``logistic`` (scikit-learn ``LogisticRegression``) and/or ``gbdt`` (LightGBM),
-   both with balanced class weights (each class weighs half the total), so a 1 % positive
-   rate is not learnt as "always negative". Balanced weights inflate the raw probabilities,
-   which calibration then corrects.
+3. **Fit** ``logistic`` (scikit-learn ``LogisticRegression``, with balanced class weights:
+   each class weighs half the total, so a 1 % positive rate is not learnt as "always
+   negative"; they inflate the raw probabilities, which calibration then corrects) and/or
+   ``gbdt`` (LightGBM, unweighted: its boosting starts from the base rate's log-odds, and
+   weighting each of a few hundred positives ~50 times made it overfit them, see
+   :data:`GBDT_NUM_LEAVES`).
 4. **Calibrate** on validation. The validation rows are split in two halves, alternating
    within each class in (day, tenant, session) order: the *calibration half* fits Platt
    scaling (a logistic regression on the classifier's margin, its log-odds before the
@@ -71,8 +73,15 @@ ISOTONIC_MIN_POSITIVES = 100
 #: training rows perfectly (train ROC-AUC 1.00) and ranked test sessions at 0.47-0.53. Small
 #: trees, a slower rate, L2 on the leaves and leaves of at least 1 % of the training rows
 #: (between 20 and 400, :func:`gbdt_min_child_samples`): 0.61 on 189k synthetic sessions
-#: where the old shape gave 0.53 (Bayes 0.645).
-GBDT_NUM_LEAVES = 4
+#: where the old shape gave 0.53 (Bayes 0.645). With the last- and previous-turn features,
+#: 4-leaf trees on balanced weights still reached train ROC-AUC 0.71-0.74 against the true
+#: probabilities' 0.59-0.65 on the same rows; stumps (2 leaves, an additive model) without
+#: class weights had the best validation ROC-AUC of the shapes tried on the
+#: ``benchmarks/models_quality.py`` seeds 1-3 (mean 0.613 vs 0.591; chosen on the validation
+#: days only; 3 leaves, 150 or 600 trees, a larger leaf or L2 100 did worse there).
+GBDT_NUM_LEAVES = 2
+#: LightGBM's class weights (None: unweighted; see :data:`GBDT_NUM_LEAVES`).
+GBDT_CLASS_WEIGHT: str | None = None
 GBDT_LEARNING_RATE = 0.02
 GBDT_REG_LAMBDA = 10.0
 
@@ -374,7 +383,7 @@ def build_pipeline(
             num_leaves=num_leaves,
             min_child_samples=min_child_samples,
             reg_lambda=GBDT_REG_LAMBDA,
-            class_weight="balanced",
+            class_weight=GBDT_CLASS_WEIGHT,
             subsample=0.8,
             subsample_freq=1,
             colsample_bytree=0.8,
@@ -481,6 +490,7 @@ def fit_candidate(
     params: dict[str, Any] = {"kind": kind, "seed": seed, "class_weight": "balanced"}
     if kind == "gbdt":
         params.update(
+            class_weight=GBDT_CLASS_WEIGHT or "none",
             n_estimators=n_estimators,
             learning_rate=GBDT_LEARNING_RATE,
             num_leaves=GBDT_NUM_LEAVES,

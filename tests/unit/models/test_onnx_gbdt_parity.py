@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import assay.models._onnx as onnx_mod
+import assay.models._train as train_mod
 from assay._api import Workspace
 from assay.ingest import ingest_paths
 from assay.models._dataset import feature_columns
@@ -73,13 +74,23 @@ def _gbdt(split):  # type: ignore[no-untyped-def]
 
 
 def test_gbdt_export_on_synth_telemetry_matches_to_1e5(synth_split, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    model = _gbdt(synth_split)
     test = synth_split.test
+    current = _gbdt(synth_split)
+    np.testing.assert_allclose(
+        onnx_scores(session(to_onnx(current)), test), current.predict_proba(test), atol=1e-5, rtol=0
+    )
+    # The shape that met the failure (4 leaves, balanced class weights): exported to 1e-5 ...
+    build = train_mod.build_pipeline
+    monkeypatch.setattr(train_mod, "GBDT_CLASS_WEIGHT", "balanced")
+    monkeypatch.setattr(
+        train_mod, "build_pipeline", lambda *a, **k: build(*a, **{**k, "num_leaves": 4})
+    )
+    model = _gbdt(synth_split)
     native = model.predict_proba(test)
     exported = onnx_scores(session(to_onnx(model)), test)
     np.testing.assert_allclose(exported, native, atol=1e-5, rtol=0)
-    # The data does reproduce the failure: with thresholds rounded to the nearest float32
-    # (the converter's own rounding), some scores are off by more than 1e-5.
+    # ... and the data does reproduce the failure: with thresholds rounded to the nearest
+    # float32 (the converter's own rounding), some scores are off by more than 1e-5.
     monkeypatch.setattr(onnx_mod, "float32_threshold", lambda t: t)
     nearest = onnx_scores(session(to_onnx(model)), test)
     assert np.abs(nearest - native).max() > 1e-5
