@@ -96,6 +96,6 @@ class WorkspaceModels(Models):
 
     def train_intent(self, data: str | Path, **options: Any) -> IntentOutcome:
         """Train, export and register an intent classifier from ``data`` (CLINC150's JSON
-        layout, or JSONL/CSV of ``text,label``). ``options``: name, encoder, oos_label, seed,
-        progress."""
+        layout, or JSONL/CSV of ``text,label``). ``options``: name, encoder (``tfidf`` or a
+        sentence-encoder directory), oos_label, seed, progress."""
         return _intent.train_intent_model(self._ws, data, **options)
