@@ -14,8 +14,9 @@ them).
   ``ws.models`` (:class:`WorkspaceModels`) trains, registers, lists, promotes and predicts,
   retrains daily under an SLA (:class:`RetrainOutcome`) and monitors without labels
   (:class:`MonitorReport`).
-- Intent models: :func:`train_intent` (TF-IDF, out-of-scope detection), :class:`IntentPredictor`
-  and :func:`predict_intent` run their ONNX export.
+- Intent models: :func:`train_intent` (TF-IDF or a pretrained sentence encoder from a local
+  directory, out-of-scope detection), :class:`IntentPredictor` and :func:`predict_intent` run
+  their ONNX export.
 - Online inference: :class:`ModelPool` serves every registered model (loaded once, warmed,
   micro-batched, swapped when an alias moves) under the limits of :class:`ServingConfig`;
   ``assay serve`` answers ``POST /v1/models/{name}/predict`` with it.
