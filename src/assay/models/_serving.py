@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     import onnxruntime
 
 Kind = Literal["intent", "tabular"]
+#: Most references (as spelt by clients) a pool remembers; the oldest goes first.
+MAX_REFERENCES = 1024
 X = TypeVar("X")
 Y = TypeVar("Y")
 
@@ -602,6 +604,10 @@ class ModelPool:
             loop = asyncio.get_running_loop()
             found = await loop.run_in_executor(self._executor, self._resolve_sync, ref)
             await self._entry(found)  # loaded and warmed before any request is sent to it
+            if ref not in self._refs and len(self._refs) >= MAX_REFERENCES:
+                # Spellings of references are the client's ("intent/01", "intent/001", ...):
+                # forget the oldest rather than hold every one ever sent.
+                del self._refs[next(iter(self._refs))]
             self._refs[ref] = _Resolved(found, self._clock(), self.movable(ref))
             self._evict()
             return found
@@ -761,7 +767,7 @@ class ModelPool:
         return await self.predict_with(await self.model(ref), inputs, top_k=top_k)
 
     async def aclose(self) -> None:
-        """Wait for background refreshes, then stop the worker threads."""
+        """Cancel the background look-ups, then stop the worker threads."""
         for task in list(self._background):
             task.cancel()
         self.close()

@@ -571,3 +571,25 @@ def test_a_key_with_too_many_predict_requests_in_flight_gets_429_and_other_keys_
     assert results["second"].headers["Retry-After"] == "1"
     assert results["first"].status_code == 200
     assert results["other"].status_code == 200
+
+
+def test_the_pool_remembers_a_bounded_number_of_reference_spellings(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import assay.models._serving as serving
+
+    monkeypatch.setattr(serving, "MAX_REFERENCES", 2)
+
+    async def main() -> tuple[list[int], list[str], list[str]]:
+        pool = ModelPool(Registry(served.root))
+        try:
+            spellings = ["intent/1", "intent/01", "intent/001"]
+            versions = [(await pool.predict(r, ["hi"])).ref.version for r in spellings]
+            return versions, list(pool._refs), [str(v) for v in pool.loaded()]
+        finally:
+            pool.close()
+
+    versions, remembered, loaded = asyncio.run(main())
+    assert versions == [1, 1, 1]
+    assert remembered == ["intent/01", "intent/001"]
+    assert loaded == ["intent/1"]
