@@ -593,3 +593,21 @@ def test_the_pool_remembers_a_bounded_number_of_reference_spellings(
     assert versions == [1, 1, 1]
     assert remembered == ["intent/01", "intent/001"]
     assert loaded == ["intent/1"]
+
+
+def test_a_registry_that_cannot_be_read_is_503_with_retry_after(served: Served) -> None:
+    pool = served.client.app.state.assay.models  # type: ignore[attr-defined]
+    real = pool.registry
+    flaky = FlakyRegistry(real)
+    flaky.fail = True
+    pool._registry = flaky
+    try:
+        r = served.predict("intent/0001", {"inputs": ["hi"]})
+    finally:
+        pool._registry = real
+    assert r.status_code == 503
+    error = error_of(r)
+    assert error["code"] == "unavailable"
+    assert "retry shortly" in error["message"]
+    assert "/secret/path" not in r.text
+    assert r.headers["Retry-After"] == "1"
