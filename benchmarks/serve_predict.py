@@ -7,7 +7,8 @@ async, one utterance per request, the utterances of CLINC150's test part in turn
 
 1. **Baseline, in this process**: :meth:`IntentPredictor.predict` on one utterance (redaction,
    normalisation, ONNX Runtime), p50 and p99 over ``--calls`` calls; the same without
-   redaction, for its share.
+   redaction, for its share; and redaction alone, :func:`redact_array` (Python ``re`` on a
+   small array) against the Arrow path it replaced there.
 2. **Maximum throughput**: ``--concurrency`` connections in a closed loop for ``--seconds`` (at
    most ``--max-requests`` requests): utterances/s answered 200.
 3. **Latency at half of that**: requests sent open loop at half the maximum throughput (request
@@ -255,6 +256,21 @@ def baseline(workspace: Path, texts: list[str], calls: int) -> dict[str, float]:
         tag = "" if redact else "_no_redact"
         out[f"p50{tag}"] = float(np.percentile(times, 50))
         out[f"p99{tag}"] = float(np.percentile(times, 99))
+    # Redaction of one utterance: redact_array (Python re for small arrays) against the Arrow
+    # path it replaces there, on the same texts.
+    import pyarrow as pa
+
+    from assay.privacy import _redact, redact_array
+
+    for tag, redact_fn in (("python", redact_array), ("arrow", _redact._redact_chunk)):
+        times = []
+        for i in range(calls):
+            one = pa.array([texts[i % len(texts)]], type=pa.string())
+            t0 = time.perf_counter()
+            redact_fn(one)
+            times.append(time.perf_counter() - t0)
+        out[f"redact_{tag}_p50"] = float(np.percentile(times, 50))
+        out[f"redact_{tag}_p99"] = float(np.percentile(times, 99))
     return out
 
 
@@ -336,6 +352,17 @@ def main() -> None:
             _ratios(base["p50_no_redact"], base["p99_no_redact"], base),
         ),
     ]
+    for tag, label in (("python", "Python re, small arrays"), ("arrow", "Arrow RE2 kernels")):
+        rows.append(
+            (
+                f"redaction alone, {label}",
+                "",
+                "",
+                _ms(base[f"redact_{tag}_p50"]),
+                _ms(base[f"redact_{tag}_p99"]),
+                _ratios(base[f"redact_{tag}_p50"], base[f"redact_{tag}_p99"], base),
+            )
+        )
     phases: dict[str, tuple[Phase, Phase]] = {}
     for record in (False, True):
         top, half = serve_phases(template, texts, args, record=record)
