@@ -15,7 +15,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -60,10 +60,10 @@ def _event(tenant: str, event_id: str) -> dict[str, object]:
     }
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+@contextmanager
+def _serving(tmp: Path) -> Iterator[Server]:
     """``assay serve`` with 4 shared slots, 2 per key, a 3 s body deadline and 1 s for headers."""
-    root = tmp_path / "ws"
+    root = tmp / "ws"
     settings = {
         "http_fsync": False,
         "http_queue_requests": 4,
@@ -78,9 +78,24 @@ def server(tmp_path: Path) -> Iterator[Server]:
             name: ws.keys.create(tenant_id=name, scopes=("ingest", "read"))[1]
             for name in ("slow", "other")
         }
-    err = tmp_path / "server.err"
+    err = tmp / "server.err"
     with running_server(root, err, "--no-access-log") as (proc, port):
         yield Server(proc, port, keys, err)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """A server of the test's own: for the tests that count in its metrics or read its log."""
+    with _serving(tmp_path) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the tests that neither count in its metrics nor read its log (each
+    starts from no request in flight, which they check): a start costs a few seconds."""
+    with _serving(tmp_path_factory.mktemp("slow-bodies")) as started:
+        yield started
 
 
 def _start_slow_body(port: int, key: str, length: int = 100_000) -> socket.socket:
@@ -179,7 +194,11 @@ def test_slow_bodies_of_one_key_do_not_lock_other_tenants_out(server: Server) ->
     )
 
 
-def test_a_body_that_keeps_arriving_at_the_minimum_rate_is_accepted(server: Server) -> None:
+def test_a_body_that_keeps_arriving_at_the_minimum_rate_is_accepted(
+    shared_server: Server,
+) -> None:
+    server = shared_server
+    assert _healthz(server) == {"inflight": 0, "receiving": 0}
     # 16 events at about 4,000 bytes/s: slower than the 3 s deadline alone allows for the whole
     # body, faster than the 1,000 bytes/s minimum rate, so it must be read to the end.
     lines = [json.dumps({**_event("slow", f"s-{i}"), "text": "x" * 900}) for i in range(16)]
@@ -226,7 +245,11 @@ def test_a_client_gone_mid_body_is_an_aborted_request_without_traceback(server: 
     [b"", b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"],
     ids=["nothing", "half the headers"],
 )
-def test_a_connection_slow_to_send_its_headers_is_closed(server: Server, sent: bytes) -> None:
+def test_a_connection_slow_to_send_its_headers_is_closed(
+    shared_server: Server, sent: bytes
+) -> None:
+    server = shared_server
+    assert _healthz(server) == {"inflight": 0, "receiving": 0}
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(sent)
         for _ in range(3):  # a header line now and then, as slowloris does
