@@ -419,9 +419,10 @@ Session = tuple[Path, list[Ran]]
 
 @pytest.fixture(scope="module")
 def sessions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Session]:
-    """Every doc run once: the README beside the quickstart, then the reference pages in
-    copies of the quickstart's folder, two at a time (each is one process at a time, and CI
-    has two cores)."""
+    """Every doc run once, two at a time (each is one process at a time, and CI has two
+    cores): the README and the HTTP page beside the quickstart (they need nothing of it, and
+    the README ends well before it), then the reference pages in copies of the quickstart's
+    folder."""
 
     def run(doc: Path, cwd: Path, **env: str) -> Session:
         return cwd, run_doc(commands(doc), cwd, _env(**env))
@@ -436,9 +437,9 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Session]:
             run, ROOT / "docs" / "quickstart.md", tmp_path_factory.mktemp("quickstart")
         )
         readme = pool.submit(run, ROOT / "README.md", tmp_path_factory.mktemp("readme"))
+        http = pool.submit(run, ROOT / "docs" / "http.md", tmp_path_factory.mktemp("http"))
         done = {"quickstart.md": quickstart.result()}
         refs = {n: pool.submit(reference, n, done["quickstart.md"][0]) for n in REFERENCE_DOCS}
-        http = pool.submit(run, ROOT / "docs" / "http.md", tmp_path_factory.mktemp("http"))
         done["README.md"] = readme.result()
         done["http.md"] = http.result()
         done.update({n: f.result() for n, f in refs.items()})
