@@ -11,6 +11,7 @@ Kelvin sign and long s that RE2 case-folds).
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -246,3 +247,12 @@ def test_a_batch_with_nulls_keeps_them_null_with_zero_counts() -> None:
     redacted, counts = redact_array(pa.array([None, "a@b.co", None], type=pa.string()))
     assert redacted.to_pylist() == [None, "<EMAIL>", None]
     assert counts.to_pylist() == [0, 1, 0]
+
+
+def test_the_only_characters_re2_folds_into_ascii_letters_are_the_two_sent_to_arrow() -> None:
+    # RE2 itself is the oracle: every non-ASCII code point, matched case-insensitively against
+    # the ASCII letters. Python's re.ASCII folds none of them; the gate must catch each one.
+    chars = pa.array([chr(c) for c in range(0x80, 0x110000) if not 0xD800 <= c <= 0xDFFF])
+    folded = chars.filter(pc.match_substring_regex(chars, pattern="(?i:[a-z])")).to_pylist()
+    assert folded == ["\u017f", "\u212a"]
+    assert all(not redact_module._fast_enough([c]) for c in folded)
