@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,6 +43,7 @@ class DemoResult:
     incidents: list[Incident] = field(default_factory=list)
     regressions: list[dict[str, Any]] = field(default_factory=list)
     model: dict[str, Any] | None = None
+    intent: dict[str, Any] | None = None
 
 
 def prepare(root: Path) -> None:
@@ -69,18 +70,22 @@ def run_demo(
     show: Show,
     progress: Callable[[str, int], None] | None = None,
     model: bool = True,
+    intent_data: Literal["full", "small"] | None = "full",
 ) -> DemoResult:
     """Run the whole demo under ``root`` and report through ``say`` and ``show``.
 
     The telemetry covers the ``days`` days up to ``end`` (default: yesterday, UTC, as
     ``assay synth`` does), so that the demo's workspace takes today's events over HTTP
     without a gap of silent days. With ``model`` (and the ``models`` extra installed), the last
-    step trains a session-quality model, registers it as champion and monitors it.
+    step trains a session-quality model, registers it as champion and monitors it; then an
+    intent classifier is trained on the CLINC150 data shipped in the package (``intent_data``:
+    ``full``, the 150 intents, or ``small``, a 10-intent subset; None skips it) and served by
+    ``assay serve`` on 127.0.0.1 for a few predictions.
     """
     prepare(root)
     config = SynthConfig(tenants=tenants, users=users, days=days, seed=seed, end=end)
     say(
-        f"1/7  synthesising {days} days of telemetry ({config.start} to {config.end}) for "
+        f"1/8  synthesising {days} days of telemetry ({config.start} to {config.end}) for "
         f"{tenants} tenants (seed {seed}) ..."
     )
     out = write(
@@ -92,7 +97,7 @@ def run_demo(
     truth: dict[str, Any] = out.truth
     say(f"     {out.events:,} events written to {root / 'data'}")
 
-    say("2/7  ingesting: validate, redact, pseudonymise, deduplicate ...")
+    say("2/8  ingesting: validate, redact, pseudonymise, deduplicate ...")
     with Workspace.open(root / "workspace", create=True) as ws:
         summary = ingest_paths(
             ws,
@@ -117,13 +122,13 @@ def run_demo(
             f"     {again['accepted']} accepted, {again['duplicate']:,} duplicates: nothing doubled"
         )
 
-        say("3/7  headline metrics per tenant (last 7 days) ...")
+        say("3/8  headline metrics per tenant (last 7 days) ...")
         show(_headline(ws), "tenants")
 
         result = DemoResult(root, ws.path, out.events, summary, truth)
         first = date.fromisoformat(truth["start"])
         say(
-            "4/7  scanning every tenant x metric for anomalies, then each locale and "
+            "4/8  scanning every tenant x metric for anomalies, then each locale and "
             "model_version (assay anomalies scan) ..."
         )
         for by in (None, "locale", "model_version"):
@@ -138,7 +143,7 @@ def run_demo(
         result.incidents = [ws.incidents.get(i.id) for i in result.incidents]
         show(_incident_table(result.incidents), "assay incidents list")
 
-        say("5/7  the injected incidents (truth.json), as incidents with their root cause ...")
+        say("5/8  the injected incidents (truth.json), as incidents with their root cause ...")
         for injected in truth.get("incidents", []):
             kind = str(injected.get("kind"))
             matches = [i for i in result.incidents if _matches(i, injected)]
@@ -146,7 +151,7 @@ def run_demo(
             _say_match(injected, matches, say)
 
         say(
-            "6/7  release regressions: each new model_version or prompt_template against its "
+            "6/8  release regressions: each new model_version or prompt_template against its "
             "predecessor (assay regressions) ..."
         )
         regressions = find_regressions(ws, since=first)
@@ -172,6 +177,13 @@ def run_demo(
             )
         if model:
             result.model = _model_step(ws, truth, say)
+    if intent_data is not None:
+        tenants_seen = sorted(
+            {str(i["tenant_id"]) for i in truth.get("incidents", []) if i.get("tenant_id")}
+        )
+        result.intent = _intent_step(
+            result.workspace, tenants_seen[0] if tenants_seen else "tenant-001", intent_data, say
+        )
     return result
 
 
@@ -191,12 +203,12 @@ def _model_step(ws: Workspace, truth: dict[str, Any], say: Say) -> dict[str, Any
     ]
     if missing:
         say(
-            "7/7  session-quality model: skipped, the models extra is not installed "
+            "7/8  session-quality model: skipped, the models extra is not installed "
             "(pip install 'assay[models]'; scripts/demo.sh installs it)"
         )
         return None
     say(
-        "7/7  a session-quality model: which sessions end in a thumbs-down (assay models "
+        "7/8  a session-quality model: which sessions end in a thumbs-down (assay models "
         "train quality), registered in MLflow, promoted, then monitored without labels ..."
     )
     try:
@@ -233,6 +245,110 @@ def _model_step(ws: Workspace, truth: dict[str, Any], say: Say) -> dict[str, Any
         "ece": ece.get("estimate"),
         "monitor": report.to_dict(),
     }
+
+
+#: What the demo asks the served intent model (no PII, so redaction leaves them as they are).
+DEMO_UTTERANCES = (
+    "how do i reset my pin",
+    "what is the weather like in boston tomorrow",
+    "please book a table for four at an italian place tonight",
+    "tell me something about the french revolution",
+)
+
+
+def _intent_step(
+    workspace: Path, tenant: str, data: Literal["full", "small"], say: Say
+) -> dict[str, Any] | None:
+    """Step 8: train an intent classifier on the shipped CLINC150 data, promote it, serve it
+    with ``assay serve`` on 127.0.0.1 and ask it a few utterances through ``POST
+    /v1/models/intent@champion/predict`` with a tenant key of scope ``predict``."""
+    import importlib.util
+
+    missing = [m for m in ("sklearn", "mlflow", "onnxruntime") if not importlib.util.find_spec(m)]
+    if missing:
+        say("8/8  intent model: skipped, the models extra is not installed")
+        return None
+    from assay.models._intent_data import clinc150_path
+
+    subset = "150 intents" if data == "full" else "a 10-intent subset"
+    say(
+        f"8/8  an intent classifier on CLINC150 ({subset}, shipped in the package): "
+        "TF-IDF + logistic regression, out-of-scope threshold chosen on validation, served by "
+        "assay serve ..."
+    )
+    with Workspace.open(workspace) as ws:
+        outcome = ws.models.train_intent(clinc150_path(small=data == "small"), name="intent")
+        test = outcome.summary().get("test", {})
+        say(
+            f"     {outcome.version}: test in-scope accuracy {_g(test.get('in_scope_accuracy'))}, "
+            f"out-of-scope recall {_g(test.get('oos_recall'))}; ONNX export equal to the model "
+            f"to {outcome.onnx_max_abs_diff:.1e}"
+        )
+        ws.models.promote(outcome.version.name, outcome.version.version)
+        _, key = ws.keys.create(tenant_id=tenant, scopes=("predict",))
+    answer = _serve_and_ask(workspace, key, tenant)
+    for text, pred in zip(DEMO_UTTERANCES, answer["predictions"], strict=True):
+        say(f"     {text!r} -> {pred['label']} ({pred['probability']:.2f})")
+    recorded = answer.get("recorded") or {}
+    say(
+        f"     answered by {answer['model']}/{answer['version']} in {answer['ms']:.0f} ms "
+        f"(one request of {len(DEMO_UTTERANCES)} utterances, the first after start); "
+        f"{recorded.get('accepted', 0)} predictions recorded as events of {tenant} "
+        "(intent, intent_confidence, model_version), for the scan and drift to watch"
+    )
+    return {"version": str(outcome.version), "test": test, "answer": answer}
+
+
+def _serve_and_ask(workspace: Path, key: str, tenant: str) -> dict[str, Any]:
+    """Run ``assay serve``'s app on a free port of 127.0.0.1 in a thread, POST the demo's
+    utterances once, stop the server, and return the answer (plus its time, ``ms``)."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from assay.service import create_app
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(workspace), log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise UsageError(
+                    "the demo's inference server did not start on 127.0.0.1 within 60 s; "
+                    "run `assay serve` yourself to see why"
+                )
+            time.sleep(0.05)
+        body = {"inputs": list(DEMO_UTTERANCES), "record": True}
+        started = time.perf_counter()
+        reply = httpx.post(
+            f"http://127.0.0.1:{port}/v1/models/intent@champion/predict",
+            json=body,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=60,
+        )
+        ms = (time.perf_counter() - started) * 1000
+        if reply.status_code != 200:
+            raise UsageError(
+                f"the demo's predict request answered {reply.status_code} (expected 200): "
+                f"{reply.text[:300]}"
+            )
+        answer: dict[str, Any] = reply.json()
+        answer["ms"] = ms
+        return answer
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
 
 
 def _headline(ws: Workspace) -> pa.Table:

@@ -26,16 +26,31 @@ def test_demo_finds_each_injected_incident_as_an_explained_incident(tmp_path: Pa
         end=dt.date(2026, 2, 25),
         say=said.append,
         show=lambda t, title: shown.append((title, t)),
+        intent_data="small",
     )
     # Step 7: a session-quality model trained, registered as champion and monitored.
     assert result.model is not None
     assert result.model["version"] == "quality/1"
     # The true probabilities rank the test sessions better than chance (synth's law).
     assert 0.5 < result.model["bayes_roc_auc"] <= 1.0
-    assert any(line.startswith("7/7  a session-quality model") for line in said)
+    assert any(line.startswith("7/8  a session-quality model") for line in said)
     with Workspace.open(result.workspace) as ws:
         assert "champion" in ws.models.show("quality/1")["aliases"]
         assert result.model["monitor"]["model"] == "quality/1"
+        # Step 8: the intent model answered over HTTP, and its predictions became events.
+        assert "champion" in ws.models.show("intent/1")["aliases"]
+        events = ws.events().filter(lambda t: t.model_version == "intent/1").to_pyarrow()
+    assert result.intent is not None
+    answer = result.intent["answer"]
+    assert (answer["model"], answer["version"]) == ("intent", 1)
+    # "weather" is one of the subset's ten intents (scripts/clinc150_subset.py).
+    labels = [p["label"] for p in answer["predictions"]]
+    assert labels[1] == "weather"
+    assert answer["recorded"] == {"accepted": 4, "duplicates": 0, "rejected": 0}
+    assert sorted(events.column("intent").to_pylist()) == sorted(labels)
+    assert set(events.column("tenant_id").to_pylist()) == {
+        sorted(i["tenant_id"] for i in result.truth["incidents"] if i.get("tenant_id"))[0]
+    }
     kinds = {i["kind"] for i in result.truth["incidents"]}
     assert kinds == {"outage", "handoff_jump", "latency_regression"}
     # Each injected incident as an incident; the two tied to a release also as regressions.
@@ -96,7 +111,13 @@ def test_the_demo_data_ends_yesterday_by_default(tmp_path: Path) -> None:
     said: list[str] = []
     before = dt.datetime.now(dt.UTC).date()
     result = run_demo(
-        tmp_path / "demo", tenants=2, users=10, days=14, say=said.append, show=lambda t, s: None
+        tmp_path / "demo",
+        tenants=2,
+        users=10,
+        days=14,
+        say=said.append,
+        show=lambda t, s: None,
+        intent_data=None,
     )
     after = dt.datetime.now(dt.UTC).date()
     # Two weeks are too few for train, validation and test weeks: the model step says so.

@@ -79,6 +79,17 @@ def demo(
             if result.model
             else ""
         )
+        + (
+            f"  assay models show intent@champion --workspace {ws}\n"
+            f"  KEY=$(assay keys create --workspace {ws} --tenant {tenant} --scope predict "
+            "| tail -n 1)\n"
+            f"  assay serve --workspace {ws} &   # then:\n"
+            "  curl -s http://127.0.0.1:8000/v1/models/intent@champion/predict "
+            '-H "Authorization: Bearer $KEY" -H "Content-Type: application/json" '
+            '-d \'{"inputs": ["what is the weather like"]}\'\n'
+            if result.intent
+            else ""
+        )
         + f"  assay keys create --workspace {ws} --tenant {tenant}   # then:\n"
         f"  assay serve --workspace {ws}   # HTTP: POST /v1/events, GET /v1/metrics/dau\n"
         "See README.md and docs/ for more (docs/http.md for the HTTP service)."
