@@ -328,7 +328,7 @@ def _serve_and_ask(workspace: Path, key: str, tenant: str) -> dict[str, Any]:
                     "run `assay serve` yourself to see why"
                 )
             time.sleep(0.05)
-        body = {"inputs": list(DEMO_UTTERANCES), "record": True}
+        body = {"inputs": list(DEMO_UTTERANCES), "record": True, "record_wait": True}
         started = time.perf_counter()
         reply = httpx.post(
             f"http://127.0.0.1:{port}/v1/models/intent@champion/predict",

@@ -46,7 +46,7 @@ def test_demo_finds_each_injected_incident_as_an_explained_incident(tmp_path: Pa
     # "weather" is one of the subset's ten intents (scripts/clinc150_subset.py).
     labels = [p["label"] for p in answer["predictions"]]
     assert labels[1] == "weather"
-    assert answer["recorded"] == {"accepted": 4, "duplicates": 0, "rejected": 0}
+    assert answer["recorded"] == {"queued": 4, "accepted": 4, "duplicates": 0, "rejected": 0}
     assert sorted(events.column("intent").to_pylist()) == sorted(labels)
     assert set(events.column("tenant_id").to_pylist()) == {
         sorted(i["tenant_id"] for i in result.truth["incidents"] if i.get("tenant_id"))[0]

@@ -16,6 +16,7 @@ import os
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.resources import files
@@ -261,12 +262,12 @@ def test_recorded_predictions_become_events_of_the_keys_tenant(served: Served) -
     texts = ["will it rain in oslo", "block my card please"]
     r = served.predict(
         "intent",
-        {"inputs": texts, "session_id": "sess-9", "request_id": "req-1"},
+        {"inputs": texts, "session_id": "sess-9", "request_id": "req-1", "record_wait": True},
         key="b",
     )
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["recorded"] == {"accepted": 2, "duplicates": 0, "rejected": 0}
+    assert body["recorded"] == {"queued": 2, "accepted": 2, "duplicates": 0, "rejected": 0}
     with Workspace.open(served.root) as ws:
         events = ws.read("events").to_pylist()  # type: ignore[arg-type]
     mine = sorted((e for e in events if e["session_id"] == "sess-9"), key=lambda e: e["event_id"])
@@ -274,9 +275,38 @@ def test_recorded_predictions_become_events_of_the_keys_tenant(served: Served) -
     assert [e["intent"] for e in mine] == [p["label"] for p in body["predictions"]]
     assert [e["model_version"] for e in mine] == ["intent/1", "intent/1"]
     again = served.predict(
-        "intent", {"inputs": texts, "session_id": "sess-9", "request_id": "req-1"}, key="b"
+        "intent",
+        {"inputs": texts, "session_id": "sess-9", "request_id": "req-1", "record_wait": True},
+        key="b",
     )
-    assert again.json()["recorded"] == {"accepted": 0, "duplicates": 2, "rejected": 0}
+    assert again.json()["recorded"] == {
+        "queued": 2,
+        "accepted": 0,
+        "duplicates": 2,
+        "rejected": 0,
+    }
+
+
+def test_recording_without_waiting_answers_first_and_stores_the_events_after(
+    served: Served,
+) -> None:
+    texts = ["set an alarm for six", "what song is this", "who built you"]
+    r = served.predict(
+        "intent", {"inputs": texts, "session_id": "sess-bg", "request_id": "req-bg"}, key="b"
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["recorded"] == {"queued": 3}
+    deadline = time.monotonic() + 30
+    while True:
+        with Workspace.open(served.root) as ws:
+            events = ws.read("events").to_pylist()  # type: ignore[arg-type]
+        mine = [e for e in events if e["session_id"] == "sess-bg"]
+        if len(mine) == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    mine.sort(key=lambda e: e["event_id"])
+    assert [e["intent"] for e in mine] == [p["label"] for p in body["predictions"]]
 
 
 # -- errors -------------------------------------------------------------------------------------

@@ -8,15 +8,19 @@ the answer ``{"model": NAME, "version": V, "predictions": [...]}``. The work is
 the body within limits, checks the key and the tenant, and maps errors to the one shape.
 
 Recording (``"record": true``, or a ``session_id`` or ``user_id`` given) turns each prediction
-into an event through the ingest pipeline (:func:`assay.models._predlog.record_predictions`);
-the answer then waits for their commit and says what was stored under ``recorded``.
+into an event through the ingest pipeline (:func:`assay.models._predlog.record_predictions`).
+The answer does not wait for their commit (``recorded`` says how many were ``queued``; a
+failure is logged and counted, never the texts); with ``"record_wait": true`` it waits and says
+what was stored (``accepted``, ``duplicates``, ``rejected``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+from concurrent.futures import Future
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -40,6 +44,7 @@ from assay.service.deps import PredictKey, StateDep, tenant_for_predict
 from assay.store import ApiKey
 
 router = APIRouter(tags=["models"])
+log = logging.getLogger("assay.service")
 
 
 class PredictCreate(BaseModel):
@@ -59,6 +64,11 @@ class PredictCreate(BaseModel):
         "key must name it to record).",
     )
     record: bool = Field(False, description="Record each prediction as an event.")
+    record_wait: bool = Field(
+        False,
+        description="Answer only after the recorded events are committed, with what was "
+        "stored (otherwise the answer says how many were queued and does not wait).",
+    )
     session_id: str | None = Field(
         None, min_length=1, max_length=256, description="Recorded with the predictions."
     )
@@ -77,9 +87,10 @@ class PredictCreate(BaseModel):
 
 
 class RecordedPublic(BaseModel):
-    accepted: int
-    duplicates: int
-    rejected: int
+    queued: int
+    accepted: int | None = None
+    duplicates: int | None = None
+    rejected: int | None = None
 
 
 class PredictPublic(BaseModel):
@@ -177,8 +188,36 @@ async def _record(
         texts=body.inputs,
         request_id=body.request_id,
     )
+    queued = len(out.predictions)
+    if not body.record_wait:
+        future.add_done_callback(_recorded_in_background)
+        return {"queued": queued}
     done = await asyncio.wrap_future(future)
-    return {"accepted": done.accepted, "duplicates": done.duplicates, "rejected": done.rejected}
+    return {
+        "queued": queued,
+        "accepted": done.accepted,
+        "duplicates": done.duplicates,
+        "rejected": done.rejected,
+    }
+
+
+def _recorded_in_background(future: Future[Any]) -> None:
+    """Log what went wrong with predictions recorded without waiting (counts, never texts)."""
+    exc = future.exception()
+    if exc is not None:
+        log.error(
+            "recording predictions as events failed (%s); the predictions were answered but "
+            "not stored",
+            type(exc).__name__,
+        )
+        return
+    done = future.result()
+    if done.rejected:
+        log.warning(
+            "%d of %d recorded prediction events were rejected by validation",
+            done.rejected,
+            done.accepted + done.duplicates + done.rejected,
+        )
 
 
 class _Seen:
