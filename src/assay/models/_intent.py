@@ -569,11 +569,20 @@ class IntentPredictor:
     onnx_model : the export's bytes (or proto).
     """
 
-    def __init__(self, onnx_model: bytes | onnx.ModelProto) -> None:
+    def __init__(self, onnx_model: bytes | onnx.ModelProto, *, threads: int = 0) -> None:
         from assay.models._onnx import session
 
         raw = onnx_model if isinstance(onnx_model, bytes) else onnx_model.SerializeToString()
-        sess = session(raw)
+        self._setup(session(raw, threads=threads))
+
+    @classmethod
+    def from_session(cls, sess: onnxruntime.InferenceSession) -> IntentPredictor:
+        """A predictor on a session already made (a server that opened it to read its kind)."""
+        predictor = cls.__new__(cls)
+        predictor._setup(sess)
+        return predictor
+
+    def _setup(self, sess: onnxruntime.InferenceSession) -> None:
         meta = dict(sess.get_modelmeta().custom_metadata_map)
         if META_LABELS not in meta:
             raise UsageError(

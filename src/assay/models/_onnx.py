@@ -44,6 +44,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from assay._errors import UsageError
 from assay.models._train import Calibrator, QualityModel, model_frame
 
 if TYPE_CHECKING:
@@ -235,13 +236,24 @@ def _append_calibration(proto: onnx.ModelProto, cal: Calibrator) -> onnx.ModelPr
     return proto
 
 
-def session(model: onnx.ModelProto | bytes) -> onnxruntime.InferenceSession:
-    """An ONNX Runtime session on the CPU for an exported model."""
+def session(model: onnx.ModelProto | bytes, *, threads: int = 0) -> onnxruntime.InferenceSession:
+    """An ONNX Runtime session on the CPU for an exported model.
+
+    ``threads`` is the session's intra-op thread count (0: ONNX Runtime's default, one per
+    core, which suits batch scoring). A server answering small batches from several worker
+    threads wants 1: the default pool's threads spin between calls, and measured here an
+    utterance cost 6.9 ms of CPU with it against 2.1 ms with one thread, at the same latency.
+    """
     import onnxruntime as ort
 
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise UsageError(f"threads must be a whole number >= 0 (got {threads!r}); 0 is the default")
     raw = model if isinstance(model, bytes) else model.SerializeToString()
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: keep assay's output clean
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
     return ort.InferenceSession(raw, options, providers=["CPUExecutionProvider"])
 
 
