@@ -90,7 +90,8 @@ def train(
         str | None,
         typer.Option(
             "--data",
-            help="intent: CLINC150 JSON, or JSONL/CSV of text,label.",
+            help="intent: CLINC150 JSON, or JSONL/CSV of text,label; clinc150 or "
+            "clinc150-small for the copies shipped with assay.",
             show_default=False,
         ),
     ] = None,
@@ -170,7 +171,7 @@ def _train_intent(
         if not data:
             raise UsageError(
                 "assay models train intent needs --data FILE (CLINC150 JSON, or JSONL/CSV of "
-                "text,label)"
+                "text,label; clinc150 or clinc150-small for the copies shipped with assay)"
             )
         with _open(workspace) as ws:
             outcome = train_intent_model(

@@ -202,7 +202,9 @@ def load_intent_data(
 ) -> IntentData:
     """Read an intent data set (see the module docstring for layouts), split and redacted.
 
-    ``source`` is a path, or an already-parsed CLINC150-layout object.
+    ``source`` is a path, or an already-parsed CLINC150-layout object. ``clinc150`` and
+    ``clinc150-small`` name the copies shipped in the package (:data:`SHIPPED`) where no file
+    of that name exists.
 
     Raises
     ------
@@ -217,11 +219,14 @@ def load_intent_data(
         parts = _clinc(source, where, oos_label)
     else:
         path = Path(source)
+        if not path.exists() and str(source) in SHIPPED:
+            path = clinc150_path(small=str(source) == "clinc150-small")
         where = path.name
         if not path.is_file():
             raise NotFoundError(
                 f"no intent data file at {path}; give a JSONL/CSV file of text,label or a "
-                "CLINC150-layout JSON file"
+                "CLINC150-layout JSON file (or clinc150 / clinc150-small, the copies shipped "
+                "with assay)"
             )
         try:
             raw = path.read_text(encoding="utf-8")
@@ -257,6 +262,10 @@ def load_intent_data(
     if not splits["val"].labels:
         raise UsageError(f"{where}: the validation part is empty; CLINC's val must hold rows")
     return IntentData(splits["train"], splits["val"], splits["test"], layout, total)
+
+
+#: Names of the data sets shipped in the package, usable in place of a path.
+SHIPPED = ("clinc150", "clinc150-small")
 
 
 def clinc150_path(*, small: bool = False) -> Path:

@@ -174,3 +174,19 @@ def test_the_shipped_clinc150_files_have_the_documented_sizes() -> None:
         oos_per_split={"oos_train": 20, "oos_val": 10, "oos_test": 20},
     )
     assert (clinc150_path().parent / "LICENSE").read_text().count("Attribution 3.0") >= 1
+
+
+def test_the_shipped_copies_are_named_where_no_such_file_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    small = load_intent_data("clinc150-small")
+    # The 10-intent subset (scripts/clinc150_subset.py) plus its oos rows.
+    assert len(set(small.train.labels)) == 11
+    assert "weather" in small.train.labels
+    full = load_intent_data("clinc150")
+    assert len(set(full.train.labels)) == 151
+    assert len(full.test.labels) == 5500  # CLINC150's test (4,500) and oos_test (1,000)
+    # A file of that name wins over the shipped copy.
+    _jsonl(tmp_path / "clinc150-small", _rows({"a": 10, "b": 10}))
+    assert set(load_intent_data("clinc150-small").train.labels) == {"a", "b"}
