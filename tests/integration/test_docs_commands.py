@@ -334,6 +334,20 @@ def _check_models_monitor(ran: Ran, truth: dict[str, Any]) -> None:
     assert "quality/1 on " in ran.stdout + ran.stderr
 
 
+def _check_intent_train(ran: Ran, truth: dict[str, Any]) -> None:
+    # The 10-intent subset (scripts/clinc150_subset.py) and the oos label.
+    assert "registered intent/1 (" in ran.stdout + ran.stderr
+    assert "11 labels" in ran.stdout + ran.stderr
+
+
+def _check_intent_predict(ran: Ran, truth: dict[str, Any]) -> None:
+    answer = json.loads(ran.stdout)
+    assert (answer["model"], answer["version"]) == ("intent", 1)
+    [prediction] = answer["predictions"]
+    assert prediction["label"] == "weather"  # one of the subset's ten intents
+    assert prediction["top_k"][0]["label"] == "weather"
+
+
 def _check_profile_reference(ran: Ran, truth: dict[str, Any]) -> None:
     assert f"({_day(60)}..{_day(31)})" in ran.stderr
 
@@ -361,6 +375,11 @@ CHECKS: dict[tuple[str, str], Expect | list[Expect]] = {
     ("quickstart.md", "assay evaluate"): (1, _check_evaluate),
     ("quickstart.md", "assay models train quality"): (0, _check_models_train),
     ("quickstart.md", "assay models monitor quality"): (0, _check_models_monitor),
+    ("quickstart.md", "assay models train intent"): (0, _check_intent_train),
+    ("quickstart.md", "curl -s http://127.0.0.1:8000/v1/models/intent@champion/predict"): (
+        0,
+        _check_intent_predict,
+    ),
     ("README.md", "assay synth"): (0, _check_synth),
     ("README.md", "assay ingest"): (0, _check_ingest),
     ("README.md", "assay forget"): (0, _check_forget_some),
