@@ -56,7 +56,7 @@ from assay.models._namespace import WorkspaceModels
 from assay.models._onnx import to_onnx
 from assay.models._registry import Registry, VersionRef
 from assay.models._retrain import GateResult, RetrainOutcome
-from assay.models._serving import ModelPool, PredictResult, ServingConfig
+from assay.models._serving import ModelPool, PredictResult, Routing, ServingConfig
 from assay.models._train import Calibrator, QualityModel, TrainResult, train_quality
 
 __all__ = [
@@ -82,6 +82,7 @@ __all__ = [
     "QualityModel",
     "Registry",
     "RetrainOutcome",
+    "Routing",
     "ServingConfig",
     "Split",
     "TrainOutcome",

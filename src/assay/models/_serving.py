@@ -36,6 +36,7 @@ the predicted label and ``top_k`` ranks ``true`` and ``false``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import threading
 import time
@@ -165,6 +166,110 @@ def _registry_call(what: str) -> Iterator[None]:
             f"the model registry could not be read to {what} ({type(exc).__name__}); retry "
             "shortly, and check the mlflow_uri setting if it persists"
         ) from None
+
+
+# -- traffic split ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Routing:
+    """How one model's traffic is split during a rollout (what a router returns for a name).
+
+    Attributes
+    ----------
+    rollout_id : names the rollout; part of the hash that assigns users (:func:`assign`), so
+        two rollouts split the same users independently.
+    stable_version, candidate_version : the registry versions of the model traffic is split
+        between.
+    weight : the share of users, from 0 to 1, answered by the candidate (0: all stable, the
+        roll-back; 1: all candidate).
+    shadow : the candidate also scores every request answered by the stable version, off the
+        answer's path; its predictions are counted and recorded as shadow, never returned.
+    opt_out_tenants : tenants always answered by the stable version (and never shadowed).
+    """
+
+    rollout_id: str
+    stable_version: int
+    candidate_version: int
+    weight: float
+    shadow: bool = False
+    opt_out_tenants: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rollout_id, str) or not self.rollout_id:
+            raise UsageError(f"rollout_id must be a non-empty string (got {self.rollout_id!r})")
+        for name in ("stable_version", "candidate_version"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(
+                    f"{name} must be a registry version, a whole number >= 1 (got {value!r})"
+                )
+        if self.stable_version == self.candidate_version:
+            raise UsageError(
+                f"candidate_version must differ from stable_version (both {self.stable_version})"
+                "; a rollout moves traffic between two versions"
+            )
+        w = self.weight
+        if isinstance(w, bool) or not isinstance(w, int | float) or not 0 <= w <= 1:
+            raise UsageError(
+                f"weight must be a number from 0 to 1, the candidate's share (got {w!r}); "
+                "e.g. 0.05 for 5%"
+            )
+        if not isinstance(self.opt_out_tenants, frozenset):
+            raise UsageError(
+                "opt_out_tenants must be a frozenset of tenant ids (got "
+                f"{type(self.opt_out_tenants).__name__}); wrap it in frozenset(...)"
+            )
+
+
+#: A router: the routing of a model's traffic by model name, or None when no rollout runs.
+Router = Callable[[str], Routing | None]
+
+
+def bucket(rollout_id: str, unit: str) -> float:
+    """Where ``unit`` (a pseudonymous user id, or a request id) falls in [0, 1) for a rollout.
+
+    The first 64 bits of SHA-256 over the length-prefixed rollout id and the unit, divided by
+    2**64: uniform, and fixed for the whole rollout, so a unit below a weight stays below any
+    larger weight (raising the weight only moves units from stable to candidate).
+
+    Examples
+    --------
+    >>> 0 <= bucket("r1", "u_0123") < 1
+    True
+    >>> bucket("r1", "u_0123") == bucket("r1", "u_0123")
+    True
+    """
+    rid = rollout_id.encode()
+    digest = hashlib.sha256(len(rid).to_bytes(4, "big") + rid + unit.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def assign(
+    routing: Routing, *, tenant_id: str | None, user: str | None, request_id: str | None
+) -> int:
+    """The version that answers a request under ``routing``.
+
+    ``user`` is the request's pseudonymous user id (never the raw one: the service
+    pseudonymises it with the workspace's key); without it the request id is the unit, and
+    without either the stable version answers. An opted-out tenant always gets stable.
+
+    Examples
+    --------
+    >>> r = Routing("r1", 1, 2, weight=1.0)
+    >>> assign(r, tenant_id="t", user="u_1", request_id=None)
+    2
+    >>> assign(r, tenant_id="t", user=None, request_id=None)
+    1
+    """
+    if tenant_id is not None and tenant_id in routing.opt_out_tenants:
+        return routing.stable_version
+    unit = user if user is not None else request_id
+    if unit is None or routing.weight <= 0:
+        return routing.stable_version
+    if bucket(routing.rollout_id, unit) < routing.weight:
+        return routing.candidate_version
+    return routing.stable_version
 
 
 # -- one loaded version -------------------------------------------------------------------------
