@@ -16,6 +16,7 @@ from assay.cli import explain as _explain
 from assay.cli import incidents as _incidents
 from assay.cli import ingest as _ingest
 from assay.cli import keys as _keys
+from assay.cli import launch as _launch
 from assay.cli import metrics as _metrics
 from assay.cli import models as _models
 from assay.cli import profile as _profile
@@ -71,6 +72,7 @@ app.command("regressions")(_regressions.regressions)
 app.add_typer(_metrics.app, name="metrics")
 app.add_typer(_models.app, name="models")
 app.add_typer(_keys.app, name="keys")
+app.add_typer(_launch.app, name="launch")
 app.add_typer(_anomalies.app, name="anomalies")
 app.add_typer(_explain.app, name="explain")
 app.add_typer(_incidents.app, name="incidents")

@@ -1,4 +1,5 @@
-"""The workspace metadata store (``assay.sqlite``): job runs, API keys and incidents.
+"""The workspace metadata store (``assay.sqlite``): job runs, API keys, incidents and launch
+sign-offs.
 
 Nothing here holds raw text or raw user ids: job summaries are counts and pseudonymous names.
 Every table is created with ``CREATE TABLE IF NOT EXISTS`` when the store opens, so a workspace
@@ -56,6 +57,16 @@ CREATE TABLE IF NOT EXISTS incidents (
     merged_into INTEGER
 );
 CREATE INDEX IF NOT EXISTS incidents_kind_key ON incidents (kind, key);
+CREATE TABLE IF NOT EXISTS launch_signoffs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    signed_by TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    notes TEXT NOT NULL,
+    signed_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS launch_signoffs_model ON launch_signoffs (model, version);
 """
 
 
