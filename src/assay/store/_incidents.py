@@ -36,8 +36,8 @@ from assay.store._meta import MetaStore
 
 IncidentState = Literal["open", "acknowledged", "resolved"]
 INCIDENT_STATES: tuple[IncidentState, ...] = ("open", "acknowledged", "resolved")
-IncidentKind = Literal["anomaly", "drift", "regression", "model"]
-INCIDENT_KINDS: tuple[IncidentKind, ...] = ("anomaly", "drift", "regression", "model")
+IncidentKind = Literal["anomaly", "drift", "regression", "model", "rollout"]
+INCIDENT_KINDS: tuple[IncidentKind, ...] = ("anomaly", "drift", "regression", "model", "rollout")
 Direction = Literal["up", "down"]
 Severity = Literal["low", "medium", "high"]
 RecordOutcome = Literal["opened", "extended", "unchanged", "suppressed"]

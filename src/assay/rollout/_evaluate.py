@@ -1,0 +1,428 @@
+"""Evaluate a rollout's gates on telemetry and act on the verdict.
+
+:func:`release_slice_counts` counts, per release arm (stable, candidate) and slice value, the
+numerators and denominators of every gate metric from the stored events, as Ibis expressions
+on the workspace's engine. Counts are summed, never rates averaged: a slice's rate is its
+events over its units, and the whole release's rate is the sum over the slices.
+
+:func:`evaluate` runs each gate's sequential test (``compare_rates`` of
+:mod:`assay.rollout._sequential`) on the whole release and on every slice value, one decision
+per gate row, and combines them into a verdict:
+
+- ``rollback`` if any row says rollback;
+- ``promote`` if every row says promote and the rollout is at its last canary step;
+- ``hold`` if any row says hold (too little data in an arm for a decision);
+- ``continue`` otherwise (the rollout advances once its step has lasted its duration).
+
+Each gate row is tested at the gate's ``alpha`` divided by the gate's number of rows
+(Bonferroni within a gate), so a gate wrongly rolls back with probability at most its
+``alpha`` however many slices it has; the whole rollout at most the sum of its gates' alphas.
+
+:func:`apply` moves the rollout by a verdict: a roll-back sets the candidate's weight to 0 at
+once and opens an incident of kind ``rollout`` holding the evidence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import ibis
+
+from assay._records import slice_text
+from assay.metrics import _exprs
+from assay.rollout._gates import DEFAULT_GATES, Gate, parse_gates
+from assay.rollout._plan import Rollout, RolloutStore
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from assay.store import Incident, Workspace
+
+Verdict = Literal["continue", "promote", "hold", "rollback"]
+Arm = Literal["stable", "candidate"]
+#: slice field name in a gate -> column of the events.
+_SLICE_COLUMNS = {"tenant": "tenant_id", "locale": "locale", "platform": "platform"}
+#: The quantile of the stable release's turn latency a slow turn exceeds (latency_p95), and of
+#: its session cost a dear session exceeds (cost_per_session).
+LATENCY_QUANTILE = 0.95
+COST_QUANTILE = 0.5
+#: metric -> (numerator, denominator) count names.
+_COUNTS = {
+    "handoff_rate": ("handoffs", "sessions"),
+    "thumbs_down_rate": ("thumbs_down", "feedback"),
+    "error_rate": ("errors", "turns"),
+    "latency_p95": ("slow_turns", "timed_turns"),
+    "cost_per_session": ("dear_sessions", "costed_sessions"),
+}
+
+
+class SequentialResult(Protocol):
+    """What a sequential test answers (``assay.rollout._sequential.SequentialResult``)."""
+
+    @property
+    def statistic(self) -> str: ...
+    @property
+    def estimate(self) -> float: ...
+    @property
+    def low(self) -> float: ...
+    @property
+    def high(self) -> float: ...
+    @property
+    def p_value(self) -> float: ...
+    @property
+    def decision(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+
+
+CompareRates = Callable[..., SequentialResult]
+
+
+@dataclass(frozen=True)
+class GateRow:
+    """One gate's decision on one slice: the evidence and the decision.
+
+    ``stable`` and ``candidate`` are ``{"events": k, "n": n, "rate": k / n or None}``;
+    ``statistic`` is the test's ``{"name", "estimate", "low", "high", "p_value", "alpha",
+    "reason"}``.
+    """
+
+    gate: str
+    metric: str
+    slice: str
+    stable: dict[str, Any]
+    candidate: dict[str, Any]
+    statistic: dict[str, Any]
+    decision: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "gate": self.gate,
+            "metric": self.metric,
+            "slice": self.slice,
+            "stable": self.stable,
+            "candidate": self.candidate,
+            "statistic": self.statistic,
+            "decision": self.decision,
+        }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A verdict and its gate rows."""
+
+    rollout_id: int
+    verdict: Verdict
+    gates: tuple[GateRow, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"verdict": ..., "gates": [{"gate", "metric", "slice", "stable", "candidate",
+        "statistic", "decision"}, ...]}``."""
+        return {"verdict": self.verdict, "gates": [g.as_dict() for g in self.gates]}
+
+    @property
+    def failing(self) -> tuple[GateRow, ...]:
+        return tuple(g for g in self.gates if g.decision == "rollback")
+
+
+def _arm(ev: ir.Table, field: str, stable: str, candidate: str) -> ir.StringValue:
+    """The arm of each event: ``stable``, ``candidate`` or null (another release)."""
+    if field == "flight":
+        has_c, has_s = ev.flights.contains(candidate), ev.flights.contains(stable)
+    else:
+        has_c, has_s = ev[field] == candidate, ev[field] == stable
+    none = ibis.null("string")
+    return ibis.ifelse(
+        has_c.fill_null(False), "candidate", ibis.ifelse(has_s.fill_null(False), "stable", none)
+    )
+
+
+def release_slice_counts(
+    events: ir.Table,
+    *,
+    field: str,
+    stable: str,
+    candidate: str,
+    since: dt.date,
+    until: dt.date,
+) -> list[dict[str, Any]]:
+    """Counts per arm, tenant, locale and platform over the days [since, until].
+
+    Per (arm, tenant_id, locale, platform), from the events of the days whose ``field``
+    carries the stable or the candidate release (for ``flight``, the candidate wins an event
+    in both):
+
+    - ``sessions``: sessions (per tenant and arm), in the slice of their first event's
+      locale and platform (the smallest if they change); ``handoffs``: those with a
+      ``handoff`` event or ``handoff = true``;
+    - ``turns``, ``errors``, ``feedback``, ``thumbs_down``: events as in ``docs/metrics.md``;
+    - ``timed_turns``, ``slow_turns``: turns with a latency, and those slower than the stable
+      arm's :data:`LATENCY_QUANTILE` latency over all its turns (exact, interpolated);
+    - ``costed_sessions``, ``dear_sessions``: sessions with a cost, and those costing more
+      than the stable arm's :data:`COST_QUANTILE` session cost.
+
+    Returns
+    -------
+    list of dict
+        One dict per group with the keys above (counts as int).
+    """
+    ev = _exprs.events_between(events, tenant=None, start=since, end=until)
+    ev = ev.mutate(arm=_arm(ev, field, stable, candidate))
+    ev = ev.filter(ev.arm.notnull())
+    turns = ev.filter(ev.event_type == "turn")
+    p_latency = turns.filter(turns.arm == "stable").latency_ms.quantile(LATENCY_QUANTILE)
+    per_session = ev.group_by(["arm", "tenant_id", "session_id"]).agg(
+        locale=ev.locale.min(),
+        platform=ev.platform.min(),
+        handed=ibis.ifelse(_exprs.hands_off(ev), 1, 0).max(),
+        cost=ev.cost_usd.sum(),
+    )
+    stable_sessions = per_session.filter(per_session.arm == "stable")
+    p_cost = stable_sessions.cost.quantile(COST_QUANTILE)
+    lat, cost = _scalar(p_latency), _scalar(p_cost)
+    keys = ["arm", "tenant_id", "locale", "platform"]
+    timed = ev.latency_ms.notnull() & (ev.event_type == "turn")
+    slow = timed & (ev.latency_ms > float(lat)) if lat is not None else ibis.literal(False)
+    per_event = ev.group_by(keys).agg(
+        turns=ev.count(where=ev.event_type == "turn"),
+        errors=ev.count(where=ev.event_type == "error"),
+        feedback=ev.feedback.count(),
+        thumbs_down=ev.count(where=_exprs.thumbs_down(ev)),
+        timed_turns=ev.count(where=timed),
+        slow_turns=ev.count(where=slow.fill_null(False)),
+    )
+    costed = per_session.cost.notnull()
+    dear = costed & (per_session.cost > float(cost)) if cost is not None else ibis.literal(False)
+    per_sess = per_session.group_by(keys).agg(
+        sessions=per_session.count(),
+        handoffs=per_session.handed.sum(),
+        costed_sessions=per_session.count(where=costed),
+        dear_sessions=per_session.count(where=dear.fill_null(False)),
+    )
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for table in (per_event.to_pyarrow(), per_sess.to_pyarrow()):
+        for row in table.to_pylist():
+            key = tuple(row[k] for k in keys)
+            rows.setdefault(key, dict.fromkeys(_ALL_COUNTS, 0) | dict(zip(keys, key, strict=True)))
+            rows[key].update({k: int(v or 0) for k, v in row.items() if k not in keys})
+    return list(rows.values())
+
+
+def _scalar(expr: ir.Scalar) -> float | None:
+    value = expr.to_pyarrow().as_py()
+    return None if value is None or value != value else float(value)
+
+
+_ALL_COUNTS = tuple(sorted({n for pair in _COUNTS.values() for n in pair}))
+
+
+def _sums(
+    counts: Sequence[dict[str, Any]], gate: Gate
+) -> list[tuple[str, dict[Arm, tuple[int, int]]]]:
+    """(slice label, arm -> (events, n)) for each row of a gate, the whole release first."""
+    num, den = _COUNTS[gate.metric]
+    out: list[tuple[str, dict[Arm, tuple[int, int]]]] = []
+    for name in gate.slices:
+        groups: dict[str, dict[Arm, list[int]]] = defaultdict(
+            lambda: {"stable": [0, 0], "candidate": [0, 0]}
+        )
+        for row in counts:
+            label = "all" if name == "all" else slice_text({name: row[_SLICE_COLUMNS[name]]})
+            pair = groups[label][row["arm"]]
+            pair[0] += row[num]
+            pair[1] += row[den]
+        for label in sorted(groups):
+            arms = groups[label]
+            out.append((label, {a: (arms[a][0], arms[a][1]) for a in ("stable", "candidate")}))
+    return out
+
+
+def _finite(value: float) -> float | None:
+    """A number for JSON: NaN and infinities (no data, an unbounded interval) as None."""
+    return float(value) if math.isfinite(value) else None
+
+
+def _side(events: int, n: int) -> dict[str, Any]:
+    return {"events": events, "n": n, "rate": events / n if n else None}
+
+
+def _default_compare() -> CompareRates:
+    from assay.rollout._sequential import compare_rates
+
+    return compare_rates
+
+
+def judge(
+    counts: Sequence[dict[str, Any]],
+    gates: Sequence[Gate],
+    *,
+    rollout_id: int = 0,
+    last_step: bool,
+    compare: CompareRates | None = None,
+) -> Evaluation:
+    """The verdict of ``gates`` on counts of :func:`release_slice_counts` (see the module)."""
+    test = compare or _default_compare()
+    rows: list[GateRow] = []
+    for gate in gates:
+        sums = _sums(counts, gate)
+        alpha = gate.alpha / max(len(sums), 1)
+        for label, arms in sums:
+            (sk, sn), (ck, cn) = arms["stable"], arms["candidate"]
+            res = test(
+                sk,
+                sn,
+                ck,
+                cn,
+                alpha=alpha,
+                min_sample=gate.min_sample,
+                margin=gate.margin,
+                direction="higher_is_worse",
+            )
+            rows.append(
+                GateRow(
+                    gate=gate.name,
+                    metric=gate.metric,
+                    slice=label,
+                    stable=_side(sk, sn),
+                    candidate=_side(ck, cn),
+                    statistic={
+                        "name": res.statistic,
+                        "estimate": _finite(res.estimate),
+                        "low": _finite(res.low),
+                        "high": _finite(res.high),
+                        "p_value": _finite(res.p_value),
+                        "alpha": alpha,
+                        "reason": res.reason,
+                    },
+                    decision=res.decision,
+                )
+            )
+    return Evaluation(rollout_id=rollout_id, verdict=_verdict(rows, last_step), gates=tuple(rows))
+
+
+def _verdict(rows: Sequence[GateRow], last_step: bool) -> Verdict:
+    decisions = {r.decision for r in rows}
+    if "rollback" in decisions:
+        return "rollback"
+    if rows and decisions == {"promote"} and last_step:
+        return "promote"
+    if "hold" in decisions:
+        return "hold"
+    return "continue"
+
+
+def rollout_gates(rollout: Rollout) -> tuple[Gate, ...]:
+    """The gates a rollout is judged by: its gates file's, else the defaults."""
+    return DEFAULT_GATES if rollout.gates is None else parse_gates(rollout.gates)
+
+
+def evaluate(
+    ws: Workspace,
+    rollout_id: int,
+    *,
+    until: dt.date | None = None,
+    compare: CompareRates | None = None,
+    events: ir.Table | None = None,
+) -> Evaluation:
+    """Run a rollout's gates once on the telemetry since it started (nothing is changed)."""
+    from assay.metrics import workspace_events
+
+    rollout = RolloutStore(ws.meta).get(rollout_id)
+    since = dt.datetime.fromisoformat(rollout.created_at).date()
+    last = until or dt.datetime.now(dt.UTC).date()
+    table = events if events is not None else workspace_events(ws)
+    counts = release_slice_counts(
+        table,
+        field=rollout.field,
+        stable=rollout.stable,
+        candidate=rollout.candidate,
+        since=since,
+        until=max(last, since),
+    )
+    return judge(
+        counts,
+        rollout_gates(rollout),
+        rollout_id=rollout.id,
+        last_step=rollout.state == "canary" and rollout.at_last_step,
+        compare=compare,
+    )
+
+
+def apply(ws: Workspace, evaluation: Evaluation, *, store: RolloutStore | None = None) -> Rollout:
+    """Move the rollout by a verdict; a final rollout is left as it is.
+
+    - ``rollback``: rolled back at once (weight 0) with an incident of kind ``rollout``;
+    - ``promote``: promoted (only reached at the last step);
+    - ``continue``: a shadow phase or canary step that has lasted its duration advances;
+    - ``hold``: nothing moves. A paused rollout only moves on ``rollback``.
+    """
+    rollouts = store or RolloutStore(ws.meta)
+    r = rollouts.get(evaluation.rollout_id)
+    if not r.live:
+        return r
+    verdict = evaluation.verdict
+    if verdict == "rollback":
+        incident = _open_incident(ws, r, evaluation)
+        reason = "; ".join(
+            f"{g.gate} on {g.slice}: {g.statistic['reason']}" for g in evaluation.failing
+        )
+        return rollouts.rollback(r.id, f"gates: {reason}", incident_id=incident.id)
+    if r.state == "paused":
+        return r
+    if verdict == "promote" and r.state == "canary" and r.at_last_step:
+        return rollouts.promote(r.id, "every gate says promote at the last step")
+    if verdict in ("continue", "promote") and rollouts.due(r) and not r.at_last_step:
+        return rollouts.advance(r.id, f"gates say {verdict} and the step's time has passed")
+    return r
+
+
+def _open_incident(ws: Workspace, r: Rollout, evaluation: Evaluation) -> Incident:
+    from assay.store import NewIncident
+
+    # The row with the strongest evidence names the incident's metric and slice.
+    worst = min(evaluation.failing, key=lambda g: g.statistic["p_value"] or 0.0)
+    name, _, value = worst.slice.partition("=")
+    today = dt.datetime.now(dt.UTC).date()
+    new = NewIncident(
+        kind="rollout",
+        key=f"rollout|{r.id}",
+        tenant_id=value if name == "tenant" else None,
+        metric=worst.metric,
+        slice={} if worst.slice == "all" else {name: value},
+        start=today,
+        end=today,
+        direction="up",
+        severity="high",
+        expected=worst.stable["rate"],
+        observed=worst.candidate["rate"],
+        score=worst.statistic["p_value"],
+        details={
+            "rollout_id": r.id,
+            "field": r.field,
+            "stable": r.stable,
+            "candidate": r.candidate,
+            "model": r.model,
+            "gates": [g.as_dict() for g in evaluation.failing],
+        },
+    )
+    incident, _ = ws.incidents.record(new)
+    assert incident is not None  # a rollout's key is new: the finding opens an incident
+    return incident
+
+
+__all__ = [
+    "Evaluation",
+    "GateRow",
+    "SequentialResult",
+    "Verdict",
+    "apply",
+    "evaluate",
+    "judge",
+    "release_slice_counts",
+    "rollout_gates",
+]
