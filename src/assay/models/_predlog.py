@@ -23,7 +23,10 @@ One event per prediction:
                        an alias moving to a new version starts a new release.
 ``text``               only when the workspace keeps text (setting ``store_text``); the
                        pipeline redacts it before it is stored in the content table.
-``attributes``         ``{"source": "predict"}``, to tell these turns from the assistant's own.
+``attributes``         ``{"source": "predict"}``, to tell these turns from the assistant's own;
+                       a rollout's shadow predictions (``shadow=True``: the candidate's, never
+                       answered) also ``"shadow": "true"``, and their ids are
+                       ``shadow:<request_id>:<i>``. Leave them out of user outcome metrics.
 ====================== =================================================================
 
 Cheap per request: building a request's events costs ~11 us, and the events of the requests
@@ -101,6 +104,7 @@ class RequestFields(TypedDict, total=False):
     texts: Sequence[str] | None
     request_id: str | None
     at: datetime | None
+    shadow: bool
 
 
 def prediction_events(
@@ -127,11 +131,14 @@ def prediction_events(
     at = fields.get("at")
     millis = int((at.timestamp() if at is not None else time.time()) * 1000)
     release = f"{model}/{version}"
+    shadow = bool(fields.get("shadow"))
+    prefix = "shadow" if shadow else "pred"
+    attributes = {"source": SOURCE, "shadow": "true"} if shadow else {"source": SOURCE}
     events = []
     for i, prediction in enumerate(predictions):
         label, confidence = _label_and_confidence(prediction)
         event: dict[str, Any] = {
-            "event_id": f"pred:{rid}:{i}",
+            "event_id": f"{prefix}:{rid}:{i}",
             "event_time": millis,
             "tenant_id": tenant_id,
             "user_id": users[i] or UNKNOWN_USER,
@@ -140,7 +147,7 @@ def prediction_events(
             "intent": label,
             "intent_confidence": confidence,
             "model_version": release,
-            "attributes": {"source": SOURCE},
+            "attributes": dict(attributes),
         }
         if texts is not None:
             event["text"] = texts[i]
@@ -178,6 +185,8 @@ def record_predictions(
     request_id : makes the event ids (``pred:<request_id>:<i>``); a retry with the same id is
         recorded once. Default: a random one.
     at : the time of the predictions (default now).
+    shadow : the predictions are a rollout candidate's in shadow (scored, never answered):
+        marked ``attributes["shadow"] = "true"``, ids ``shadow:<request_id>:<i>``.
 
     Returns
     -------

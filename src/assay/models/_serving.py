@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import math
 import threading
 import time
@@ -60,6 +61,7 @@ Kind = Literal["intent", "tabular"]
 #: Most references (as spelt by clients) a pool remembers; the oldest goes first.
 MAX_REFERENCES = 1024
 X = TypeVar("X")
+log = logging.getLogger("assay.models")
 Y = TypeVar("Y")
 
 
@@ -614,6 +616,20 @@ class ServingHooks:
     scored: Callable[[VersionRef, Kind, int, int, float], None] = field(
         default=lambda ref, kind, size, oos, seconds: None
     )
+    #: ``shadowed(model, stable, candidate, agree, disagree)``: labels compared in shadow.
+    shadowed: Callable[[str, int, int, int, int], None] = field(
+        default=lambda model, stable, candidate, agree, disagree: None
+    )
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The version that answers a request (``model``), and the candidate that scores it in
+    shadow (``shadow``, when the rollout's routing asks for it), from :meth:`ModelPool.choose`."""
+
+    model: LoadedModel
+    shadow: LoadedModel | None = None
+    routing: Routing | None = None
 
 
 @dataclass
@@ -645,6 +661,9 @@ class ModelPool:
         MLflow is imported only when a model is asked for).
     config : limits and timings.
     hooks : metrics and tracing callbacks.
+    router : the routing of a model's traffic during a rollout, by model name (None: no
+        rollout). Called in a worker thread at most every ``refresh_seconds`` per name; the
+        service sets it (the ``router`` attribute may be set later too).
 
     Use it from one event loop; :meth:`predict` is a coroutine. :meth:`close` stops the
     worker threads.
@@ -657,6 +676,7 @@ class ModelPool:
         *,
         hooks: ServingHooks | None = None,
         clock: Callable[[], float] = time.monotonic,
+        router: Router | None = None,
     ) -> None:
         self._registry_arg = registry
         self._registry: Registry | None = registry if isinstance(registry, Registry) else None
@@ -671,6 +691,8 @@ class ModelPool:
         self._loading: dict[Any, asyncio.Task[Any]] = {}
         self._resolving: dict[Any, asyncio.Task[Any]] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self.router = router
+        self._routings: dict[str, tuple[Routing | None, float]] = {}
 
     # -- registry (in a worker thread) ----------------------------------------------------------
 
@@ -815,6 +837,9 @@ class ModelPool:
         """Forget versions no reference points at any more and nothing waits for (a request
         still being scored by one keeps its own handle on it)."""
         wanted = {(r.ref.name, r.ref.version) for r in self._refs.values()}
+        for name, (routing, _) in self._routings.items():
+            if routing is not None:
+                wanted |= {(name, routing.stable_version), (name, routing.candidate_version)}
         for key, entry in list(self._loaded.items()):
             if key not in wanted and entry.batcher.queued == 0:
                 del self._loaded[key]
@@ -834,6 +859,129 @@ class ModelPool:
             The registry could not be read (retry).
         """
         return (await self._entry(await self.resolve(ref))).model
+
+    # -- rollouts -------------------------------------------------------------------------------
+
+    async def routing(self, name: str) -> Routing | None:
+        """The routing of model ``name``'s traffic now (the router's answer, at most
+        ``refresh_seconds`` old). A router that fails keeps the answer it gave last (none
+        before: no rollout) until the next try."""
+        if self.router is None:
+            return None
+        held = self._routings.get(name)
+        now = self._clock()
+        if held is not None and now - held[1] < self.config.refresh_seconds:
+            return held[0]
+        router = self.router
+        loop = asyncio.get_running_loop()
+        try:
+            routing = await loop.run_in_executor(self._executor, router, name)
+        except Exception as exc:
+            # The type only: a router's message may quote a store URI.
+            log.warning("the rollout router failed for a model (%s)", type(exc).__name__)
+            routing = held[0] if held is not None else None
+        if routing is not None and not isinstance(routing, Routing):
+            raise TypeError(f"a router must return a Routing or None (got {type(routing)})")
+        if name not in self._routings and len(self._routings) >= MAX_REFERENCES:
+            del self._routings[next(iter(self._routings))]
+        self._routings[name] = (routing, now)
+        return routing
+
+    async def choose(
+        self,
+        ref: str,
+        *,
+        tenant_id: str | None = None,
+        user: str | None = None,
+        request_id: str | None = None,
+    ) -> Choice:
+        """The version that answers a request to ``ref``, under the model's rollout if one runs.
+
+        A reference that pins a version (``NAME/VERSION``) is answered by it. A movable one
+        (``NAME``, ``NAME@ALIAS``) is resolved (an unknown one raises as in :meth:`model`);
+        when the router gives the model a :class:`Routing`, the version is :func:`assign`'s
+        (``user``: the request's *pseudonymous* user id) and, in shadow mode, a request the
+        stable version answers is also given to the candidate (:meth:`shadow`).
+        """
+        resolved = await self.resolve(ref)
+        routing = await self.routing(resolved.name) if self.movable(ref) else None
+        if routing is None:
+            return Choice((await self._entry(resolved)).model)
+        name = resolved.name
+        version = assign(routing, tenant_id=tenant_id, user=user, request_id=request_id)
+        try:
+            model = (await self._entry(VersionRef(name, version, ()))).model
+        except Exception as exc:
+            if version == routing.stable_version:
+                raise
+            # A candidate that cannot be loaded must not fail its users: the stable answers.
+            log.warning("a rollout candidate could not be loaded (%s)", type(exc).__name__)
+            version = routing.stable_version
+            model = (await self._entry(VersionRef(name, version, ()))).model
+        shadow = None
+        opted_out = tenant_id is not None and tenant_id in routing.opt_out_tenants
+        if routing.shadow and version == routing.stable_version and not opted_out:
+            shadow = self._loaded_or_later(VersionRef(name, routing.candidate_version, ()))
+        return Choice(model, shadow, routing)
+
+    def _loaded_or_later(self, ref: VersionRef) -> LoadedModel | None:
+        """``ref``'s loaded version, or None while it loads in the background (so that the
+        first shadowed request does not wait for the candidate's loading)."""
+        entry = self._loaded.get((ref.name, ref.version))
+        if entry is not None:
+            return entry.model
+
+        async def load() -> None:
+            with suppress(Exception):  # the next request tries again
+                await self._entry(ref)
+
+        task = asyncio.get_running_loop().create_task(load())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return None
+
+    def shadow(
+        self,
+        answer: PredictResult,
+        candidate: LoadedModel,
+        inputs: object,
+        *,
+        top_k: int = 3,
+        on_result: Callable[[PredictResult], None] | None = None,
+    ) -> asyncio.Task[PredictResult | None]:
+        """Score ``inputs`` with ``candidate`` in the background (the answer does not wait),
+        count the labels on which it agrees with ``answer`` (``hooks.shadowed``), then call
+        ``on_result`` with its predictions (to record them as shadow). A failure or a full
+        queue skips the shadow scoring (logged as its type); it never reaches the answer."""
+
+        async def run() -> PredictResult | None:
+            try:
+                got = await self.predict_with(candidate, inputs, top_k=top_k)
+            except Exception as exc:
+                log.warning("a shadow prediction was skipped (%s)", type(exc).__name__)
+                return None
+            agree = sum(
+                a["label"] == b["label"]
+                for a, b in zip(answer.predictions, got.predictions, strict=True)
+            )
+            self.hooks.shadowed(
+                answer.ref.name,
+                answer.ref.version,
+                candidate.ref.version,
+                agree,
+                len(got.predictions) - agree,
+            )
+            if on_result is not None:
+                try:
+                    on_result(got)
+                except Exception as exc:
+                    log.warning("a shadow prediction was not recorded (%s)", type(exc).__name__)
+            return got
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
 
     async def predict_with(
         self, model: LoadedModel, inputs: object, *, top_k: int = 3

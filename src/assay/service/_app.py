@@ -12,7 +12,7 @@ from opentelemetry.trace import TracerProvider
 
 from assay import __version__
 from assay._errors import UsageError
-from assay.models._serving import ServingConfig
+from assay.models._serving import Router, ServingConfig
 from assay.profiles import DEFAULT_REFRESH_INTERVAL
 from assay.service import _errors
 from assay.service._observe import Observability, middleware
@@ -29,6 +29,7 @@ def create_app(
     tracer_provider: TracerProvider | None = None,
     profile_interval: float = DEFAULT_REFRESH_INTERVAL,
     serving: ServingConfig | None = None,
+    router: Router | None = None,
 ) -> FastAPI:
     """The service for one workspace (which must exist: ``assay init``).
 
@@ -42,6 +43,8 @@ def create_app(
     before; 0 turns the background rebuilds off).
     ``serving`` holds the limits and timings of ``POST /v1/models/{name}/predict`` (batch size
     and wait, queue, input sizes, how often aliases are resolved again).
+    ``router`` gives the traffic split of a model under a rollout (model name to
+    :class:`~assay.models.Routing`, or None), read at most every ``serving.refresh_seconds``.
 
     The workspace is opened when the app starts (its lifespan) and closed when it stops,
     after every request in flight has been answered and its events committed.
@@ -75,6 +78,7 @@ def create_app(
             parse_only=parse_only,
             profile_interval=profile_interval,
             serving=serving,
+            router=router,
         )
         app.state.assay = state
         try:

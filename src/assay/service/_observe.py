@@ -147,6 +147,14 @@ class Observability:
             ["model", "version"],
             registry=self.registry,
         )
+        self.predict_shadow = Counter(
+            "assay_predict_shadow",
+            "Inputs a rollout's candidate scored in shadow, by model, the stable version that "
+            "answered, the candidate, and whether their labels agree (outcome agree or "
+            "disagree; agreement rate: agree over the sum).",
+            ["model", "stable", "candidate", "outcome"],
+            registry=self.registry,
+        )
         self._own_provider: Any = None
         if tracer_provider is not None:
             self.tracer = tracer_provider.get_tracer("assay.service")
@@ -193,7 +201,12 @@ class Observability:
             if kind == "intent":
                 self.predict_oos.labels(*labels).inc(oos)
 
-        return ServingHooks(batch_span=batch_span, scored=scored)
+        def shadowed(model: str, stable: int, candidate: int, agree: int, disagree: int) -> None:
+            labels = (model, str(stable), str(candidate))
+            self.predict_shadow.labels(*labels, "agree").inc(agree)
+            self.predict_shadow.labels(*labels, "disagree").inc(disagree)
+
+        return ServingHooks(batch_span=batch_span, scored=scored, shadowed=shadowed)
 
     def on_predict(
         self, model: str, version: str, status: int, code: str | None, seconds: float

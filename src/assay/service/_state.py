@@ -21,7 +21,7 @@ from assay.ingest._group import GroupWriter
 from assay.ingest._pipeline import Ingestor
 from assay.ingest._request import RequestPipeline
 from assay.models._registry import Registry
-from assay.models._serving import ModelPool, ServingConfig
+from assay.models._serving import ModelPool, Router, ServingConfig
 from assay.profiles import DEFAULT_REFRESH_INTERVAL, ProfileRefresher
 from assay.service._errors import ApiError
 from assay.service._observe import Observability
@@ -118,6 +118,7 @@ class ServiceState:
         parse_only: bool = False,
         profile_interval: float = DEFAULT_REFRESH_INTERVAL,
         serving: ServingConfig | None = None,
+        router: Router | None = None,
     ) -> ServiceState:
         serving = serving or ServingConfig()
         writer_ws = Workspace.open(path)
@@ -165,6 +166,7 @@ class ServiceState:
                 lambda: Registry(path, settings.mlflow_uri),
                 serving,
                 hooks=obs.predict_hooks(),
+                router=router,
             ),
             _reader_list=reader_list,
         )

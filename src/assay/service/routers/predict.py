@@ -12,6 +12,12 @@ into an event through the ingest pipeline (:func:`assay.models._predlog.record_p
 The answer does not wait for their commit (``recorded`` says how many were ``queued``; a
 failure is logged and counted, never the texts); with ``"record_wait": true`` it waits and says
 what was stored (``accepted``, ``duplicates``, ``rejected``).
+
+Rollouts: when the pool's router gives the model a routing, the version that answers is
+chosen per user from the keyed pseudonym of ``user_id`` (the workspace's key, as ingest
+computes it; the raw id is used for nothing else), else per ``request_id``; in shadow mode the
+candidate also scores the request after the answer is sent, and its predictions are recorded
+(when the request records) as shadow events of the candidate's version.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -35,8 +42,10 @@ from assay.models._serving import (
     LoadedModel,
     ModelPool,
     OverloadedError,
+    PredictResult,
     RegistryUnavailableError,
 )
+from assay.privacy import pseudonym
 from assay.service._body import decode, read_body
 from assay.service._errors import ApiError, _from_assay, error_responses, quoted, redacted
 from assay.service._state import ServiceState
@@ -176,18 +185,7 @@ async def _record(
             field="tenant_id",
             rule="required",
         )
-    future = record_predictions(
-        state.writer_ws,
-        tenant_id=tenant,
-        model=out.ref.name,
-        version=out.ref.version,
-        predictions=out.predictions,
-        pipeline=state.pipeline,
-        session_ids=body.session_id,
-        user_ids=body.user_id,
-        texts=body.inputs,
-        request_id=body.request_id,
-    )
+    future = _submit(state, body, tenant, out, shadow=False)
     queued = len(out.predictions)
     if not body.record_wait:
         future.add_done_callback(_recorded_in_background)
@@ -246,8 +244,13 @@ async def _predict(
         )
     body = _parse(decode(raw, request.headers.get("content-encoding"), pool.config.max_body_bytes))
     tenant = tenant_for_predict(key, body.tenant_id)
+    user = None
+    if pool.router is not None and body.user_id is not None:
+        # The unit of assignment is the pseudonym stored for the user, never the raw id.
+        user = pseudonym(state.writer_ws.secret, tenant or "", body.user_id)
     try:
-        model = seen.model = await pool.model(name)
+        choice = await pool.choose(name, tenant_id=tenant, user=user, request_id=body.request_id)
+        model = seen.model = choice.model
     except RegistryUnavailableError as exc:
         raise ApiError(503, "unavailable", str(exc), headers={"Retry-After": "1"}) from None
     span = trace.get_current_span()
@@ -261,9 +264,46 @@ async def _predict(
     except OverloadedError as exc:
         raise ApiError(429, "too_many_requests", str(exc), headers={"Retry-After": "1"}) from None
     answer = out.to_dict()
-    if body.record or body.session_id is not None or body.user_id is not None:
+    recording = body.record or body.session_id is not None or body.user_id is not None
+    if recording:
         answer["recorded"] = await _record(state, body, tenant, model, out)
+    if choice.shadow is not None:
+        on_result = None
+        if recording and tenant is not None and choice.shadow.kind == "intent":
+            on_result = _shadow_recorder(state, body, tenant)
+        pool.shadow(out, choice.shadow, body.inputs, top_k=body.top_k, on_result=on_result)
     return JSONResponse(answer)
+
+
+def _shadow_recorder(
+    state: ServiceState, body: PredictCreate, tenant: str
+) -> Callable[[PredictResult], None]:
+    """Records a candidate's shadow predictions as events of its version, marked shadow (no
+    text: the answered events carry it once)."""
+
+    def record(got: PredictResult) -> None:
+        _submit(state, body, tenant, got, shadow=True).add_done_callback(_recorded_in_background)
+
+    return record
+
+
+def _submit(
+    state: ServiceState, body: PredictCreate, tenant: str, out: PredictResult, *, shadow: bool
+) -> Future[Any]:
+    """Queue ``out``'s predictions as events of the version that made them."""
+    return record_predictions(
+        state.writer_ws,
+        tenant_id=tenant,
+        model=out.ref.name,
+        version=out.ref.version,
+        predictions=out.predictions,
+        pipeline=state.pipeline,
+        session_ids=body.session_id,
+        user_ids=body.user_id,
+        texts=None if shadow else body.inputs,
+        request_id=body.request_id,
+        shadow=shadow,
+    )
 
 
 @router.post(
