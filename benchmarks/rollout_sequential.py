@@ -25,10 +25,15 @@ Scenarios (count streams; the outcome per session):
   by Bahadur's representation that is the sampling error an estimated p95 adds (see
   ``assay.rollout._sequential``).
 - ``better``: handoff 1.2% -> 0.8%.
+- ``p95 equal`` and ``p95 slower``: the same tail gate on simulated latencies (log-normal, the
+  candidate the same or 20% slower), the stable p95 re-estimated from every stable request so far
+  at each look, exactly as ``compare_tail`` counts: this checks that the estimated threshold
+  does not break the guarantee.
 
-Printed: per scenario and test, the roll-back and promotion rates (with a 95% Wilson interval)
-and the median (and 90th percentile) number of candidate sessions at the roll-back, as a
-Markdown table.
+``--margin`` (default 0) is the tolerated worsening; ``--min-sample`` the observations needed
+in each arm before any decision (both tests). Printed: per scenario and test, the roll-back and
+promotion rates (with a 95% Wilson interval) and the median (and 90th percentile) number of
+candidate sessions at the roll-back, as a Markdown table.
 
 Run from the repository root::
 
@@ -40,12 +45,14 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from _bench import markdown_row, note, print_machine
 from assay.rollout._sequential import (
+    DEFAULT_MIN_SAMPLE,
     DEFAULT_RHO,
     SequentialResult,
     compare_rates,
@@ -53,11 +60,53 @@ from assay.rollout._sequential import (
 )
 
 STEPS = (0.01, 0.05, 0.25, 0.50)
-SCENARIOS: dict[str, tuple[float, float]] = {
-    "equal": (0.012, 0.012),
-    "worse": (0.012, 0.035),
-    "slower": (0.05, 0.10),
-    "better": (0.012, 0.008),
+
+
+class Counts:
+    """Count streams: each session has the outcome with its arm's probability."""
+
+    def __init__(self, rng: np.random.Generator, stable: float, candidate: float) -> None:
+        self.rng, self.rates = rng, (stable, candidate)
+        self.xs = self.ns = self.xc = self.nc = 0
+
+    def add(self, n_stable: int, n_candidate: int) -> None:
+        self.ns += n_stable
+        self.nc += n_candidate
+        self.xs += int(self.rng.binomial(n_stable, self.rates[0]))
+        self.xc += int(self.rng.binomial(n_candidate, self.rates[1]))
+
+    def counts(self) -> tuple[int, int, int, int]:
+        return self.xs, self.ns, self.xc, self.nc
+
+
+class Latencies:
+    """Log-normal request latencies (median 148 ms, sigma 0.5), the candidate ``slowdown`` times
+    slower; counted above the p95 of every stable request so far, re-estimated at each look, as
+    :func:`assay.rollout._sequential.compare_tail` counts them (the threshold is not known)."""
+
+    def __init__(self, rng: np.random.Generator, slowdown: float) -> None:
+        self.rng, self.slowdown = rng, slowdown
+        self.stable: list[np.ndarray] = []
+        self.candidate: list[np.ndarray] = []
+
+    def add(self, n_stable: int, n_candidate: int) -> None:
+        self.stable.append(self.rng.lognormal(5.0, 0.5, n_stable))
+        self.candidate.append(self.slowdown * self.rng.lognormal(5.0, 0.5, n_candidate))
+
+    def counts(self) -> tuple[int, int, int, int]:
+        s, c = np.concatenate(self.stable), np.concatenate(self.candidate)
+        q = float(np.quantile(s, 0.95))
+        return int(np.sum(s > q)), int(s.size), int(np.sum(c > q)), int(c.size)
+
+
+Stream = Counts | Latencies
+SCENARIOS: dict[str, tuple[str, Callable[[np.random.Generator], Stream]]] = {
+    "equal": ("handoff 1.2% -> 1.2%", lambda rng: Counts(rng, 0.012, 0.012)),
+    "worse": ("handoff 1.2% -> 3.5%", lambda rng: Counts(rng, 0.012, 0.035)),
+    "slower": ("above stable p95 5% -> 10%", lambda rng: Counts(rng, 0.05, 0.10)),
+    "better": ("handoff 1.2% -> 0.8%", lambda rng: Counts(rng, 0.012, 0.008)),
+    "p95 equal": ("latencies, same", lambda rng: Latencies(rng, 1.0)),
+    "p95 slower": ("latencies, x1.2", lambda rng: Latencies(rng, 1.2)),
 }
 
 
@@ -69,12 +118,11 @@ class Outcome:
 
 def simulate(
     rng: np.random.Generator,
-    rates: tuple[float, float],
+    stream: Stream,
     args: argparse.Namespace,
 ) -> tuple[Outcome, Outcome]:
     """One rollout: the sequential gate's outcome and the peeked z-test's, on the same stream."""
     traffic = math.exp(rng.uniform(math.log(args.min_traffic), math.log(args.max_traffic)))
-    xs = ns = xc = nc = 0
     seq: Outcome | None = None
     fixed: Outcome | None = None
     previous: SequentialResult | None = None
@@ -82,10 +130,8 @@ def simulate(
         for _ in range(args.looks_per_step):
             n = int(rng.poisson(traffic))
             to_candidate = int(rng.binomial(n, weight))
-            ns += n - to_candidate
-            nc += to_candidate
-            xs += int(rng.binomial(n - to_candidate, rates[0]))
-            xc += int(rng.binomial(to_candidate, rates[1]))
+            stream.add(n - to_candidate, to_candidate)
+            xs, ns, xc, nc = stream.counts()
             if seq is None:
                 previous = compare_rates(
                     xs,
@@ -95,14 +141,19 @@ def simulate(
                     alpha=args.alpha,
                     margin=args.margin,
                     rho=args.rho,
+                    min_sample=args.min_sample,
                     previous=previous,
                 )
                 if previous.decision in ("rollback", "promote"):
                     seq = Outcome(previous.decision, nc)
             if fixed is None:
-                r = fixed_horizon_rates(xs, ns, xc, nc, alpha=args.alpha, margin=args.margin)
+                r = fixed_horizon_rates(
+                    xs, ns, xc, nc, alpha=args.alpha, margin=args.margin, min_sample=args.min_sample
+                )
                 if r.decision in ("rollback", "promote"):
                     fixed = Outcome(r.decision, nc)
+            if seq is not None and fixed is not None:
+                return seq, fixed
     return seq or Outcome("none", nc), fixed or Outcome("none", nc)
 
 
@@ -137,13 +188,14 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--margin", type=float, default=0.0)
     parser.add_argument("--rho", type=float, default=DEFAULT_RHO)
+    parser.add_argument("--min-sample", type=int, default=DEFAULT_MIN_SAMPLE)
     args = parser.parse_args()
     print_machine()
     rng = np.random.default_rng(args.seed)
     rows: list[list[str]] = []
-    for name, rates in SCENARIOS.items():
+    for name, (what, make) in SCENARIOS.items():
         start = time.perf_counter()
-        pairs = [simulate(rng, rates, args) for _ in range(args.rollouts)]
+        pairs = [simulate(rng, make(rng), args) for _ in range(args.rollouts)]
         note(f"{name}: {args.rollouts} rollouts in {time.perf_counter() - start:.1f} s")
         for label, outcomes in (
             ("sequential (mSPRT)", [p[0] for p in pairs]),
@@ -152,7 +204,7 @@ def main() -> None:
             rows.append(
                 [
                     name,
-                    f"{rates[0]:.1%} -> {rates[1]:.1%}",
+                    what,
                     label,
                     rate(outcomes, "rollback"),
                     rate(outcomes, "promote"),
@@ -163,10 +215,11 @@ def main() -> None:
     print()
     print(
         f"{args.rollouts} rollouts per scenario, {looks} looks each, alpha {args.alpha}, "
-        f"margin {args.margin}, {args.min_traffic:,.0f}-{args.max_traffic:,.0f} sessions per look"
+        f"margin {args.margin}, rho {args.rho}, min_sample {args.min_sample}, "
+        f"{args.min_traffic:,.0f}-{args.max_traffic:,.0f} sessions per look"
     )
     print()
-    header = ["scenario", "rate", "test", "roll-back", "promotion", "exposed at roll-back"]
+    header = ["scenario", "truth", "test", "roll-back", "promotion", "exposed at roll-back"]
     print(markdown_row(header))
     print(markdown_row(["---"] * len(header)))
     for row in rows:
