@@ -22,6 +22,7 @@ from assay.cli import models as _models
 from assay.cli import profile as _profile
 from assay.cli import quarantine as _quarantine
 from assay.cli import regressions as _regressions
+from assay.cli import rollout as _rollout
 from assay.cli import serve as _serve
 from assay.cli import synth as _synth
 from assay.cli import workspace as _workspace
@@ -78,6 +79,7 @@ app.add_typer(_explain.app, name="explain")
 app.add_typer(_incidents.app, name="incidents")
 app.add_typer(_profile.app, name="profile")
 app.add_typer(_quarantine.app, name="quarantine")
+app.add_typer(_rollout.app, name="rollout")
 
 
 def main() -> None:

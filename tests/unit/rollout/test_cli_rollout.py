@@ -1,0 +1,138 @@
+"""`assay rollout ...` through typer's runner: start, status, pause, resume, abort, list,
+evaluate, and the errors a user meets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from assay.cli import app
+from assay.cli._common import EXIT_USAGE
+
+runner = CliRunner()
+RELEASE = ["--release", "model_version=v2", "--stable", "model_version=v1"]
+
+
+def _run(ws: Path, *args: str, code: int = 0) -> Any:
+    result = runner.invoke(app, [*args, "--workspace", str(ws)])
+    assert result.exit_code == code, result.output
+    return result
+
+
+def _status(ws: Path, rollout_id: str) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(_run(ws, "rollout", "status", rollout_id, "-f", "json").stdout)
+    return out
+
+
+def _events(tmp_path: Path) -> Path:
+    """Three sessions on v1 (one handed off) and two on v2 (both handed off), one tenant,
+    locale and platform, a minute ago (after the rollout starts on the same day)."""
+    when = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).isoformat(timespec="seconds")
+    rows = []
+    for i, (version, handed) in enumerate(
+        [("v1", True), ("v1", False), ("v1", False), ("v2", True), ("v2", True)]
+    ):
+        base = {
+            "event_time": when,
+            "tenant_id": "acme",
+            "user_id": f"u{i}",
+            "session_id": f"s{i}",
+            "model_version": version,
+            "locale": "en",
+            "platform": "web",
+        }
+        rows.append(base | {"event_id": f"t{i}", "event_type": "turn", "latency_ms": 100.0})
+        if handed:
+            rows.append(base | {"event_id": f"h{i}", "event_type": "handoff"})
+    src = tmp_path / "events.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return src
+
+
+def test_a_telemetry_rollout_through_its_states(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    _run(ws, "init")
+    rid = _run(ws, "rollout", "start", *RELEASE, "--steps", "10,100").stdout.strip()
+    assert rid == "1"
+    got = _status(ws, rid)
+    assert (got["state"], got["weight"], got["field"], got["candidate"]) == (
+        "canary",
+        0.1,
+        "model_version",
+        "v2",
+    )
+    _run(ws, "rollout", "pause", rid, "--reason", "weekend")
+    assert _status(ws, rid)["state"] == "paused"
+    _run(ws, "rollout", "resume", rid)
+    _run(ws, "rollout", "abort", rid)
+    got = _status(ws, rid)
+    assert (got["state"], got["weight"]) == ("aborted", 0.0)
+    assert [(h["to_state"], h["reason"]) for h in got["history"]] == [
+        ("canary", "start"),
+        ("paused", "weekend"),
+        ("canary", "resumed by hand"),
+        ("aborted", "aborted by hand"),
+    ]
+    assert json.loads(_run(ws, "rollout", "list", "-f", "json").stdout) == []
+    listed = json.loads(_run(ws, "rollout", "list", "--all", "-f", "json").stdout)
+    assert [(r["id"], r["state"], r["step"]) for r in listed] == [(1, "aborted", "1/2")]
+    again = _run(ws, "rollout", "resume", rid, code=EXIT_USAGE)
+    assert "cannot resume rollout 1: it is aborted" in again.output
+
+
+def test_evaluate_answers_the_verdict_and_gate_rows_as_json(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    _run(ws, "ingest", str(_events(tmp_path)))
+    rid = _run(ws, "rollout", "start", *RELEASE).stdout.strip()
+    out = json.loads(_run(ws, "rollout", "evaluate", rid, "--format", "json").stdout)
+    # Three and two sessions: below the default minimum sample (200) in every row.
+    assert out["verdict"] == "hold"
+    assert list(out) == ["verdict", "gates"]
+    assert len(out["gates"]) == 5 * 4  # five default gates on all, tenant, locale, platform
+    keys = ["gate", "metric", "slice", "stable", "candidate", "statistic", "decision"]
+    assert all(list(g) == keys for g in out["gates"])
+    handoff = {g["slice"]: g for g in out["gates"] if g["gate"] == "handoff"}
+    assert set(handoff) == {"all", "tenant=acme", "locale=en", "platform=web"}
+    assert handoff["all"]["stable"] == {"events": 1, "n": 3, "rate": pytest.approx(1 / 3)}
+    assert handoff["all"]["candidate"] == {"events": 2, "n": 2, "rate": 1.0}
+    assert {g["decision"] for g in out["gates"]} == {"hold"}
+    # hold moves nothing
+    assert _status(ws, rid)["state"] == "canary"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["rollout", "start"], "either NAME --candidate VERSION"),
+        (["rollout", "start", "intent"], "--candidate VERSION is needed"),
+        (["rollout", "start", "--release", "model_version=v2"], "needs --stable FIELD=VALUE"),
+        (
+            ["rollout", "start", "--release", "flight=a", "--stable", "model_version=v1"],
+            "must name the same field",
+        ),
+        (["rollout", "start", *RELEASE, "--steps", "1,5"], "ending at 100"),
+        (["rollout", "start", *RELEASE, "--step-duration", "soon"], "--step-duration must be"),
+        (["rollout", "status", "4"], "no rollout 4"),
+    ],
+)
+def test_user_errors_exit_with_a_message(tmp_path: Path, args: list[str], message: str) -> None:
+    ws = tmp_path / "ws"
+    _run(ws, "init")
+    result = _run(ws, *args, code=EXIT_USAGE)
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_bad_gates_file_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    _run(ws, "init")
+    gates = tmp_path / "gates.toml"
+    gates.write_text('[[gate]]\nname = "x"\nmetric = "dau"\n')
+    result = _run(ws, "rollout", "start", *RELEASE, "--gates", str(gates), code=EXIT_USAGE)
+    assert "gate 1 (x): metric must be one of" in result.output
+    assert json.loads(_run(ws, "rollout", "list", "--all", "-f", "json").stdout) == []
