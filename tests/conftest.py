@@ -15,6 +15,7 @@ time.tzset()
 
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -45,3 +46,21 @@ def synth_workspace(tmp_path_factory: pytest.TempPathFactory) -> SynthWorkspace:
         return ws
 
     return make
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: ignored where it is not installed
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``-n 2 --dist loadscope`` (scripts/test.sh where pytest-xdist is installed): each
+    test module runs whole in one worker, so its module-scoped fixtures are made once, and the
+    Spark modules (``*_spark.py``) all run in one worker, so one JVM starts. (xdist's own
+    ``loadgroup`` marks do not reach its scheduler on pytest 9.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesAndSpark(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "spark" if module.endswith("_spark.py") else module
+
+    return ModulesAndSpark(config, log)
