@@ -21,7 +21,7 @@ from assay.ingest._group import GroupWriter
 from assay.ingest._pipeline import Ingestor
 from assay.ingest._request import RequestPipeline
 from assay.models._registry import Registry
-from assay.models._serving import ModelPool, Router, ServingConfig
+from assay.models._serving import ModelPool, Router, Routing, ServingConfig
 from assay.profiles import DEFAULT_REFRESH_INTERVAL, ProfileRefresher
 from assay.service._errors import ApiError
 from assay.service._observe import Observability
@@ -166,7 +166,7 @@ class ServiceState:
                 lambda: Registry(path, settings.mlflow_uri),
                 serving,
                 hooks=obs.predict_hooks(),
-                router=router,
+                router=router if router is not None else rollout_router(writer_ws),
             ),
             _reader_list=reader_list,
         )
@@ -202,3 +202,16 @@ class ServiceState:
         self.writer_ws.close()
         for reader in self._reader_list:
             reader.close()
+
+
+def rollout_router(ws: Workspace) -> Router:
+    """The pool's default router: the workspace's live served rollouts (:func:`assay.rollout.
+    routing`), read from its metadata store (thread-safe: the pool calls it in a worker
+    thread). ``assay.rollout`` is imported on the first predict request, not at start."""
+
+    def route(name: str) -> Routing | None:
+        from assay.rollout import routing
+
+        return routing(ws, name)
+
+    return route

@@ -228,3 +228,30 @@ def _attributes(event: dict[str, Any]) -> dict[str, str]:
     """A stored map column comes back as a list of (key, value) pairs."""
     value = event["attributes"] or {}
     return dict(value)
+
+
+def test_the_default_router_reads_the_workspaces_live_rollout(served: Served) -> None:
+    from assay.rollout import rollouts
+    from assay.service._state import rollout_router
+
+    with Workspace.open(served.root) as ws:
+        route = rollout_router(ws)
+        assert route("intent") is None
+        plan = rollouts(ws).start(
+            field="model_version",
+            stable="1",
+            candidate="2",
+            model="intent",
+            shadow_seconds=600.0,
+            opt_out_tenants=[TENANT_B],
+        )
+        try:
+            got = route("intent")
+            assert got is not None
+            assert (got.stable_version, got.candidate_version) == (1, 2)
+            assert (got.weight, got.shadow) == (0.0, True)
+            assert got.opt_out_tenants == frozenset({TENANT_B})
+            assert route("other-model") is None
+        finally:
+            rollouts(ws).abort(plan.id)
+        assert route("intent") is None
