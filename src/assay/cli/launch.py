@@ -70,7 +70,9 @@ def sign(
         Literal["approve", "reject"],
         typer.Option("--decision", help="approve or reject.", show_default=False),
     ],
-    notes: Annotated[str, typer.Option("--notes", help="The reviewer's notes.")] = "",
+    notes: Annotated[
+        str | None, typer.Option("--notes", help="The reviewer's notes.", show_default=False)
+    ] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Record a sign-off of a version (the latest one counts)."""
@@ -78,5 +80,5 @@ def sign(
     from assay.rollout._launch import sign as record_sign
 
     with handle_errors(), Workspace.open(workspace) as ws:
-        s = record_sign(ws, name, version, by=by, decision=decision, notes=notes)
+        s = record_sign(ws, name, version, by=by, decision=decision, notes=notes or "")
         _output.message(f"{s.model}/{s.version}: {s.decision} by {s.by} at {s.signed_at}")
