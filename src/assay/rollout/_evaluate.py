@@ -10,8 +10,10 @@ events over its units, and the whole release's rate is the sum over the slices.
 per gate row, and combines them into a verdict:
 
 - ``rollback`` if any row says rollback;
-- ``promote`` if every row says promote and the rollout is at its last canary step;
-- ``hold`` if any row says hold (too little data in an arm for a decision);
+- ``hold`` if any gate lacks data: its whole-release row says hold (too little data in an
+  arm), or every row of a gate without one does. A slice row that holds does not make the
+  verdict hold, else a rollout over many small tenants would never end;
+- ``promote`` if every row with a decision says promote and the rollout is at its last step;
 - ``continue`` otherwise (the rollout advances once its step has lasted its duration).
 
 Each gate row is tested at the gate's ``alpha`` divided by the gate's number of rows
@@ -306,14 +308,26 @@ def judge(
 
 
 def _verdict(rows: Sequence[GateRow], last_step: bool) -> Verdict:
-    decisions = {r.decision for r in rows}
-    if "rollback" in decisions:
+    if any(r.decision == "rollback" for r in rows):
         return "rollback"
-    if rows and decisions == {"promote"} and last_step:
-        return "promote"
-    if "hold" in decisions:
+    by_gate: dict[str, list[GateRow]] = defaultdict(list)
+    for r in rows:
+        by_gate[r.gate].append(r)
+    if any(_gate_holds(g) for g in by_gate.values()):
         return "hold"
+    decided = [r for r in rows if r.decision != "hold"]
+    if decided and last_step and all(r.decision == "promote" for r in decided):
+        return "promote"
     return "continue"
+
+
+def _gate_holds(rows: Sequence[GateRow]) -> bool:
+    """A gate lacks data when its whole-release row holds (or, without one, every row does).
+    A small slice that holds does not: with 2,000 tenants some always will."""
+    whole = [r for r in rows if r.slice == "all"]
+    return any(r.decision == "hold" for r in (whole or rows)) and (
+        bool(whole) or all(r.decision == "hold" for r in rows)
+    )
 
 
 def rollout_gates(rollout: Rollout) -> tuple[Gate, ...]:

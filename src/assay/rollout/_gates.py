@@ -5,7 +5,8 @@ A gates file holds optional ``[defaults]`` and one ``[[gate]]`` table per gate::
     [defaults]
     alpha = 0.01        # the chance this gate wrongly rolls back, over all its slices
     min_sample = 200    # no decision before this many units in each arm
-    margin = 0.0        # how much worse (absolute rate) the candidate may be
+    margin = 0.005      # how much worse (absolute rate) the candidate may be (default: per
+                        # metric, DEFAULT_MARGINS)
 
     [[gate]]
     name = "handoff"
@@ -66,7 +67,8 @@ class Gate:
     min_sample : int
         Units (sessions, events or turns) each arm needs before any decision.
     margin : float
-        How much higher (absolute rate) the candidate may be and still pass, >= 0.
+        How much higher (absolute rate) the candidate may be and still pass, >= 0. In a
+        gates file it defaults to the metric's :data:`DEFAULT_MARGINS`.
     """
 
     name: str
@@ -77,8 +79,24 @@ class Gate:
     margin: float = 0.0
 
 
+#: The default margin per metric, in rate units: the worsening tolerated. A gate promotes when
+#: the candidate is shown not worse by more than this; with 0 only a significant improvement
+#: promotes, and an equal candidate never would.
+DEFAULT_MARGINS: dict[str, float] = {
+    "handoff_rate": 0.005,
+    "thumbs_down_rate": 0.01,
+    "error_rate": 0.005,
+    "latency_p95": 0.01,
+    "cost_per_session": 0.02,
+}
+
 DEFAULT_GATES: tuple[Gate, ...] = tuple(
-    Gate(name=name, metric=metric, slices=GATE_SLICES)  # type: ignore[arg-type]
+    Gate(
+        name=name,
+        metric=metric,  # type: ignore[arg-type]
+        slices=GATE_SLICES,
+        margin=DEFAULT_MARGINS[metric],
+    )
     for name, metric in (
         ("handoff", "handoff_rate"),
         ("thumbs_down", "thumbs_down_rate"),
@@ -151,9 +169,7 @@ def parse_gates(text: str) -> tuple[Gate, ...]:
     if not isinstance(defaults, dict):
         raise _fail("[defaults]", "must be a table")
     _unknown("[defaults]", defaults, _DEFAULT_KEYS)
-    base = _settings(
-        "[defaults]", defaults, {"alpha": DEFAULT_ALPHA, "min_sample": 200, "margin": 0.0}
-    )
+    base = _settings("[defaults]", defaults, {"alpha": DEFAULT_ALPHA, "min_sample": 200})
     tables = data.get("gate", [])
     if not isinstance(tables, list) or not tables:
         # `gate = 3` is a value, not an array of tables: the same fix.
@@ -189,8 +205,17 @@ def parse_gates(text: str) -> tuple[Gate, ...]:
                 f"(got {str(slices)[:60]})",
             )
         settings = _settings(where, table, base)
+        settings.setdefault("margin", DEFAULT_MARGINS[metric])
         gates.append(Gate(name=name, metric=metric, slices=tuple(slices), **settings))
     return tuple(gates)
 
 
-__all__ = ["DEFAULT_GATES", "GATE_METRICS", "GATE_SLICES", "Gate", "GateMetric", "parse_gates"]
+__all__ = [
+    "DEFAULT_GATES",
+    "DEFAULT_MARGINS",
+    "GATE_METRICS",
+    "GATE_SLICES",
+    "Gate",
+    "GateMetric",
+    "parse_gates",
+]

@@ -33,6 +33,8 @@ def test_the_default_gates_cover_five_metrics_per_slice() -> None:
         ("cost", "cost_per_session"),
     ]
     assert {g.slices for g in DEFAULT_GATES} == {("all", "tenant", "locale", "platform")}
+    assert [g.margin for g in DEFAULT_GATES] == [0.005, 0.01, 0.005, 0.01, 0.02]
+    assert {g.alpha for g in DEFAULT_GATES} == {0.01}
 
 
 def test_a_gate_inherits_the_defaults_table_and_overrides_it() -> None:
@@ -54,7 +56,8 @@ min_sample = 10
 """
     assert parse_gates(text) == (
         Gate("handoff", "handoff_rate", ("all", "locale"), 0.02, 50, 0.005),
-        Gate("slow", "latency_p95", ("all",), 0.02, 10, 0.0),
+        # No margin given: the metric's default, one percentage point of turns.
+        Gate("slow", "latency_p95", ("all",), 0.02, 10, 0.01),
     )
 
 
@@ -310,6 +313,36 @@ def test_verdicts_follow_the_rule() -> None:
     dear = [Gate("cost", "cost_per_session", ("all",), min_sample=5)]
     # 10/20 vs 20/20: +0.5 rollback.
     assert judge(_counts(), dear, last_step=True, compare=fake_compare).verdict == "rollback"
+
+
+def test_a_small_slice_without_data_does_not_hold_the_rollout() -> None:
+    # thumbs: all 1/4 vs 2/4 (+0.25, continue); locale=en the same; locale=fr 0/0 vs 0/0 (hold).
+    gate = [Gate("thumbs", "thumbs_down_rate", ("all", "locale"), min_sample=4)]
+    result = judge(_counts(), gate, last_step=True, compare=fake_compare)
+    assert [(g.slice, g.decision) for g in result.gates] == [
+        ("all", "continue"),
+        ("locale=en", "continue"),
+        ("locale=fr", "hold"),
+    ]
+    assert result.verdict == "continue"
+    # Without a whole-release row, a gate whose every row holds does hold.
+    only_fr = [Gate("thumbs", "thumbs_down_rate", ("locale",), min_sample=5)]
+    assert judge(_counts(), only_fr, last_step=True, compare=fake_compare).verdict == "hold"
+
+
+def test_promotion_reads_the_rows_with_a_decision() -> None:
+    def row(arm: str, locale: str, turns: int, errors: int) -> dict[str, Any]:
+        return {"arm": arm, "tenant_id": "t", "locale": locale, "platform": "web",
+                "turns": turns, "errors": errors}  # fmt: skip
+
+    # all: 5/102 vs 5/102 promote; en: 5/100 vs 5/100 promote; fr: 2 turns < 10: hold.
+    counts = [row(a, "en", 100, 5) for a in ("stable", "candidate")]
+    counts += [row(a, "fr", 2, 0) for a in ("stable", "candidate")]
+    gate = [Gate("errors", "error_rate", ("all", "locale"), min_sample=10)]
+    result = judge(counts, gate, last_step=True, compare=fake_compare)
+    assert [g.decision for g in result.gates] == ["promote", "promote", "hold"]
+    assert result.verdict == "promote"
+    assert judge(counts, gate, last_step=False, compare=fake_compare).verdict == "continue"
 
 
 def test_the_real_sequential_test_rolls_back_a_clear_regression_only() -> None:
