@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import pyarrow as pa
 import typer
@@ -22,6 +22,14 @@ def demo(
     users: Annotated[int, typer.Option("--users", min=1, help="Users per tenant (mean).")] = 150,
     days: Annotated[int, typer.Option("--days", min=14, help="Days of telemetry.")] = 60,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 11,
+    intent: Annotated[
+        Literal["full", "small", "none"],
+        typer.Option(
+            "--intent",
+            help="The intent step's data: CLINC150's 150 intents (a minute or two), a "
+            "10-intent subset (seconds), or none to skip the step.",
+        ),
+    ] = "full",
 ) -> None:
     """Synthesise telemetry with known incidents, ingest it, and find the incidents again."""
     from assay._demo import run_demo
@@ -41,6 +49,7 @@ def demo(
             say=_output.message,
             show=show,
             progress=lambda name, n: bar.advance(name, n),
+            intent_data=None if intent == "none" else intent,
         )
     as_incidents = {k: v for k, v in result.found.items() if not k.endswith("(regression)")}
     as_regressions = {k: v for k, v in result.found.items() if k.endswith("(regression)")}

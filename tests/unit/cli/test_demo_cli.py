@@ -16,6 +16,7 @@ def test_a_cut_table_says_how_many_rows_follow_with_the_table_not_among_the_prog
 ) -> None:
     # 27 tenants: the demo shows 25 rows of its per-tenant table.
     args = ["demo", "--dir", str(tmp_path / "demo"), "--tenants", "27", "--users", "5"]
+    args += ["--intent", "none"]
     result = runner.invoke(app, [*args, "--days", "14"])
     assert result.exit_code == 0, result.output
     out = result.stdout.splitlines()
