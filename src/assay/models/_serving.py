@@ -693,6 +693,7 @@ class ModelPool:
         self._background: set[asyncio.Task[Any]] = set()
         self.router = router
         self._routings: dict[str, tuple[Routing | None, float]] = {}
+        self._routing_calls: dict[Any, asyncio.Task[Any]] = {}
 
     # -- registry (in a worker thread) ----------------------------------------------------------
 
@@ -873,19 +874,26 @@ class ModelPool:
         if held is not None and now - held[1] < self.config.refresh_seconds:
             return held[0]
         router = self.router
-        loop = asyncio.get_running_loop()
-        try:
-            routing = await loop.run_in_executor(self._executor, router, name)
-        except Exception as exc:
-            # The type only: a router's message may quote a store URI.
-            log.warning("the rollout router failed for a model (%s)", type(exc).__name__)
-            routing = held[0] if held is not None else None
-        if routing is not None and not isinstance(routing, Routing):
-            raise TypeError(f"a router must return a Routing or None (got {type(routing)})")
-        if name not in self._routings and len(self._routings) >= MAX_REFERENCES:
-            del self._routings[next(iter(self._routings))]
-        self._routings[name] = (routing, now)
-        return routing
+
+        async def work() -> Routing | None:
+            loop = asyncio.get_running_loop()
+            try:
+                routing = await loop.run_in_executor(self._executor, router, name)
+            except Exception as exc:
+                # The type only: a router's message may quote a store URI.
+                log.warning("the rollout router failed for a model (%s)", type(exc).__name__)
+                routing = held[0] if held is not None else None
+            if routing is not None and not isinstance(routing, Routing):
+                log.warning("the rollout router returned a %s, not a Routing", type(routing))
+                routing = None
+            if name not in self._routings and len(self._routings) >= MAX_REFERENCES:
+                del self._routings[next(iter(self._routings))]
+            self._routings[name] = (routing, now)
+            return routing
+
+        # Concurrent requests share one call of the router.
+        got: Routing | None = await self._once(self._routing_calls, name, work)
+        return got
 
     async def choose(
         self,

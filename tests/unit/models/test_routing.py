@@ -351,3 +351,27 @@ def test_a_failing_router_keeps_its_last_answer() -> None:
         return out
 
     assert _run(main()) == [2, 2]
+
+
+def test_concurrent_requests_share_one_router_call() -> None:
+    router = Router(Routing("r", 1, 2, 1.0))
+
+    async def main() -> list[int]:
+        pool = Pool(router, [0.0])
+        await pool.model("m/2")
+        got = await asyncio.gather(*(pool.choose("m", user=f"u_{i}") for i in range(10)))
+        pool.close()
+        return [c.model.ref.version for c in got]
+
+    assert _run(main()) == [2] * 10
+    assert router.calls == 1
+
+
+def test_a_router_answer_that_is_not_a_routing_routes_nothing() -> None:
+    async def main() -> int:
+        pool = Pool(lambda name: {"weight": 1.0}, [0.0])
+        version = (await pool.choose("m", user="u_1")).model.ref.version
+        pool.close()
+        return version
+
+    assert _run(main()) == 1

@@ -257,6 +257,9 @@ async def _predict(
     span.set_attribute("assay.model", model.ref.name)
     span.set_attribute("assay.model_version", model.ref.version)
     span.set_attribute("assay.inputs", len(body.inputs))
+    if choice.routing is not None:
+        span.set_attribute("assay.rollout", choice.routing.rollout_id)
+        span.set_attribute("assay.shadow", choice.shadow is not None)
     try:
         out = await pool.predict_with(model, body.inputs, top_k=body.top_k)
     except InputError as exc:
