@@ -23,7 +23,7 @@ from assay.cli._common import (
 from assay.store import SEEN_IN, Incident, Workspace
 
 StateChoice = Literal["open", "acknowledged", "resolved", "all"]
-KindChoice = Literal["anomaly", "drift", "regression", "model"]
+KindChoice = Literal["anomaly", "drift", "regression", "model", "rollout"]
 ShowFormat = Literal["table", "json"]
 
 app = command_group(
@@ -75,7 +75,8 @@ def list_incidents(
     ] = None,
     tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant's.")] = None,
     kind: Annotated[
-        KindChoice | None, typer.Option("--kind", help="Only anomaly, drift or regression.")
+        KindChoice | None,
+        typer.Option("--kind", help="Only anomaly, drift, regression, model or rollout."),
     ] = None,
     metric: Annotated[str | None, typer.Option("--metric", help="Only this metric's.")] = None,
     limit: Annotated[

@@ -416,6 +416,8 @@ def _open_incident(ws: Workspace, r: Rollout, evaluation: Evaluation) -> Inciden
         observed=worst.candidate["rate"],
         score=worst.statistic["p_value"],
         details={
+            # The release to blame, as release regressions name it (the incident's title).
+            "cause": {"field": r.field, "value": r.candidate},
             "rollout_id": r.id,
             "field": r.field,
             "stable": r.stable,

@@ -136,3 +136,44 @@ def test_a_bad_gates_file_is_refused_before_anything_starts(tmp_path: Path) -> N
     result = _run(ws, "rollout", "start", *RELEASE, "--gates", str(gates), code=EXIT_USAGE)
     assert "gate 1 (x): metric must be one of" in result.output
     assert json.loads(_run(ws, "rollout", "list", "--all", "-f", "json").stdout) == []
+
+
+class FakeRegistry:
+    """The registry's answers for two models: intent (champion 3, versions 3 and 4) and
+    plain (versions 1 and 2, no champion)."""
+
+    def __init__(self, path: Path, uri: str = "") -> None:
+        pass
+
+    def resolve(self, ref: str) -> Any:
+        from assay.models import VersionRef
+
+        known = {
+            "intent": VersionRef("intent", 3, ("champion",)),
+            "intent/3": VersionRef("intent", 3, ("champion",)),
+            "intent/4": VersionRef("intent", 4, ()),
+            "plain": VersionRef("plain", 2, ()),
+            "plain/2": VersionRef("plain", 2, ()),
+        }
+        return known[ref]
+
+
+def test_a_served_rollout_replaces_the_champion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import assay.models
+
+    monkeypatch.setattr(assay.models, "Registry", FakeRegistry)
+    ws = tmp_path / "ws"
+    _run(ws, "init")
+    rid = _run(ws, "rollout", "start", "intent", "--candidate", "4", "--shadow", "30m").stdout
+    got = _status(ws, rid.strip())
+    assert (got["kind"], got["model"], got["stable"], got["candidate"]) == (
+        "served",
+        "intent",
+        "3",
+        "4",
+    )
+    assert (got["state"], got["weight"], got["shadow_seconds"]) == ("shadow", 0.0, 1800.0)
+    refused = _run(ws, "rollout", "start", "plain", "--candidate", "2", code=EXIT_USAGE)
+    assert "model 'plain' has no champion" in refused.output

@@ -371,7 +371,8 @@ def test_evaluate_and_apply_roll_back_with_an_incident(tmp_path: Path) -> None:
         "rollout", "handoff_rate", {"locale": "fr"},
     )  # fmt: skip
     assert (incident.expected, incident.observed) == (0.1, 0.5)
-    assert incident.details["candidate"] == "v2"
+    assert incident.details["cause"] == {"field": "model_version", "value": "v2"}
+    assert incident.title.startswith("model_version=v2: handoff_rate up")
     assert "handoff on locale=fr: diff 0.40" in store.history(r.id)[-1].reason
     ws.close()
 
