@@ -620,6 +620,10 @@ class ServingHooks:
     shadowed: Callable[[str, int, int, int, int], None] = field(
         default=lambda model, stable, candidate, agree, disagree: None
     )
+    #: ``shadow_skipped(model, stable, candidate, inputs)``: not shadowed (candidate busy).
+    shadow_skipped: Callable[[str, int, int, int], None] = field(
+        default=lambda model, stable, candidate, inputs: None
+    )
 
 
 @dataclass(frozen=True)
@@ -956,29 +960,34 @@ class ModelPool:
         *,
         top_k: int = 3,
         on_result: Callable[[PredictResult], None] | None = None,
-    ) -> asyncio.Task[PredictResult | None]:
+    ) -> asyncio.Task[PredictResult | None] | None:
         """Score ``inputs`` with ``candidate`` in the background (the answer does not wait),
         count the labels on which it agrees with ``answer`` (``hooks.shadowed``), then call
-        ``on_result`` with its predictions (to record them as shadow). A failure or a full
-        queue skips the shadow scoring (logged as its type); it never reaches the answer."""
+        ``on_result`` with its predictions (to record them as shadow).
+
+        Shadow scoring yields to the answers: when a full batch (``max_batch`` inputs) already
+        waits for the candidate, or the scoring fails, it is skipped (``hooks.shadow_skipped``,
+        a failure logged as its type; None returned when skipped at once); it never reaches
+        the answer."""
+        where = (answer.ref.name, answer.ref.version, candidate.ref.version)
+        size = len(answer.predictions)
+        assert candidate.batcher is not None
+        if candidate.batcher.queued >= self.config.max_batch:
+            self.hooks.shadow_skipped(*where, size)
+            return None
 
         async def run() -> PredictResult | None:
             try:
                 got = await self.predict_with(candidate, inputs, top_k=top_k)
             except Exception as exc:
                 log.warning("a shadow prediction was skipped (%s)", type(exc).__name__)
+                self.hooks.shadow_skipped(*where, size)
                 return None
             agree = sum(
                 a["label"] == b["label"]
                 for a, b in zip(answer.predictions, got.predictions, strict=True)
             )
-            self.hooks.shadowed(
-                answer.ref.name,
-                answer.ref.version,
-                candidate.ref.version,
-                agree,
-                len(got.predictions) - agree,
-            )
+            self.hooks.shadowed(*where, agree, len(got.predictions) - agree)
             if on_result is not None:
                 try:
                     on_result(got)

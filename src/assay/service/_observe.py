@@ -151,7 +151,8 @@ class Observability:
             "assay_predict_shadow",
             "Inputs a rollout's candidate scored in shadow, by model, the stable version that "
             "answered, the candidate, and whether their labels agree (outcome agree or "
-            "disagree; agreement rate: agree over the sum).",
+            "disagree; agreement rate: agree over the sum of the two), or were not shadowed "
+            "(outcome skipped: the candidate was a full batch behind, or failed).",
             ["model", "stable", "candidate", "outcome"],
             registry=self.registry,
         )
@@ -206,7 +207,15 @@ class Observability:
             self.predict_shadow.labels(*labels, "agree").inc(agree)
             self.predict_shadow.labels(*labels, "disagree").inc(disagree)
 
-        return ServingHooks(batch_span=batch_span, scored=scored, shadowed=shadowed)
+        def shadow_skipped(model: str, stable: int, candidate: int, inputs: int) -> None:
+            self.predict_shadow.labels(model, str(stable), str(candidate), "skipped").inc(inputs)
+
+        return ServingHooks(
+            batch_span=batch_span,
+            scored=scored,
+            shadowed=shadowed,
+            shadow_skipped=shadow_skipped,
+        )
 
     def on_predict(
         self, model: str, version: str, status: int, code: str | None, seconds: float

@@ -188,7 +188,11 @@ class Pool(ModelPool):
 
     def __init__(self, router: Any, clock: list[float], **kw: Any) -> None:
         self.shadowed: list[tuple[str, int, int, int, int]] = []
-        hooks = ServingHooks(shadowed=lambda *a: self.shadowed.append(a))
+        self.skipped: list[tuple[str, int, int, int]] = []
+        hooks = ServingHooks(
+            shadowed=lambda *a: self.shadowed.append(a),
+            shadow_skipped=lambda *a: self.skipped.append(a),
+        )
         super().__init__(
             lambda: None,  # type: ignore[arg-type,return-value]
             ServingConfig(max_wait_ms=0, refresh_seconds=5.0),
@@ -375,3 +379,27 @@ def test_a_router_answer_that_is_not_a_routing_routes_nothing() -> None:
         return version
 
     assert _run(main()) == 1
+
+
+def test_shadow_yields_when_a_full_batch_already_waits_for_the_candidate() -> None:
+    texts = ["pay bill now", "go go", "book a flight"]
+
+    async def main() -> tuple[Any, list[Any], list[Any]]:
+        pool = Pool(Router(Routing("r", 1, 2, 0.0, shadow=True)), [0.0])
+        await pool.model("m/2")
+        choice = await pool.choose("m", user="u_1")
+        assert choice.shadow is not None
+        out = await pool.predict_with(choice.model, texts)
+        choice.shadow.batcher.queued = pool.config.max_batch  # a full batch waits
+        skipped = pool.shadow(out, choice.shadow, texts)
+        choice.shadow.batcher.queued = pool.config.max_batch - 1  # one input less: shadowed
+        task = pool.shadow(out, choice.shadow, texts)
+        assert task is not None
+        await task
+        pool.close()
+        return skipped, pool.skipped, pool.shadowed
+
+    skipped, counted, shadowed = _run(main())
+    assert skipped is None
+    assert counted == [("m", 1, 2, 3)]
+    assert shadowed == [("m", 1, 2, 1, 2)]
