@@ -585,8 +585,11 @@ def sign(
         )
         client = reg.client
         client.set_model_version_tag(s.model, str(s.version), TAG_DECISION, s.decision)
-        tag = json.dumps(asdict(s), sort_keys=True)
-        client.set_model_version_tag(s.model, str(s.version), TAG_SIGNOFF, tag[:_MAX_TAG])
+        # Long notes are cut in the tag (MLflow caps tag values), never in the metadata table,
+        # so the tag stays valid JSON.
+        brief = {**asdict(s), "notes": s.notes[: _MAX_TAG // 2]}
+        tag = json.dumps(brief, sort_keys=True, ensure_ascii=False)
+        client.set_model_version_tag(s.model, str(s.version), TAG_SIGNOFF, tag)
     return s
 
 

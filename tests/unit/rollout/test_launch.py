@@ -264,6 +264,13 @@ def test_the_check_blocks_until_an_approving_sign_off_and_a_reject_blocks_again(
     tags = registry(workspace).show(f"quality/{v}")["tags"]
     assert tags["assay.launch.decision"] == "reject"
     assert json.loads(tags["assay.launch.signoff"])["by"] == "ben"
+    # Long notes are kept whole in the table and cut (still valid JSON) in the tag.
+    sign(workspace, "quality", v, by="cy", decision="reject", notes="n" * 9000)
+    last = "SELECT signed_by, length(notes) FROM launch_signoffs ORDER BY id DESC LIMIT 1"
+    assert workspace.meta.execute(last) == [("cy", 9000)]
+    tag = json.loads(registry(workspace).show(f"quality/{v}")["tags"]["assay.launch.signoff"])
+    assert tag["by"] == "cy"
+    assert tag["notes"] == "n" * 2000
     with pytest.raises(UsageError, match="approve or reject"):
         sign(workspace, "quality", v, by="ana", decision="maybe")
     with pytest.raises(NotFoundError):
