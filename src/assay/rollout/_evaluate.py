@@ -233,6 +233,8 @@ def _sums(
         groups: dict[str, dict[Arm, list[int]]] = defaultdict(
             lambda: {"stable": [0, 0], "candidate": [0, 0]}
         )
+        if name == "all":
+            groups["all"]  # the whole release has a row, with or without data
         for row in counts:
             label = "all" if name == "all" else slice_text({name: row[_SLICE_COLUMNS[name]]})
             pair = groups[label][row["arm"]]
@@ -270,8 +272,11 @@ def judge(
     """The verdict of ``gates`` on counts of :func:`release_slice_counts` (see the module)."""
     test = compare or _default_compare()
     rows: list[GateRow] = []
+    silent = False
     for gate in gates:
         sums = _sums(counts, gate)
+        # A gate on slices only, without any event in either arm, has no row: no data.
+        silent = silent or not sums
         alpha = gate.alpha / max(len(sums), 1)
         for label, arms in sums:
             (sk, sn), (ck, cn) = arms["stable"], arms["candidate"]
@@ -304,7 +309,10 @@ def judge(
                     decision=res.decision,
                 )
             )
-    return Evaluation(rollout_id=rollout_id, verdict=_verdict(rows, last_step), gates=tuple(rows))
+    verdict = _verdict(rows, last_step)
+    if silent and verdict != "rollback":
+        verdict = "hold"
+    return Evaluation(rollout_id=rollout_id, verdict=verdict, gates=tuple(rows))
 
 
 def _verdict(rows: Sequence[GateRow], last_step: bool) -> Verdict:
@@ -395,6 +403,26 @@ def apply(ws: Workspace, evaluation: Evaluation, *, store: RolloutStore | None =
     return r
 
 
+def evaluate_live(
+    ws: Workspace,
+    *,
+    until: dt.date | None = None,
+    compare: CompareRates | None = None,
+    events: ir.Table | None = None,
+) -> list[tuple[Evaluation, Rollout]]:
+    """Evaluate every live rollout once and apply its verdict: what the service runs on a
+    schedule. Returns each evaluation with the rollout as it is afterwards, oldest first."""
+    from assay.metrics import workspace_events
+
+    store = RolloutStore(ws.meta)
+    table = events if events is not None else workspace_events(ws)
+    out = []
+    for r in reversed(store.list(live_only=True)):
+        result = evaluate(ws, r.id, until=until, compare=compare, events=table)
+        out.append((result, apply(ws, result, store=store)))
+    return out
+
+
 def _open_incident(ws: Workspace, r: Rollout, evaluation: Evaluation) -> Incident:
     from assay.store import NewIncident
 
@@ -438,6 +466,7 @@ __all__ = [
     "Verdict",
     "apply",
     "evaluate",
+    "evaluate_live",
     "judge",
     "release_slice_counts",
     "rollout_gates",

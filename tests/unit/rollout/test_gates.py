@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from assay._errors import UsageError
-from assay.rollout._evaluate import apply, evaluate, judge, release_slice_counts
+from assay.rollout._evaluate import apply, evaluate, evaluate_live, judge, release_slice_counts
 from assay.rollout._gates import DEFAULT_GATES, GATE_METRICS, GATE_SLICES, Gate, parse_gates
 from assay.rollout._plan import RolloutStore
 from assay.schema import EVENTS_SCHEMA
@@ -391,3 +391,30 @@ def test_apply_advances_only_when_the_step_is_due(tmp_path: Path) -> None:
     now[0] = TIME + dt.timedelta(hours=1)
     assert apply(ws, result, store=store).weight == 0.05
     ws.close()
+
+
+def test_evaluate_live_moves_every_live_rollout_by_its_verdict(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    store = RolloutStore(ws.meta, clock=lambda: TIME - dt.timedelta(hours=2))
+    gates = '[[gate]]\nname = "h"\nmetric = "handoff_rate"\nslices = ["locale"]\nmin_sample = 5'
+    bad = store.start(field="model_version", stable="v1", candidate="v2", gates=gates)
+    # No event carries these templates: every row holds, nothing moves.
+    quiet = store.start(field="prompt_template", stable="p1", candidate="p2", gates=gates)
+    done = store.start(field="flight", stable="a", candidate="b")
+    store.abort(done.id)
+    moved = evaluate_live(ws, until=DAY, compare=fake_compare, events=_telemetry())
+    assert [(e.rollout_id, e.verdict, r.state) for e, r in moved] == [
+        (bad.id, "rollback", "rolled_back"),
+        (quiet.id, "hold", "canary"),
+    ]
+    ws.close()
+
+
+def test_no_telemetry_at_all_holds() -> None:
+    whole = judge([], [Gate("e", "error_rate", ("all",))], last_step=True, compare=fake_compare)
+    assert [(g.slice, g.stable["n"], g.candidate["n"], g.decision) for g in whole.gates] == [
+        ("all", 0, 0, "hold")
+    ]
+    assert whole.verdict == "hold"
+    sliced = judge([], [Gate("e", "error_rate", ("locale",))], last_step=True, compare=fake_compare)
+    assert (sliced.gates, sliced.verdict) == ((), "hold")
