@@ -1,6 +1,6 @@
 """Rollouts: plans, traffic split, shadow, sequential gates and the launch gate."""
 
-from assay.rollout._evaluate import Evaluation, GateRow, apply, evaluate
+from assay.rollout._evaluate import Evaluation, GateRow, apply, evaluate, evaluate_live
 from assay.rollout._gates import DEFAULT_GATES, Gate, parse_gates
 from assay.rollout._launch import (
     DEFAULT_POLICIES,
@@ -39,6 +39,7 @@ __all__ = [
     "apply",
     "clopper_pearson",
     "evaluate",
+    "evaluate_live",
     "launch_check",
     "launch_ready",
     "parse_gates",
