@@ -25,6 +25,12 @@ What :class:`ModelPool` does for ``assay serve`` (``POST /v1/models/{name}/predi
   models (exactly the model's features, numbers or strings as the model takes them, null for
   a missing value); :class:`InputError` names the input and the field.
 
+- **Rollouts** (:class:`Routing`, from the ``router`` the service gives the pool): a movable
+  reference of a model under a rollout is answered by the version :func:`assign` picks (sticky
+  per pseudonymous user, below the candidate's weight); in shadow mode the candidate also
+  scores stable-answered requests after the answer (:meth:`ModelPool.shadow`). This module
+  does not know where rollouts are stored (``assay.rollout`` is above it).
+
 Predictions (:meth:`PredictResult.to_dict`): for intent models ``{"label", "probability",
 "top_k"}`` as :meth:`IntentPredictor.predict <assay.models._intent.IntentPredictor.predict>`
 gives them (the label is ``oos`` below the model's threshold); for tabular models ``{"label",
