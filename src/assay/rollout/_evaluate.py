@@ -223,26 +223,41 @@ def _scalar(expr: ir.Scalar) -> float | None:
 _ALL_COUNTS = tuple(sorted({n for pair in _COUNTS.values() for n in pair}))
 
 
+def _slice_sums(counts: Sequence[dict[str, Any]], name: str) -> dict[str, dict[str, list[int]]]:
+    """slice label -> "arm|count" -> total, over the count rows: every count of every arm
+    summed once per slice field, shared by the gates that read it."""
+    totals: dict[str, dict[str, list[int]]] = {}
+    if name == "all":
+        totals["all"] = {arm: [0] * len(_ALL_COUNTS) for arm in ("stable", "candidate")}
+    column = _SLICE_COLUMNS.get(name)
+    for row in counts:
+        label = "all" if column is None else slice_text({name: row[column]})
+        arms = totals.get(label)
+        if arms is None:
+            arms = totals[label] = {arm: [0] * len(_ALL_COUNTS) for arm in ("stable", "candidate")}
+        sums = arms[row["arm"]]
+        for i, count in enumerate(_ALL_COUNTS):
+            sums[i] += row.get(count, 0)
+    return totals
+
+
 def _sums(
-    counts: Sequence[dict[str, Any]], gate: Gate
+    counts: Sequence[dict[str, Any]],
+    gate: Gate,
+    cache: dict[str, dict[str, dict[str, list[int]]]] | None = None,
 ) -> list[tuple[str, dict[Arm, tuple[int, int]]]]:
-    """(slice label, arm -> (events, n)) for each row of a gate, the whole release first."""
-    num, den = _COUNTS[gate.metric]
+    """(slice label, arm -> (events, n)) for each row of a gate, in the gate's slice order,
+    labels sorted within a slice field."""
+    num, den = (_ALL_COUNTS.index(c) for c in _COUNTS[gate.metric])
+    cache = {} if cache is None else cache
     out: list[tuple[str, dict[Arm, tuple[int, int]]]] = []
     for name in gate.slices:
-        groups: dict[str, dict[Arm, list[int]]] = defaultdict(
-            lambda: {"stable": [0, 0], "candidate": [0, 0]}
-        )
-        if name == "all":
-            groups["all"]  # the whole release has a row, with or without data
-        for row in counts:
-            label = "all" if name == "all" else slice_text({name: row[_SLICE_COLUMNS[name]]})
-            pair = groups[label][row["arm"]]
-            pair[0] += row[num]
-            pair[1] += row[den]
-        for label in sorted(groups):
-            arms = groups[label]
-            out.append((label, {a: (arms[a][0], arms[a][1]) for a in ("stable", "candidate")}))
+        if name not in cache:
+            cache[name] = _slice_sums(counts, name)
+        totals = cache[name]
+        for label in sorted(totals):
+            arms = totals[label]
+            out.append((label, {a: (arms[a][num], arms[a][den]) for a in ("stable", "candidate")}))
     return out
 
 
@@ -273,8 +288,9 @@ def judge(
     test = compare or _default_compare()
     rows: list[GateRow] = []
     silent = False
+    cache: dict[str, dict[str, dict[str, list[int]]]] = {}
     for gate in gates:
-        sums = _sums(counts, gate)
+        sums = _sums(counts, gate, cache)
         # A gate on slices only, without any event in either arm, has no row: no data.
         silent = silent or not sums
         alpha = gate.alpha / max(len(sums), 1)
