@@ -19,6 +19,14 @@ from assay.rollout._launch import (
     signoffs,
 )
 from assay.rollout._plan import Rollout, RolloutStore, Transition, rollouts, routing
+from assay.rollout._sequential import (
+    Moments,
+    SequentialResult,
+    compare_means,
+    compare_rates,
+    compare_tail,
+    fixed_horizon_rates,
+)
 
 __all__ = [
     "DEFAULT_GATES",
@@ -32,14 +40,20 @@ __all__ = [
     "LaunchCheck",
     "LaunchPolicy",
     "ModelCard",
+    "Moments",
     "Rollout",
     "RolloutStore",
+    "SequentialResult",
     "SignOff",
     "Transition",
     "apply",
     "clopper_pearson",
+    "compare_means",
+    "compare_rates",
+    "compare_tail",
     "evaluate",
     "evaluate_live",
+    "fixed_horizon_rates",
     "launch_check",
     "launch_ready",
     "parse_gates",
