@@ -396,8 +396,11 @@ def apply(ws: Workspace, evaluation: Evaluation, *, store: RolloutStore | None =
 
     - ``rollback``: rolled back at once (weight 0) with an incident of kind ``rollout``;
     - ``promote``: promoted (only reached at the last step);
-    - ``continue``: a shadow phase or canary step that has lasted its duration advances;
-    - ``hold``: nothing moves. A paused rollout only moves on ``rollback``.
+    - ``continue``: a canary step that has lasted its duration advances;
+    - ``hold``: nothing moves;
+    - a shadow phase that has lasted its duration advances on any verdict but ``rollback``
+      (the candidate answers no user there, so outcome gates can only hold). A paused
+      rollout only moves on ``rollback``.
     """
     rollouts = store or RolloutStore(ws.meta)
     r = rollouts.get(evaluation.rollout_id)
@@ -412,6 +415,10 @@ def apply(ws: Workspace, evaluation: Evaluation, *, store: RolloutStore | None =
         return rollouts.rollback(r.id, f"gates: {reason}", incident_id=incident.id)
     if r.state == "paused":
         return r
+    if r.state == "shadow" and rollouts.due(r):
+        # The candidate answers no user in shadow: outcome gates can only hold there, so the
+        # phase ends on time unless a gate already says rollback.
+        return rollouts.advance(r.id, f"shadow phase over (gates say {verdict})")
     if verdict == "promote" and r.state == "canary" and r.at_last_step:
         return rollouts.promote(r.id, "every gate says promote at the last step")
     if verdict in ("continue", "promote") and rollouts.due(r) and not r.at_last_step:

@@ -418,3 +418,23 @@ def test_no_telemetry_at_all_holds() -> None:
     assert whole.verdict == "hold"
     sliced = judge([], [Gate("e", "error_rate", ("locale",))], last_step=True, compare=fake_compare)
     assert (sliced.gates, sliced.verdict) == ((), "hold")
+
+
+def test_a_shadow_phase_ends_on_time_though_outcome_gates_hold(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    now = [TIME]
+    store = RolloutStore(ws.meta, clock=lambda: now[0])
+    gates = '[[gate]]\nname = "e"\nmetric = "error_rate"\nmin_sample = 1000'
+    r = store.start(
+        field="model_version", stable="v1", candidate="v2", shadow_seconds=600.0, gates=gates
+    )
+    result = evaluate(ws, r.id, until=DAY, compare=fake_compare, events=_telemetry())
+    assert result.verdict == "hold"  # 20 turns per arm < 1000
+    assert apply(ws, result, store=store).state == "shadow"
+    now[0] = TIME + dt.timedelta(minutes=10)
+    moved = apply(ws, result, store=store)
+    assert (moved.state, moved.weight) == ("canary", 0.01)
+    # In canary the same hold moves nothing, however long it lasts.
+    now[0] = TIME + dt.timedelta(days=1)
+    assert apply(ws, result, store=store).weight == 0.01
+    ws.close()
