@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +180,27 @@ def test_a_served_rollout_replaces_the_champion(
     assert (got["state"], got["weight"], got["shadow_seconds"]) == ("shadow", 0.0, 1800.0)
     refused = _run(ws, "rollout", "start", "plain", "--candidate", "2", code=EXIT_USAGE)
     assert "model 'plain' has no champion" in refused.output
+
+
+def test_start_and_status_as_a_subprocess(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "assay"
+    cmd = (
+        [str(exe)] if exe.exists() else [sys.executable, "-c", "from assay.cli import main; main()"]
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    ws = str(tmp_path / "ws")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*cmd, *args, "--workspace", ws], capture_output=True, text=True, env=env,
+            timeout=120, check=False,
+        )  # fmt: skip
+
+    assert run("init").returncode == 0
+    started = run("rollout", "start", "--release", "flight=new", "--stable", "flight=old")
+    assert (started.returncode, started.stdout) == (0, "1\n"), started.stderr
+    status = run("rollout", "status", "1", "--format", "json")
+    got = json.loads(status.stdout)
+    assert (got["field"], got["stable"], got["candidate"], got["weight"]) == (
+        "flight", "old", "new", 0.01,
+    )  # fmt: skip

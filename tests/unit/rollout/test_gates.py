@@ -438,3 +438,20 @@ def test_a_shadow_phase_ends_on_time_though_outcome_gates_hold(tmp_path: Path) -
     now[0] = TIME + dt.timedelta(days=1)
     assert apply(ws, result, store=store).weight == 0.01
     ws.close()
+
+
+def test_a_flight_release_counts_events_in_the_flight_and_the_candidate_wins_both() -> None:
+    rows = [
+        _event(1, "s1", "x", "en", flights=["old"]),
+        _event(2, "s2", "x", "en", flights=["new"]),
+        _event(3, "s3", "x", "en", flights=["old", "new"]),  # in both: the candidate's
+        _event(4, "s4", "x", "en", flights=["other"]),
+        _event(5, "s5", "x", "en", flights=None),
+        _event(6, "s3", "x", "en", event_type="error", flights=["new", "old"]),
+    ]
+    events = ibis.memtable(pa.Table.from_pylist(rows, schema=EVENTS_SCHEMA))
+    counts = release_slice_counts(
+        events, field="flight", stable="old", candidate="new", since=DAY, until=DAY
+    )
+    got = {r["arm"]: (r["sessions"], r["turns"], r["errors"]) for r in counts}
+    assert got == {"stable": (1, 1, 0), "candidate": (2, 2, 1)}
