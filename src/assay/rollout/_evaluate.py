@@ -27,11 +27,12 @@ once and opens an incident of kind ``rollout`` holding the evidence.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 import ibis
 
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
     from assay.store import Incident, Workspace
+
+_log = logging.getLogger("assay.rollout")
 
 Verdict = Literal["continue", "promote", "hold", "rollback"]
 Arm = Literal["stable", "candidate"]
@@ -391,7 +394,29 @@ def evaluate(
     )
 
 
-def apply(ws: Workspace, evaluation: Evaluation, *, store: RolloutStore | None = None) -> Rollout:
+LaunchGate = Callable[[Rollout], Sequence[str]]
+
+
+def launch_blockers(ws: Workspace, rollout: Rollout) -> list[str]:
+    """Why a served rollout's candidate may not take 100% of traffic yet: the reasons of its
+    launch check (blocking criteria that fail, no approving sign-off); empty when it may. A
+    telemetry-only rollout's release is not in the registry: nothing to check."""
+    if rollout.model is None:
+        return []
+    from assay.rollout._launch import launch_ready
+
+    # launch_ready reads the registry through the full assay.Workspace the CLI and service open.
+    check = launch_ready(cast("Any", ws), rollout.model, int(rollout.candidate))
+    return list(check.reasons())
+
+
+def apply(
+    ws: Workspace,
+    evaluation: Evaluation,
+    *,
+    store: RolloutStore | None = None,
+    launch_gate: LaunchGate | None = None,
+) -> Rollout:
     """Move the rollout by a verdict; a final rollout is left as it is.
 
     - ``rollback``: rolled back at once (weight 0) with an incident of kind ``rollout``;
@@ -401,8 +426,19 @@ def apply(ws: Workspace, evaluation: Evaluation, *, store: RolloutStore | None =
     - a shadow phase that has lasted its duration advances on any verdict but ``rollback``
       (the candidate answers no user there, so outcome gates can only hold). A paused
       rollout only moves on ``rollback``.
+
+    A move to a 100% step, or a promotion, also needs the candidate's launch check
+    (``launch_gate``, by default :func:`launch_blockers`): while it names a reason the
+    rollout stays where it is, and the reasons are logged.
     """
     rollouts = store or RolloutStore(ws.meta)
+
+    def launch_blocked(r: Rollout) -> bool:
+        reasons = (launch_gate or (lambda x: launch_blockers(ws, x)))(r)
+        if reasons:
+            _log.warning("rollout %s waits for its launch check: %s", r.id, "; ".join(reasons))
+        return bool(reasons)
+
     r = rollouts.get(evaluation.rollout_id)
     if not r.live:
         return r
@@ -420,8 +456,12 @@ def apply(ws: Workspace, evaluation: Evaluation, *, store: RolloutStore | None =
         # phase ends on time unless a gate already says rollback.
         return rollouts.advance(r.id, f"shadow phase over (gates say {verdict})")
     if verdict == "promote" and r.state == "canary" and r.at_last_step:
+        if launch_blocked(r):
+            return r
         return rollouts.promote(r.id, "every gate says promote at the last step")
     if verdict in ("continue", "promote") and rollouts.due(r) and not r.at_last_step:
+        if r.steps[r.step_index + 1] >= 100 and launch_blocked(r):
+            return r
         return rollouts.advance(r.id, f"gates say {verdict} and the step's time has passed")
     return r
 
@@ -491,6 +531,7 @@ __all__ = [
     "evaluate",
     "evaluate_live",
     "judge",
+    "launch_blockers",
     "release_slice_counts",
     "rollout_gates",
 ]

@@ -455,3 +455,68 @@ def test_a_flight_release_counts_events_in_the_flight_and_the_candidate_wins_bot
     )
     got = {r["arm"]: (r["sessions"], r["turns"], r["errors"]) for r in counts}
     assert got == {"stable": (1, 1, 0), "candidate": (2, 2, 1)}
+
+
+def test_the_100_percent_step_and_promotion_wait_for_the_launch_check(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    now = [TIME]
+    store = RolloutStore(ws.meta, clock=lambda: now[0])
+    gates = '[[gate]]\nname = "e"\nmetric = "error_rate"\nmin_sample = 5'
+    r = store.start(field="model_version", stable="v1", candidate="v2", steps=(50, 100),
+                    step_seconds=60.0, gates=gates)  # fmt: skip
+    result = evaluate(ws, r.id, until=DAY, compare=fake_compare, events=_telemetry())
+    assert result.verdict == "continue"  # errors 2/20 vs 2/20 promote, not at the last step
+    blockers: list[str] = ["no approving sign-off"]
+    seen: list[int] = []
+
+    def gate(rollout: object) -> list[str]:
+        seen.append(getattr(rollout, "id", -1))
+        return blockers
+
+    now[0] = TIME + dt.timedelta(minutes=5)
+    assert apply(ws, result, store=store, launch_gate=gate).weight == 0.5
+    blockers = []
+    assert apply(ws, result, store=store, launch_gate=gate).weight == 1.0
+    last = evaluate(ws, r.id, until=DAY, compare=fake_compare, events=_telemetry())
+    assert last.verdict == "promote"
+    blockers = ["medical intent misrouted above its bound"]
+    assert apply(ws, last, store=store, launch_gate=gate).state == "canary"
+    blockers = []
+    assert apply(ws, last, store=store, launch_gate=gate).state == "promoted"
+    assert seen == [r.id] * 4
+    ws.close()
+
+
+def test_a_telemetry_rollout_has_no_launch_check(tmp_path: Path) -> None:
+    from assay.rollout._evaluate import launch_blockers
+
+    ws = Workspace.init(tmp_path / "ws")
+    r = RolloutStore(ws.meta).start(field="flight", stable="a", candidate="b")
+    assert launch_blockers(ws, r) == []
+    ws.close()
+
+
+def test_a_served_rollout_asks_the_launch_check_of_its_candidate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assay.rollout import _launch
+    from assay.rollout._evaluate import launch_blockers
+
+    asked: list[tuple[str, int]] = []
+
+    class Check:
+        def reasons(self) -> list[str]:
+            return ["criterion medical_misroute fails"]
+
+    def ready(ws: object, name: str, version: int) -> Check:
+        asked.append((name, version))
+        return Check()
+
+    monkeypatch.setattr(_launch, "launch_ready", ready)
+    ws = Workspace.init(tmp_path / "ws")
+    r = RolloutStore(ws.meta).start(
+        model="intent", field="model_version", stable="3", candidate="4"
+    )
+    assert launch_blockers(ws, r) == ["criterion medical_misroute fails"]
+    assert asked == [("intent", 4)]
+    ws.close()
