@@ -309,3 +309,27 @@ def test_rare_outcome_small_candidate_arm_by_simulation_keeps_both_errors_under_
                 wrong += 1
                 break
     assert wrong / 1000 <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / 1000)
+
+
+def test_skewed_costs_by_simulation_keep_errors_under_alpha_and_catch_a_rise() -> None:
+    # Cost per session: gamma with shape 0.5 (heavily skewed, as costs are), mean 0.01 in both
+    # arms, 400 stable and 100 candidate sessions per look, 20 looks, arms kept as Moments.
+    rng = np.random.default_rng(5)
+
+    def run(candidate_mean: float) -> str:
+        s = c = Moments(0, 0.0, 0.0)
+        previous = None
+        for _ in range(20):
+            a, b = rng.gamma(0.5, 0.02, 400), rng.gamma(0.5, 2 * candidate_mean, 100)
+            s = Moments(s.n + 400, s.total + float(a.sum()), s.total_sq + float(a @ a))
+            c = Moments(c.n + 100, c.total + float(b.sum()), c.total_sq + float(b @ b))
+            previous = compare_means(s, c, min_sample=200, previous=previous)
+            if previous.decision in ("rollback", "promote"):
+                return previous.decision
+        return "continue"
+
+    null = [run(0.01) for _ in range(300)]
+    assert sum(d != "continue" for d in null) / 300 <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / 300)
+    # 50% dearer: the standardised effect is 0.005 / (0.01 * sqrt(2)) = 0.35 per session.
+    dear = [run(0.015) for _ in range(100)]
+    assert dear.count("rollback") >= 90
