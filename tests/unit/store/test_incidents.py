@@ -301,7 +301,7 @@ def test_other_kinds_and_keys_are_separate_incidents(store: IncidentStore) -> No
     [
         (
             {"kind": "outage"},
-            r"kind must be one of anomaly, drift, regression, model \(got 'outage'\)",
+            r"kind must be one of anomaly, drift, regression, model, rollout \(got 'outage'\)",
         ),
         ({"direction": "sideways"}, "direction must be one of up, down"),
         ({"severity": "critical"}, "severity must be one of low, medium, high"),
