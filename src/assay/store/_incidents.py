@@ -64,7 +64,7 @@ class NewIncident:
 
     Attributes
     ----------
-    kind : {"anomaly", "drift", "regression", "model"}
+    kind : {"anomaly", "drift", "regression", "model", "rollout"}
         What raised it.
     key : str
         Identity of the watched series, e.g. ``"dau|tenant=acme|locale=fr"``. Findings of the
