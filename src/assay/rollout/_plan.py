@@ -31,6 +31,7 @@ import datetime as dt
 import itertools
 import json
 import sqlite3
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -91,6 +92,8 @@ _COLUMNS = (
     "incident_id"
 )
 _LIST_HINT = "`assay rollout list --all` shows every rollout's id"
+#: The metadata stores whose rollout tables exist (weakly held: a closed store goes away).
+_READY: weakref.WeakSet[MetaStore] = weakref.WeakSet()
 
 
 @dataclass(frozen=True)
@@ -265,10 +268,14 @@ class RolloutStore:
     def __init__(self, meta: MetaStore, *, clock: Callable[[], dt.datetime] | None = None) -> None:
         self._meta = meta
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        with meta.transaction() as conn:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+        # Once per open store: the service's router builds a store at every refresh, and the
+        # schema's write transaction would take SQLite's write lock each time.
+        if meta not in _READY:
+            with meta.transaction() as conn:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            _READY.add(meta)
 
     # -- reading ----------------------------------------------------------------------------------
     def get(self, rollout_id: int) -> Rollout:

@@ -237,3 +237,20 @@ def test_a_served_rollout_splits_model_version(store: RolloutStore) -> None:
         store.start(model="m", field="flight", stable="a", candidate="b")
     with pytest.raises(UsageError, match="two different releases"):
         store.start(field="flight", stable="a", candidate="a")
+
+
+def test_the_tables_are_made_once_per_open_store(tmp_path: Path) -> None:
+    meta = MetaStore(tmp_path / "assay.sqlite")
+    RolloutStore(meta)
+    meta.execute("DROP TABLE rollout_transitions")
+    # A second store on the same open metadata does not write the schema again ...
+    RolloutStore(meta)
+    names = {r[0] for r in meta.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "rollout_transitions" not in names
+    meta.close()
+    # ... and a new process (a new MetaStore) does.
+    again = MetaStore(tmp_path / "assay.sqlite")
+    RolloutStore(again)
+    names = {r[0] for r in again.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"rollouts", "rollout_transitions"} <= names
+    again.close()
