@@ -160,7 +160,7 @@ def release_slice_counts(
 
     Per (arm, tenant_id, locale, platform), from the events of the days whose ``field``
     carries the stable or the candidate release (for ``flight``, the candidate wins an event
-    in both):
+    in both), shadow predictions left out:
 
     - ``sessions``: sessions (per tenant and arm), in the slice of their first event's
       locale and platform (the smallest if they change); ``handoffs``: those with a
@@ -178,7 +178,10 @@ def release_slice_counts(
     """
     ev = _exprs.events_between(events, tenant=None, start=since, end=until)
     ev = ev.mutate(arm=_arm(ev, field, stable, candidate))
-    ev = ev.filter(ev.arm.notnull())
+    # A shadow prediction (the candidate scoring a request the stable version answered) is no
+    # user's outcome: the prediction log marks it ``attributes["shadow"] = "true"``.
+    shadow = ev.attributes.get("shadow").fill_null("") == "true"
+    ev = ev.filter(ev.arm.notnull() & ~shadow)
     turns = ev.filter(ev.event_type == "turn")
     p_latency = turns.filter(turns.arm == "stable").latency_ms.quantile(LATENCY_QUANTILE)
     per_session = ev.group_by(["arm", "tenant_id", "session_id"]).agg(
@@ -357,6 +360,15 @@ def _gate_holds(rows: Sequence[GateRow]) -> bool:
     )
 
 
+def release_values(rollout: Rollout) -> tuple[str, str]:
+    """The stable and candidate values of the rollout's field as telemetry carries them: a
+    served model's predictions carry ``model_version = "<model>/<version>"`` (``intent/4``,
+    see ``assay.models``' prediction log); a telemetry-only release its own values."""
+    if rollout.model is None:
+        return rollout.stable, rollout.candidate
+    return f"{rollout.model}/{rollout.stable}", f"{rollout.model}/{rollout.candidate}"
+
+
 def rollout_gates(rollout: Rollout) -> tuple[Gate, ...]:
     """The gates a rollout is judged by: its gates file's, else the defaults."""
     return DEFAULT_GATES if rollout.gates is None else parse_gates(rollout.gates)
@@ -374,14 +386,15 @@ def evaluate(
     from assay.metrics import workspace_events
 
     rollout = RolloutStore(ws.meta).get(rollout_id)
+    stable, candidate = release_values(rollout)
     since = dt.datetime.fromisoformat(rollout.created_at).date()
     last = until or dt.datetime.now(dt.UTC).date()
     table = events if events is not None else workspace_events(ws)
     counts = release_slice_counts(
         table,
         field=rollout.field,
-        stable=rollout.stable,
-        candidate=rollout.candidate,
+        stable=stable,
+        candidate=candidate,
         since=since,
         until=max(last, since),
     )
@@ -533,5 +546,6 @@ __all__ = [
     "judge",
     "launch_blockers",
     "release_slice_counts",
+    "release_values",
     "rollout_gates",
 ]

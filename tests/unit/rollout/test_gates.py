@@ -520,3 +520,31 @@ def test_a_served_rollout_asks_the_launch_check_of_its_candidate(
     assert launch_blockers(ws, r) == ["criterion medical_misroute fails"]
     assert asked == [("intent", 4)]
     ws.close()
+
+
+def test_a_served_rollout_reads_its_predictions_and_leaves_shadow_ones_out(tmp_path: Path) -> None:
+    from assay.rollout._evaluate import release_values
+
+    rows = [
+        _event(1, "s1", "intent/3", "en"),
+        _event(2, "s1", "intent/4", "en", event_id="shadow:r1:0", attributes={"shadow": "true"}),
+        _event(3, "s2", "intent/4", "en", attributes={"source": "predict"}),
+        _event(4, "s2", "intent/4", "en", event_type="error"),
+        _event(5, "s3", "4", "en"),  # a bare version is another release
+    ]
+    events = ibis.memtable(pa.Table.from_pylist(rows, schema=EVENTS_SCHEMA))
+    ws = Workspace.init(tmp_path / "ws")
+    store = RolloutStore(ws.meta, clock=lambda: TIME - dt.timedelta(hours=1))
+    r = store.start(model="intent", field="model_version", stable="3", candidate="4")
+    assert release_values(r) == ("intent/3", "intent/4")
+    gates = [Gate("errors", "error_rate", ("all",), min_sample=1)]
+    counts = release_slice_counts(
+        events, field="model_version", stable="intent/3", candidate="intent/4", since=DAY, until=DAY
+    )
+    got = {c["arm"]: (c["sessions"], c["turns"], c["errors"]) for c in counts}
+    assert got == {"stable": (1, 1, 0), "candidate": (1, 1, 1)}
+    result = evaluate(ws, r.id, until=DAY, compare=fake_compare, events=events)
+    [row] = [g for g in result.gates if g.gate == "errors" and g.slice == "all"]
+    assert (row.stable["n"], row.candidate["events"], row.candidate["n"]) == (1, 1, 1)
+    assert judge(counts, gates, last_step=False, compare=fake_compare).verdict == "rollback"
+    ws.close()
