@@ -162,9 +162,9 @@ def release_slice_counts(
     carries the stable or the candidate release (for ``flight``, the candidate wins an event
     in both), shadow predictions left out:
 
-    - ``sessions``: sessions (per tenant and arm), in the slice of their first event's
-      locale and platform (the smallest if they change); ``handoffs``: those with a
-      ``handoff`` event or ``handoff = true``;
+    - ``sessions``: sessions (per tenant and arm), in the slice of their smallest locale and
+      platform (one slice per session, should a session change them); ``handoffs``: those
+      with a ``handoff`` event or ``handoff = true``;
     - ``turns``, ``errors``, ``feedback``, ``thumbs_down``: events as in ``docs/metrics.md``;
     - ``timed_turns``, ``slow_turns``: turns with a latency, and those slower than the stable
       arm's :data:`LATENCY_QUANTILE` latency over all its turns (exact, interpolated);
