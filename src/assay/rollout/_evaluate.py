@@ -27,11 +27,13 @@ once and opens an incident of kind ``rollout`` holding the evidence.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import field as dc_field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 import ibis
@@ -124,6 +126,10 @@ class Evaluation:
     rollout_id: int
     verdict: Verdict
     gates: tuple[GateRow, ...]
+    #: (gate, slice) -> the test's own result, kept for the next evaluation's ``previous``.
+    results: Mapping[tuple[str, str], Any] = dc_field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def as_dict(self) -> dict[str, Any]:
         """``{"verdict": ..., "gates": [{"gate", "metric", "slice", "stable", "candidate",
@@ -289,10 +295,16 @@ def judge(
     rollout_id: int = 0,
     last_step: bool,
     compare: CompareRates | None = None,
+    previous: Mapping[tuple[str, str], Any] | None = None,
 ) -> Evaluation:
-    """The verdict of ``gates`` on counts of :func:`release_slice_counts` (see the module)."""
+    """The verdict of ``gates`` on counts of :func:`release_slice_counts` (see the module).
+
+    ``previous`` maps (gate, slice) to that row's test result at the last evaluation, passed
+    on to the test (``previous=``) to carry its running interval and p-value.
+    """
     test = compare or _default_compare()
     rows: list[GateRow] = []
+    raw: dict[tuple[str, str], Any] = {}
     silent = False
     cache: dict[str, dict[str, dict[str, list[int]]]] = {}
     for gate in gates:
@@ -302,6 +314,8 @@ def judge(
         alpha = gate.alpha / max(len(sums), 1)
         for label, arms in sums:
             (sk, sn), (ck, cn) = arms["stable"], arms["candidate"]
+            before = (previous or {}).get((gate.name, label))
+            carry = {} if before is None else {"previous": before}
             res = test(
                 sk,
                 sn,
@@ -311,7 +325,9 @@ def judge(
                 min_sample=gate.min_sample,
                 margin=gate.margin,
                 direction="higher_is_worse",
+                **carry,
             )
+            raw[gate.name, label] = res
             rows.append(
                 GateRow(
                     gate=gate.name,
@@ -334,7 +350,7 @@ def judge(
     verdict = _verdict(rows, last_step)
     if silent and verdict != "rollback":
         verdict = "hold"
-    return Evaluation(rollout_id=rollout_id, verdict=verdict, gates=tuple(rows))
+    return Evaluation(rollout_id=rollout_id, verdict=verdict, gates=tuple(rows), results=raw)
 
 
 def _verdict(rows: Sequence[GateRow], last_step: bool) -> Verdict:
@@ -404,7 +420,37 @@ def evaluate(
         rollout_id=rollout.id,
         last_step=rollout.state == "canary" and rollout.at_last_step,
         compare=compare,
+        # A test passed in (tests) has its own result type: only the real one is carried.
+        previous=_load_results(ws, rollout.id) if compare is None else None,
     )
+
+
+def _load_results(ws: Workspace, rollout_id: int) -> dict[tuple[str, str], Any]:
+    """The gate rows' test results stored by the last :func:`apply` of the rollout."""
+    from assay.rollout._sequential import SequentialResult
+
+    names = {f.name for f in fields(SequentialResult)}
+    out: dict[tuple[str, str], Any] = {}
+    rows = ws.meta.execute(
+        "SELECT gate, slice, result FROM rollout_gate_results WHERE rollout_id = ?", (rollout_id,)
+    )
+    for gate, label, text in rows:
+        data = json.loads(text)
+        if set(data) == names:  # written by another version of the test: start afresh
+            out[gate, label] = SequentialResult(**data)
+    return out
+
+
+def _save_results(conn: Any, rollout_id: int, evaluation: Evaluation) -> None:
+    """Replace the rollout's stored test results by this evaluation's."""
+    conn.execute("DELETE FROM rollout_gate_results WHERE rollout_id = ?", (rollout_id,))
+    for (gate, label), res in evaluation.results.items():
+        if is_dataclass(res) and not isinstance(res, type):
+            conn.execute(
+                "INSERT INTO rollout_gate_results (rollout_id, gate, slice, result) "
+                "VALUES (?, ?, ?, ?)",
+                (rollout_id, gate, label, json.dumps(asdict(res))),
+            )
 
 
 LaunchGate = Callable[[Rollout], Sequence[str]]
@@ -455,6 +501,9 @@ def apply(
     r = rollouts.get(evaluation.rollout_id)
     if not r.live:
         return r
+    # This look's intervals and p-values are the next one's running ones.
+    with ws.meta.transaction() as conn:
+        _save_results(conn, r.id, evaluation)
     verdict = evaluation.verdict
     if verdict == "rollback":
         incident = _open_incident(ws, r, evaluation)

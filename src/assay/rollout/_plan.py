@@ -18,7 +18,8 @@ step's percentage / 100 in canary (and while paused at a step), 1 once promoted 
 roll-back or an abort.
 
 Everything is kept in the workspace's ``assay.sqlite`` (tables ``rollouts`` and
-``rollout_transitions``, created in place when first used). Each transition is one SQLite
+``rollout_transitions``, and ``rollout_gate_results``: each gate row's last test result, which
+the next evaluation carries on; created in place when first used). Each transition is one SQLite
 write transaction that checks the stored state, updates it and appends the transition (time,
 from, to, weight, reason): a process that dies mid-rollout leaves either the old state or the
 new one, and a new process resumes from it.
@@ -85,6 +86,13 @@ CREATE TABLE IF NOT EXISTS rollout_transitions (
     reason TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rollout_transitions_rollout ON rollout_transitions (rollout_id);
+CREATE TABLE IF NOT EXISTS rollout_gate_results (
+    rollout_id INTEGER NOT NULL,
+    gate TEXT NOT NULL,
+    slice TEXT NOT NULL,
+    result TEXT NOT NULL,
+    PRIMARY KEY (rollout_id, gate, slice)
+);
 """
 _COLUMNS = (
     "id, kind, model, field, stable, candidate, steps, step_index, step_seconds, "

@@ -548,3 +548,38 @@ def test_a_served_rollout_reads_its_predictions_and_leaves_shadow_ones_out(tmp_p
     assert (row.stable["n"], row.candidate["events"], row.candidate["n"]) == (1, 1, 1)
     assert judge(counts, gates, last_step=False, compare=fake_compare).verdict == "rollback"
     ws.close()
+
+
+def test_each_row_carries_its_last_result_to_the_next_evaluation(tmp_path: Path) -> None:
+    import json
+    from dataclasses import asdict
+
+    from assay.rollout._evaluate import _load_results
+
+    ws = Workspace.init(tmp_path / "ws")
+    store = RolloutStore(ws.meta, clock=lambda: TIME - dt.timedelta(hours=1))
+    r = store.start(field="model_version", stable="v1", candidate="v2")
+    first = evaluate(ws, r.id, until=DAY, events=_telemetry())  # R1's test, nothing stored yet
+    assert _load_results(ws, r.id) == {}
+    apply(ws, first, store=store)
+    stored = _load_results(ws, r.id)
+    assert set(stored) == {(g.gate, g.slice) for g in first.gates}
+    assert {k: json.dumps(asdict(v)) for k, v in stored.items()} == {
+        k: json.dumps(asdict(v)) for k, v in first.results.items()
+    }
+    ws.close()
+
+
+def test_judge_hands_each_row_its_previous_result() -> None:
+    seen: dict[str, object] = {}
+
+    def compare(*args: int, previous: object = None, **kw: Any) -> Fake:
+        seen[str(args)] = previous
+        return fake_compare(*args, **kw)
+
+    gate = [Gate("errors", "error_rate", ("all", "locale"), min_sample=5)]
+    judge(
+        _counts(), gate, last_step=False, compare=compare, previous={("errors", "locale=fr"): "p"}
+    )
+    # all: 2/20 vs 2/20; en: 2/10 vs 2/10; fr: 0/10 vs 0/10
+    assert seen == {"(2, 20, 2, 20)": None, "(2, 10, 2, 10)": None, "(0, 10, 0, 10)": "p"}
