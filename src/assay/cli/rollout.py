@@ -9,7 +9,14 @@ import typer
 
 from assay._errors import UsageError
 from assay.cli import _output
-from assay.cli._common import FormatOpt, WorkspaceOpt, command_group, handle_errors, parse_duration
+from assay.cli._common import (
+    EXIT_FINDINGS,
+    FormatOpt,
+    WorkspaceOpt,
+    command_group,
+    handle_errors,
+    parse_duration,
+)
 
 app = command_group(
     help="Rollouts: shadow, canary steps and promotion, judged by gates on user outcomes.",
@@ -275,7 +282,8 @@ def evaluate(
 ) -> None:
     """Run a rollout's gates once and act on the verdict (a roll-back sets the candidate's
     weight to 0 and opens an incident). JSON: {"verdict", "gates": [{"gate", "metric",
-    "slice", "stable", "candidate", "statistic", "decision"}, ...]}."""
+    "slice", "stable", "candidate", "statistic", "decision"}, ...]}. Exit 1 when the verdict
+    is rollback (also with --dry-run), else 0."""
     from assay.rollout._evaluate import apply
     from assay.rollout._evaluate import evaluate as run
 
@@ -302,6 +310,8 @@ def evaluate(
             _output.print_table(table, "table", title=f"verdict: {result.verdict}")
         if moved is not None:
             _summary(moved)
+    if result.verdict == "rollback":
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 __all__ = ["app"]

@@ -873,6 +873,12 @@ class ModelPool:
 
     # -- rollouts -------------------------------------------------------------------------------
 
+    def forget_routing(self, name: str) -> None:
+        """Ask the router again on the next request for model ``name`` (after a rollout of it
+        moved: a rollback takes effect at once, not ``refresh_seconds`` later). Callable from
+        any thread."""
+        self._routings.pop(name, None)
+
     async def routing(self, name: str) -> Routing | None:
         """The routing of model ``name``'s traffic now (the router's answer, at most
         ``refresh_seconds`` old). A router that fails keeps the answer it gave last (none

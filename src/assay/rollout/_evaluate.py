@@ -30,6 +30,7 @@ import datetime as dt
 import json
 import logging
 import math
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, is_dataclass
@@ -584,9 +585,109 @@ def _open_incident(ws: Workspace, r: Rollout, evaluation: Evaluation) -> Inciden
     return incident
 
 
+def _error_text(exc: BaseException) -> str:
+    """An exception's type, and assay's own message (which never quotes raw text or ids)."""
+    from assay._errors import AssayError
+
+    reason = " ".join(str(exc).split())[:200] if isinstance(exc, AssayError) else ""
+    return f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
+
+
+class RolloutSchedule:
+    """Evaluates every live rollout every ``interval`` seconds, in a thread of its own: what
+    ``assay serve`` runs (the ``rollout_interval_seconds`` setting; 0 turns it off).
+
+    ``open_ws`` opens the workspace handle the evaluations use (opened by :meth:`start`,
+    closed by :meth:`stop`), so that they never share a handle with requests. ``run`` is
+    one evaluation of every live rollout (by default :func:`evaluate_live`).
+    ``on_rolled_back`` is called with each rollout an evaluation rolled back (the service
+    forgets the model's routing there, so that the rollback takes effect at once). A failed
+    evaluation is logged (the exception type and assay's own message, never ids or texts)
+    and the next one runs on time.
+    """
+
+    def __init__(
+        self,
+        open_ws: Callable[[], Any],
+        interval: float,
+        *,
+        run: Callable[[Any], list[tuple[Evaluation, Rollout]]] = evaluate_live,
+        on_rolled_back: Callable[[Rollout], None] = lambda r: None,
+    ) -> None:
+        if not interval >= 0:  # also refuses NaN
+            from assay._errors import UsageError
+
+            raise UsageError(
+                f"the rollout interval must be a number of seconds >= 0 (got {interval!r}); "
+                "set rollout_interval_seconds to 0 to turn scheduled rollout evaluations off"
+            )
+        self.interval = float(interval)
+        self._open_ws = open_ws
+        self._run = run
+        self._on_rolled_back = on_rolled_back
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ws: Any = None
+        self.runs = 0
+        self.failures = 0
+
+    def start(self) -> None:
+        """Open the handle and start the thread (nothing when ``interval`` is 0; idempotent)."""
+        if self.interval == 0 or self._thread is not None:
+            return
+        self._ws = self._open_ws()
+        self._thread = threading.Thread(
+            target=self._loop, name="assay-rollout-schedule", daemon=True
+        )
+        self._thread.start()
+
+    def run_once(self) -> list[tuple[Evaluation, Rollout]]:
+        """One evaluation of every live rollout, its verdicts applied; [] when it failed."""
+        try:
+            results = self._run(self._ws)
+        except Exception as exc:
+            self.failures += 1
+            _log.warning("scheduled rollout evaluation failed (%s)", _error_text(exc))
+            return []
+        self.runs += 1
+        for _, r in results:
+            if r.state == "rolled_back":
+                try:
+                    self._on_rolled_back(r)
+                except Exception as exc:
+                    _log.warning("after a rollback, the callback failed (%s)", _error_text(exc))
+        return results
+
+    def stop(self, timeout: float | None = 30.0) -> bool:
+        """Stop the thread (an evaluation in progress finishes first) and close the handle.
+
+        Returns whether the thread ended within ``timeout`` seconds; if not, the handle is left
+        to the thread (a daemon) and a warning is logged. Idempotent.
+        """
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                _log.warning("a rollout evaluation still running at shutdown; left to finish")
+                return False
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            try:
+                ws.close()
+            except Exception as exc:
+                _log.warning("closing the rollout schedule failed (%s)", _error_text(exc))
+        return True
+
+    def _loop(self) -> None:
+        while not self._stopping.wait(self.interval):
+            self.run_once()
+
+
 __all__ = [
     "Evaluation",
     "GateRow",
+    "RolloutSchedule",
     "SequentialResult",
     "Verdict",
     "apply",

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from assay._api import Workspace
 from assay.ingest._group import GroupWriter
@@ -26,6 +26,10 @@ from assay.profiles import DEFAULT_REFRESH_INTERVAL, ProfileRefresher
 from assay.service._errors import ApiError
 from assay.service._observe import Observability
 from assay.store import ApiKey, KeyStore, Settings
+
+if TYPE_CHECKING:
+    from assay.rollout import Rollout
+    from assay.rollout._evaluate import RolloutSchedule
 
 Work = Literal["ingest", "read", "predict"]
 
@@ -108,6 +112,7 @@ class ServiceState:
     parse_only: bool = False
     profiles: ProfileRefresher | None = None
     models: ModelPool | None = None
+    rollouts: RolloutSchedule | None = None
 
     @classmethod
     def start(
@@ -140,6 +145,16 @@ class ServiceState:
             )
             obs.watch_profiles(profiles)
             profiles.start()
+        models = ModelPool(
+            lambda: Registry(path, settings.mlflow_uri),
+            serving,
+            hooks=obs.predict_hooks(),
+            router=router if router is not None else rollout_router(writer_ws),
+        )
+        rollouts = None
+        if not parse_only:
+            rollouts = rollout_schedule(path, settings, models)
+            rollouts.start()
         return cls(
             path=path,
             settings=settings,
@@ -162,12 +177,8 @@ class ServiceState:
             parse_only=parse_only,
             profiles=profiles,
             # MLflow is imported on the first predict request, not at start.
-            models=ModelPool(
-                lambda: Registry(path, settings.mlflow_uri),
-                serving,
-                hooks=obs.predict_hooks(),
-                router=router if router is not None else rollout_router(writer_ws),
-            ),
+            models=models,
+            rollouts=rollouts,
             _reader_list=reader_list,
         )
 
@@ -191,6 +202,8 @@ class ServiceState:
         A profile build in progress is abandoned after its current day; the next start of the
         service takes in what it left.
         """
+        if self.rollouts is not None:
+            self.rollouts.stop()
         if self.models is not None:
             self.models.close()
         self.prepare_pool.shutdown(wait=True)
@@ -202,6 +215,22 @@ class ServiceState:
         self.writer_ws.close()
         for reader in self._reader_list:
             reader.close()
+
+
+def rollout_schedule(path: Path, settings: Settings, models: ModelPool) -> RolloutSchedule:
+    """Evaluates the live rollouts every ``rollout_interval_seconds`` through a handle of its
+    own; a rollback also makes the pool ask the router again at once."""
+    from assay.rollout._evaluate import RolloutSchedule
+
+    def rolled_back(r: Rollout) -> None:
+        if r.model is not None:
+            models.forget_routing(r.model)
+
+    return RolloutSchedule(
+        lambda: Workspace.open(path),
+        settings.rollout_interval_seconds,
+        on_rolled_back=rolled_back,
+    )
 
 
 def rollout_router(ws: Workspace) -> Router:

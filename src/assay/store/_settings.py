@@ -113,6 +113,13 @@ class Settings:
         default=120.0,
         metadata={"help": "How long a writer waits for the workspace write lock."},
     )
+    rollout_interval_seconds: float = field(
+        default=300.0,
+        metadata={
+            "help": "Seconds between two evaluations of the live rollouts by `assay serve` "
+            "(0: none; `assay rollout evaluate` still runs them on demand)."
+        },
+    )
     mlflow_uri: str = field(
         default="",
         metadata={

@@ -14,8 +14,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from regressed_data import regressed_events
+
 from assay.cli import app
-from assay.cli._common import EXIT_USAGE
+from assay.cli._common import EXIT_FINDINGS, EXIT_USAGE
 
 runner = CliRunner()
 RELEASE = ["--release", "model_version=v2", "--stable", "model_version=v1"]
@@ -104,8 +108,28 @@ def test_evaluate_answers_the_verdict_and_gate_rows_as_json(tmp_path: Path) -> N
     assert handoff["all"]["stable"] == {"events": 1, "n": 3, "rate": pytest.approx(1 / 3)}
     assert handoff["all"]["candidate"] == {"events": 2, "n": 2, "rate": 1.0}
     assert {g["decision"] for g in out["gates"]} == {"hold"}
-    # hold moves nothing
+    # hold moves nothing, and exits 0 (the _run above checked the code)
     assert _status(ws, rid)["state"] == "canary"
+
+
+def test_evaluate_exits_1_on_a_rollback_verdict(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    _run(ws, "ingest", str(regressed_events(tmp_path)))
+    rid = _run(ws, "rollout", "start", *RELEASE).stdout.strip()
+    # --dry-run judges without moving: the same verdict, the same exit code, still live.
+    dry = _run(ws, "rollout", "evaluate", rid, "--dry-run", "-f", "json", code=EXIT_FINDINGS)
+    assert json.loads(dry.stdout)["verdict"] == "rollback"
+    assert _status(ws, rid)["state"] == "canary"
+    out = _run(ws, "rollout", "evaluate", rid, "-f", "json", code=EXIT_FINDINGS)
+    got = json.loads(out.stdout)
+    handoff = next(g for g in got["gates"] if (g["gate"], g["slice"]) == ("handoff", "all"))
+    # 4 of 400 sessions handed off on v1, 200 of 400 on v2 (the data's construction).
+    assert (handoff["stable"]["events"], handoff["stable"]["n"]) == (4, 400)
+    assert (handoff["candidate"]["events"], handoff["candidate"]["n"]) == (200, 400)
+    assert handoff["decision"] == "rollback"
+    assert _status(ws, rid)["state"] == "rolled_back"
+    # A final rollout is judged again by the same data: still rollback, still exit 1.
+    _run(ws, "rollout", "evaluate", rid, code=EXIT_FINDINGS)
 
 
 @pytest.mark.parametrize(
