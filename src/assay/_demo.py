@@ -8,9 +8,9 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,7 +22,11 @@ from assay.anomaly import incident_causes, scan_workspace
 from assay.drift import find_regressions
 from assay.ingest import IngestSummary, ingest_paths
 from assay.store import Incident
+from assay.store import Workspace as StoreWorkspace
 from assay.synth import SynthConfig, write
+
+if TYPE_CHECKING:
+    from assay.rollout import GateRow, Rollout
 
 MARKER = ".assay-demo"
 
@@ -44,6 +48,7 @@ class DemoResult:
     regressions: list[dict[str, Any]] = field(default_factory=list)
     model: dict[str, Any] | None = None
     intent: dict[str, Any] | None = None
+    rollout: dict[str, Any] | None = None
 
 
 def prepare(root: Path) -> None:
@@ -71,6 +76,7 @@ def run_demo(
     progress: Callable[[str, int], None] | None = None,
     model: bool = True,
     intent_data: Literal["full", "small"] | None = "full",
+    rollout: bool = True,
 ) -> DemoResult:
     """Run the whole demo under ``root`` and report through ``say`` and ``show``.
 
@@ -80,12 +86,15 @@ def run_demo(
     step trains a session-quality model, registers it as champion and monitors it; then an
     intent classifier is trained on the CLINC150 data shipped in the package (``intent_data``:
     ``full``, the 150 intents, or ``small``, a 10-intent subset; None skips it) and served by
-    ``assay serve`` on 127.0.0.1 for a few predictions.
+    ``assay serve`` on 127.0.0.1 for a few predictions. With ``rollout``, a telemetry-only
+    rollout whose candidate is worse in one locale is replayed on synthetic telemetry in a
+    workspace of its own (and rolled back), and the launch check of a model trained above is
+    shown blocked until signed.
     """
     prepare(root)
     config = SynthConfig(tenants=tenants, users=users, days=days, seed=seed, end=end)
     say(
-        f"1/8  synthesising {days} days of telemetry ({config.start} to {config.end}) for "
+        f"1/9  synthesising {days} days of telemetry ({config.start} to {config.end}) for "
         f"{tenants} tenants (seed {seed}) ..."
     )
     out = write(
@@ -97,7 +106,7 @@ def run_demo(
     truth: dict[str, Any] = out.truth
     say(f"     {out.events:,} events written to {root / 'data'}")
 
-    say("2/8  ingesting: validate, redact, pseudonymise, deduplicate ...")
+    say("2/9  ingesting: validate, redact, pseudonymise, deduplicate ...")
     with Workspace.open(root / "workspace", create=True) as ws:
         summary = ingest_paths(
             ws,
@@ -122,13 +131,13 @@ def run_demo(
             f"     {again['accepted']} accepted, {again['duplicate']:,} duplicates: nothing doubled"
         )
 
-        say("3/8  headline metrics per tenant (last 7 days) ...")
+        say("3/9  headline metrics per tenant (last 7 days) ...")
         show(_headline(ws), "tenants")
 
         result = DemoResult(root, ws.path, out.events, summary, truth)
         first = date.fromisoformat(truth["start"])
         say(
-            "4/8  scanning every tenant x metric for anomalies, then each locale and "
+            "4/9  scanning every tenant x metric for anomalies, then each locale and "
             "model_version (assay anomalies scan) ..."
         )
         for by in (None, "locale", "model_version"):
@@ -143,7 +152,7 @@ def run_demo(
         result.incidents = [ws.incidents.get(i.id) for i in result.incidents]
         show(_incident_table(result.incidents), "assay incidents list")
 
-        say("5/8  the injected incidents (truth.json), as incidents with their root cause ...")
+        say("5/9  the injected incidents (truth.json), as incidents with their root cause ...")
         for injected in truth.get("incidents", []):
             kind = str(injected.get("kind"))
             matches = [i for i in result.incidents if _matches(i, injected)]
@@ -151,7 +160,7 @@ def run_demo(
             _say_match(injected, matches, say)
 
         say(
-            "6/8  release regressions: each new model_version or prompt_template against its "
+            "6/9  release regressions: each new model_version or prompt_template against its "
             "predecessor (assay regressions) ..."
         )
         regressions = find_regressions(ws, since=first)
@@ -184,6 +193,8 @@ def run_demo(
         result.intent = _intent_step(
             result.workspace, tenants_seen[0] if tenants_seen else "tenant-001", intent_data, say
         )
+    if rollout:
+        result.rollout = _rollout_step(root, result, seed, say)
     return result
 
 
@@ -203,12 +214,12 @@ def _model_step(ws: Workspace, truth: dict[str, Any], say: Say) -> dict[str, Any
     ]
     if missing:
         say(
-            "7/8  session-quality model: skipped, the models extra is not installed "
+            "7/9  session-quality model: skipped, the models extra is not installed "
             "(pip install 'assay[models]'; scripts/demo.sh installs it)"
         )
         return None
     say(
-        "7/8  a session-quality model: which sessions end in a thumbs-down (assay models "
+        "7/9  a session-quality model: which sessions end in a thumbs-down (assay models "
         "train quality), registered in MLflow, promoted, then monitored without labels ..."
     )
     try:
@@ -266,13 +277,13 @@ def _intent_step(
 
     missing = [m for m in ("sklearn", "mlflow", "onnxruntime") if not importlib.util.find_spec(m)]
     if missing:
-        say("8/8  intent model: skipped, the models extra is not installed")
+        say("8/9  intent model: skipped, the models extra is not installed")
         return None
     from assay.models._intent_data import clinc150_path
 
     subset = "150 intents" if data == "full" else "a 10-intent subset"
     say(
-        f"8/8  an intent classifier on CLINC150 ({subset}, shipped in the package): "
+        f"8/9  an intent classifier on CLINC150 ({subset}, shipped in the package): "
         "TF-IDF + logistic regression, out-of-scope threshold chosen on validation, served by "
         "assay serve ..."
     )
@@ -520,3 +531,157 @@ def _bayes_auc(ws: Workspace, truth: dict[str, Any], test_days: list[str | None]
 
 def _g(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, int | float) else value_text(value)
+
+
+@dataclass
+class Replay:
+    """A rollout replayed on synthetic telemetry (:func:`replay_rollout`).
+
+    ``looks`` holds, per evaluation, the candidate's share of users then (percent), the verdict
+    and the rollout's state afterwards; ``evidence`` the gate rows that rolled it back;
+    ``exposed`` the sessions the candidate served before the rollout ended.
+    """
+
+    rollout: Rollout
+    looks: list[dict[str, Any]]
+    evidence: list[GateRow]
+    exposed: int
+
+
+def replay_rollout(
+    ws: StoreWorkspace,
+    scenario: str,
+    *,
+    steps: tuple[float, ...] = (1.0, 5.0, 25.0, 50.0, 100.0),
+    sessions_per_step: int = 20_000,
+    max_looks: int = 8,
+    seed: int = 0,
+    start: date = date(2026, 5, 4),
+) -> Replay:
+    """Replay a telemetry-only rollout (``--release model_version=v2 --stable
+    model_version=v1``) of a synthetic scenario (``assay.synth.SCENARIOS``) against ``ws``:
+    one day per evaluation, whose events (at the rollout's current candidate share) are
+    stored, then the gates evaluated and the verdict applied, until the rollout ends or
+    ``max_looks`` evaluations. The rollout's clock is the simulated day's."""
+    from assay.rollout import RolloutStore, apply, evaluate
+    from assay.synth import step_events
+
+    now = [_midnight(start)]
+    store = RolloutStore(ws.meta, clock=lambda: now[0])
+    r = store.start(
+        field="model_version", stable="v1", candidate="v2", steps=steps, step_seconds=86_400
+    )
+    looks: list[dict[str, Any]] = []
+    evidence: list[GateRow] = []
+    exposed = 0
+    for look in range(max_looks):
+        day = start + timedelta(days=look)
+        step = step_events(
+            scenario,
+            weight=r.weight * 100,
+            sessions=sessions_per_step,
+            day=day,
+            seed=seed,
+            index=look,
+        )
+        exposed += sum(step.sessions["candidate"].values())
+        with ws.lock.hold(ws.settings.lock_timeout_seconds):
+            ws.append("events", step.events)
+        now[0] = _midnight(day + timedelta(days=1))
+        evaluation = evaluate(ws, r.id, until=day)
+        weight = r.weight * 100
+        r = apply(ws, evaluation, store=store)
+        looks.append({"weight": weight, "verdict": evaluation.verdict, "state": r.state})
+        if evaluation.verdict == "rollback":
+            evidence = list(evaluation.failing)
+        if not r.live:
+            break
+    return Replay(r, looks, evidence, exposed)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _rollout_step(root: Path, result: DemoResult, seed: int, say: Say) -> dict[str, Any]:
+    """Step 9: replay a rollout whose candidate hands off more in one locale only, on a
+    workspace of its own, and show the launch check of a model trained above blocking until
+    signed."""
+    from assay.synth import SCENARIOS
+
+    scenario = SCENARIOS["locale"]
+    say(
+        "9/9  a rollout judged by user outcomes: model_version v1 -> v2 on synthetic telemetry, "
+        f"v2 handing off {scenario.locale_handoff:.1%} of sessions in {scenario.locale} only "
+        f"({scenario.handoff:.1%} elsewhere and on v1); steps 1, 5, 25, 50, 100% of users, one "
+        "day each, evaluated daily (assay rollout evaluate) ..."
+    )
+    with Workspace.open(root / "rollout-workspace", create=True) as rws:
+        replay = replay_rollout(rws, "locale", seed=seed)
+    for i, look in enumerate(replay.looks, 1):
+        say(
+            f"     day {i}: v2 on {look['weight']:g}% of users -> {look['verdict']} "
+            f"({look['state']})"
+        )
+    out: dict[str, Any] = {
+        "state": replay.rollout.state,
+        "scenario_locale": scenario.locale,
+        "looks": replay.looks,
+        "evidence": [g.as_dict() for g in replay.evidence],
+        "exposed_sessions": replay.exposed,
+    }
+    for g in replay.evidence:
+        stat = g.statistic
+        say(
+            f"     rolled back automatically: gate {g.gate} ({g.metric}) on {g.slice}: stable "
+            f"{_rate(g.stable)} vs candidate {_rate(g.candidate)}, {stat.get('name')} "
+            f"p = {_g(stat.get('p_value'))}; {stat.get('reason')}"
+        )
+    if not replay.evidence:
+        say(f"     NOT rolled back: the rollout ended {replay.rollout.state}")
+    say(f"     {replay.exposed:,} sessions were served by v2 before the rollout ended")
+    out["launch"] = _launch_step(result, say)
+    return out
+
+
+def _rate(side: dict[str, Any]) -> str:
+    rate = side.get("rate")
+    text = "n/a" if rate is None else f"{rate:.2%}"
+    return f"{text} ({side.get('events')}/{side.get('n')})"
+
+
+def _launch_step(result: DemoResult, say: Say) -> dict[str, Any] | None:
+    """The launch check of the quality (else the intent) model: blocked before a sign-off,
+    then signed and checked again."""
+    trained = result.model or result.intent
+    if trained is None:
+        say("     launch check: skipped, no model was trained above")
+        return None
+    from assay.rollout import launch_ready, sign
+
+    name, _, version = str(trained["version"]).partition("/")
+    with Workspace.open(result.workspace) as ws:
+        before = launch_ready(ws, name, int(version))
+        say(
+            f"     launch check {name}/{version} (assay launch check): "
+            + ("ready" if before.ready else "blocked: " + "; ".join(before.reasons()))
+        )
+        sign(
+            ws,
+            name,
+            int(version),
+            by="demo reviewer",
+            decision="approve",
+            notes="signed by the demo",
+        )
+        after = launch_ready(ws, name, int(version))
+    say(
+        f"     signed (assay launch sign {name} {version} --by 'demo reviewer' --decision "
+        "approve), checked again: "
+        + ("ready" if after.ready else "still blocked: " + "; ".join(after.reasons()))
+    )
+    return {
+        "model": f"{name}/{version}",
+        "before": {"ready": before.ready, "reasons": before.reasons()},
+        "after": {"ready": after.ready, "reasons": after.reasons()},
+    }

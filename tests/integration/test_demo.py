@@ -33,7 +33,7 @@ def test_demo_finds_each_injected_incident_as_an_explained_incident(tmp_path: Pa
     assert result.model["version"] == "quality/1"
     # The true probabilities rank the test sessions better than chance (synth's law).
     assert 0.5 < result.model["bayes_roc_auc"] <= 1.0
-    assert any(line.startswith("7/8  a session-quality model") for line in said)
+    assert any(line.startswith("7/9  a session-quality model") for line in said)
     with Workspace.open(result.workspace) as ws:
         assert "champion" in ws.models.show("quality/1")["aliases"]
         assert result.model["monitor"]["model"] == "quality/1"
@@ -51,6 +51,27 @@ def test_demo_finds_each_injected_incident_as_an_explained_incident(tmp_path: Pa
     assert set(events.column("tenant_id").to_pylist()) == {
         sorted(i["tenant_id"] for i in result.truth["incidents"] if i.get("tenant_id"))[0]
     }
+    # Step 9: the rollout whose candidate hands off more in one locale was rolled back, with
+    # that locale's handoff gate row as its evidence; the launch check blocked until signed.
+    assert any(line.startswith("9/9  a rollout judged by user outcomes") for line in said)
+    rollout = result.rollout
+    assert rollout is not None
+    assert rollout["state"] == "rolled_back"
+    assert rollout["scenario_locale"] == "de-DE"
+    assert [(g["gate"], g["slice"]) for g in rollout["evidence"]] == [("handoff", "locale=de-DE")]
+    row = rollout["evidence"][0]
+    assert row["decision"] == "rollback"
+    assert row["candidate"]["rate"] > row["stable"]["rate"]
+    assert any("rolled back automatically: gate handoff" in line for line in said)
+    launch = rollout["launch"]
+    assert launch["model"] == "quality/1"
+    assert launch["before"]["ready"] is False
+    assert "no sign-off yet" in launch["before"]["reasons"]
+    assert "no sign-off yet" not in launch["after"]["reasons"]
+    # Signed: ready unless a blocking criterion fails, and then only for that reason.
+    assert launch["after"]["ready"] or all(
+        r.startswith("criterion ") for r in launch["after"]["reasons"]
+    )
     kinds = {i["kind"] for i in result.truth["incidents"]}
     assert kinds == {"outage", "handoff_jump", "latency_regression"}
     # Each injected incident as an incident; the two tied to a release also as regressions.
@@ -118,6 +139,7 @@ def test_the_demo_data_ends_yesterday_by_default(tmp_path: Path) -> None:
         say=said.append,
         show=lambda t, s: None,
         intent_data=None,
+        rollout=False,
     )
     after = dt.datetime.now(dt.UTC).date()
     # Two weeks are too few for train, validation and test weeks: the model step says so.

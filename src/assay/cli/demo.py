@@ -30,6 +30,14 @@ def demo(
             "10-intent subset (seconds), or none to skip the step.",
         ),
     ] = "full",
+    rollout: Annotated[
+        bool,
+        typer.Option(
+            "--rollout/--no-rollout",
+            help="Replay a rollout on synthetic telemetry (rolled back: worse in one locale) "
+            "and show a launch check blocking until signed (a few seconds).",
+        ),
+    ] = True,
 ) -> None:
     """Synthesise telemetry with known incidents, ingest it, and find the incidents again."""
     from assay._demo import run_demo
@@ -50,6 +58,7 @@ def demo(
             show=show,
             progress=lambda name, n: bar.advance(name, n),
             intent_data=None if intent == "none" else intent,
+            rollout=rollout,
         )
     as_incidents = {k: v for k, v in result.found.items() if not k.endswith("(regression)")}
     as_regressions = {k: v for k, v in result.found.items() if k.endswith("(regression)")}
@@ -97,6 +106,13 @@ def demo(
             '-H "Authorization: Bearer $KEY" -H "Content-Type: application/json" '
             '-d \'{"inputs": ["what is the weather like"]}\'\n'
             if result.intent
+            else ""
+        )
+        + (
+            f"  assay rollout list --workspace {result.root / 'rollout-workspace'}\n"
+            f"  assay launch check {result.rollout['launch']['model'].replace('/', ' ')} "
+            f"--workspace {ws}\n"
+            if result.rollout and result.rollout.get("launch")
             else ""
         )
         + f"  assay keys create --workspace {ws} --tenant {tenant}   # then:\n"

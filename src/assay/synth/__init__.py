@@ -103,15 +103,21 @@ A JSON object (dates as ``YYYY-MM-DD``, days are UTC days, ``end`` inclusive):
 
 from assay.synth._clinc import load_clinc150
 from assay.synth._generate import INPUT_SCHEMA, generate, truth
+from assay.synth._rollout import SCENARIOS, RolloutStep, Scenario, rollout_steps, step_events
 from assay.synth._world import SynthConfig
 from assay.synth._write import SynthOutput, write
 
 __all__ = [
     "INPUT_SCHEMA",
+    "SCENARIOS",
+    "RolloutStep",
+    "Scenario",
     "SynthConfig",
     "SynthOutput",
     "generate",
     "load_clinc150",
+    "rollout_steps",
+    "step_events",
     "truth",
     "write",
 ]
