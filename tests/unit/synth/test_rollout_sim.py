@@ -25,6 +25,8 @@ DAY = dt.date(2026, 5, 4)
 #: Two-sided p-value under which a count is called inconsistent with the scenario's rate.
 #: Tests are seeded, so this only guards against a wrong rate, not chance.
 P_FLOOR = 1e-4
+#: A short plan for the replays (few looks, so the tests stay quick).
+STEPS = (5.0, 50.0, 100.0)
 
 
 def _sessions(events: pa.Table) -> dict[tuple[str, str], tuple[int, int]]:
@@ -150,7 +152,9 @@ def test_a_wrong_scenario_or_weight_is_refused_with_the_choices() -> None:
 
 def test_a_replay_rolls_back_the_locale_regression_on_its_locale_only(tmp_path: Path) -> None:
     with Workspace.open(tmp_path / "b", create=True) as ws:
-        bad = replay_rollout(ws, "locale", sessions_per_step=20_000, max_looks=6, seed=11)
+        bad = replay_rollout(
+            ws, "locale", steps=STEPS, sessions_per_step=20_000, max_looks=3, seed=11
+        )
     assert bad.rollout.state == "rolled_back"
     assert bad.rollout.weight == 0
     assert bad.looks[-1]["verdict"] == "rollback"
@@ -159,15 +163,17 @@ def test_a_replay_rolls_back_the_locale_regression_on_its_locale_only(tmp_path: 
     ]
     row = bad.evidence[0]
     assert row.candidate["rate"] > row.stable["rate"]
-    # The candidate's traffic followed the plan: 1% first, never above the step reached.
-    assert bad.looks[0]["weight"] == 1.0
+    # The candidate's traffic followed the plan: 5% first, never above the step reached.
+    assert bad.looks[0]["weight"] == 5.0
     assert all(a["weight"] <= b["weight"] for a, b in itertools.pairwise(bad.looks))
 
 
 def test_a_replay_of_an_equal_candidate_does_not_roll_back(tmp_path: Path) -> None:
     with Workspace.open(tmp_path / "a", create=True) as ws:
-        same = replay_rollout(ws, "equal", sessions_per_step=20_000, max_looks=5, seed=11)
+        same = replay_rollout(
+            ws, "equal", steps=STEPS, sessions_per_step=20_000, max_looks=3, seed=11
+        )
     assert same.rollout.state != "rolled_back"
     assert not same.evidence
     assert all(look["verdict"] != "rollback" for look in same.looks)
-    assert same.looks[-1]["weight"] == 50.0
+    assert [look["weight"] for look in same.looks] == [5.0, 50.0, 100.0]
