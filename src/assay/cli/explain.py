@@ -4,6 +4,7 @@ any table."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Annotated, Literal
@@ -181,6 +182,14 @@ def _explain_workspace(
             max_order=max_order,
             top=top,
         )
+        # Rollout transitions are release events too (assay.rollout sits above anomaly).
+        from assay.rollout import release_events
+
+        since = day - dt.timedelta(days=baseline_days)
+        moves = release_events(ws, since, day, tenant=tenant)
+        if moves:
+            merged = sorted([*result.releases, *moves], key=lambda r: r["first_seen"])
+            result = dataclasses.replace(result, releases=merged)
     ex = result.explanation
     n_base = len(ex.baseline_times)
     _output.message(
@@ -201,8 +210,11 @@ def _explain_workspace(
     n = sum(r["root_cause"] for r in ex.rows)
     _output.message(f"{n} root-cause slice(s)" if n else "no slice explains the change")
     if result.releases:
+        keys = ["field", "value", "first_seen", "days_before"]
+        if any("rollout_id" in r for r in result.releases):
+            keys += ["source", "event"]
         releases = [
-            {k: r[k] for k in ("field", "value", "first_seen", "days_before")}
+            {k: r.get(k, "telemetry" if k == "source" else "first seen") for k in keys}
             for r in result.releases
         ]
         _output.print_table(pa.Table.from_pylist(releases), "table", title="release events")

@@ -124,10 +124,28 @@ def show(
     """Show one incident with every field, its explanation and nearby releases."""
     with handle_errors(), Workspace.open(workspace) as ws:
         incident = ws.incidents.get(incident_id)
+        moves = _rollout_moves(ws, incident)
         if fmt == "json":
-            _output.print_json(incident.as_dict())
+            out = incident.as_dict()
+            if moves:
+                out["rollout_events"] = [{**m, "first_seen": str(m["first_seen"])} for m in moves]
+            _output.print_json(out)
         else:
             _print_incident(incident)
+            if moves:
+                sys.stdout.write("\n")
+                table = _rows_table(moves, (*_RELEASE_COLUMNS, "event", "rollout_id", "weight"))
+                _output.print_table(table, "table", title="rollouts")
+
+
+def _rollout_moves(ws: Workspace, inc: Incident) -> list[dict[str, Any]]:
+    """Rollout transitions (release events of assay.rollout) from a week before the incident
+    to its end, for its tenant (all tenants' when it has none)."""
+    import datetime as dt
+
+    from assay.rollout import release_events
+
+    return release_events(ws, inc.start - dt.timedelta(days=7), inc.end, tenant=inc.tenant_id)
 
 
 @app.command("ack")

@@ -18,7 +18,14 @@ from assay.rollout._launch import (
     sign,
     signoffs,
 )
-from assay.rollout._plan import Rollout, RolloutStore, Transition, rollouts, routing
+from assay.rollout._plan import (
+    Rollout,
+    RolloutStore,
+    Transition,
+    release_events,
+    rollouts,
+    routing,
+)
 from assay.rollout._sequential import (
     Moments,
     SequentialResult,
@@ -58,6 +65,7 @@ __all__ = [
     "launch_ready",
     "parse_gates",
     "record_holdout",
+    "release_events",
     "rollouts",
     "routing",
     "sign",

@@ -582,6 +582,80 @@ def routing(ws: Workspace, model_name: str) -> Routing | None:
     )
 
 
+def _event_name(before: str | None, after: str) -> str:
+    if before is None:
+        return "start"
+    if after == "canary":
+        return "resume" if before == "paused" else "step"
+    return {
+        "promoted": "promote",
+        "rolled_back": "rollback",
+        "aborted": "abort",
+        "paused": "pause",
+    }.get(after, after)
+
+
+def release_events(
+    ws: Workspace, since: dt.date, until: dt.date, *, tenant: str | None = None
+) -> list[dict[str, Any]]:
+    """Rollout transitions from ``since`` to ``until`` (UTC days, inclusive) as release-event
+    rows, the shape :func:`assay.anomaly.release_events` answers, for the incidents and
+    explanations that list releases near a change.
+
+    Each row: ``field`` and ``value`` (the candidate release), ``first_seen`` (the day of the
+    transition) and ``days_before`` (``until - first_seen`` in days), and ``source``
+    (``"rollout"``), ``rollout_id``, ``event`` (``start``, ``step``, ``pause``, ``resume``,
+    ``promote``, ``rollback`` or ``abort``), ``at`` (the UTC time) and ``weight`` (the
+    candidate's share of users afterwards). Oldest first. With ``tenant``, a rollout the
+    tenant opted out of is left out (it never answered the tenant).
+
+    Examples
+    --------
+    >>> import datetime as dt, tempfile
+    >>> from pathlib import Path
+    >>> from assay.store import Workspace
+    >>> ws = Workspace.open(Path(tempfile.mkdtemp()) / "ws", create=True)
+    >>> days = iter([1, 2])
+    >>> store = RolloutStore(ws.meta, clock=lambda: dt.datetime(2026, 5, next(days), tzinfo=dt.UTC))
+    >>> r = store.start(field="model_version", stable="v1", candidate="v2", steps=(50, 100))
+    >>> _ = store.rollback(r.id, "handoff up")
+    >>> day = dt.date(2026, 5, 2)
+    >>> [(e["event"], e["value"], e["days_before"]) for e in release_events(ws, day, day)]
+    [('rollback', 'v2', 0)]
+    >>> ws.close()
+    """
+    if since > until:
+        raise UsageError(f"since ({since}) must not be after until ({until}); swap them")
+    made = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rollout_transitions'"
+    if not ws.meta.execute(made):
+        return []  # no rollout ever started here (a read makes no tables)
+    rows = ws.meta.execute(
+        "SELECT t.rollout_id, t.at, t.from_state, t.to_state, t.weight, r.field, r.candidate, "
+        "r.opt_out FROM rollout_transitions t JOIN rollouts r ON r.id = t.rollout_id "
+        "WHERE substr(t.at, 1, 10) BETWEEN ? AND ? ORDER BY t.at, t.id",
+        (since.isoformat(), until.isoformat()),
+    )
+    out = []
+    for rollout_id, at, before, after, weight, field, candidate, opt_out in rows:
+        if tenant is not None and tenant in json.loads(opt_out):
+            continue
+        day = dt.date.fromisoformat(at[:10])
+        out.append(
+            {
+                "field": field,
+                "value": candidate,
+                "first_seen": day,
+                "days_before": (until - day).days,
+                "source": "rollout",
+                "rollout_id": int(rollout_id),
+                "event": _event_name(before, after),
+                "at": at,
+                "weight": float(weight),
+            }
+        )
+    return out
+
+
 __all__ = [
     "DEFAULT_STEPS",
     "DEFAULT_STEP_SECONDS",
@@ -597,6 +671,7 @@ __all__ = [
     "check_steps",
     "parse_release",
     "parse_steps",
+    "release_events",
     "rollouts",
     "routing",
 ]

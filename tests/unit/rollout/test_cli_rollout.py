@@ -132,6 +132,54 @@ def test_evaluate_exits_1_on_a_rollback_verdict(tmp_path: Path) -> None:
     _run(ws, "rollout", "evaluate", rid, code=EXIT_FINDINGS)
 
 
+def test_incidents_and_explain_name_the_rollout_near_them(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    _run(ws, "ingest", str(regressed_events(tmp_path)))
+    rid = _run(ws, "rollout", "start", *RELEASE).stdout.strip()
+    _run(ws, "rollout", "evaluate", rid, code=EXIT_FINDINGS)
+    now = dt.datetime.now(dt.UTC)
+    today = now.date().isoformat()
+    # explain needs a baseline day: one v1 turn the day before.
+    before = {"event_id": "y0", "event_type": "turn", "tenant_id": "acme", "user_id": "y",
+              "session_id": "y", "model_version": "v1", "locale": "en", "platform": "web",
+              "event_time": (now - dt.timedelta(days=1)).isoformat(timespec="seconds")}  # fmt: skip
+    (tmp_path / "before.jsonl").write_text(json.dumps(before) + "\n")
+    _run(ws, "ingest", str(tmp_path / "before.jsonl"))
+    # The incident the rollback opened lists the rollout's start and rollback.
+    shown = json.loads(_run(ws, "incidents", "show", "1", "-f", "json").stdout)
+    moves = [(m["event"], m["field"], m["value"], m["first_seen"]) for m in shown["rollout_events"]]
+    assert moves == [
+        ("start", "model_version", "v2", today),
+        ("rollback", "model_version", "v2", today),
+    ]
+    table = _run(ws, "incidents", "show", "1").stdout
+    assert "rollouts" in table.splitlines()
+    # explain lists them among the window's release events, after the day's first sightings.
+    args = ["explain", "--metric", "handoff_rate", "--tenant", "acme", "--day", today]
+    explained = json.loads(_run(ws, *args, "-f", "json").stdout)
+    got = [(r["field"], r["value"], r.get("event")) for r in explained["releases"]]
+    assert got == [
+        ("model_version", "v1", None),
+        ("model_version", "v2", None),
+        ("model_version", "v2", "start"),
+        ("model_version", "v2", "rollback"),
+    ]
+    lines = _run(ws, *args).stdout.splitlines()
+    at = lines.index("release events")
+    assert lines[at + 1].split() == [
+        "field",
+        "value",
+        "first_seen",
+        "days_before",
+        "source",
+        "event",
+    ]
+    yesterday = (now - dt.timedelta(days=1)).date().isoformat()
+    first_v1 = ["model_version", "v1", yesterday, "1", "telemetry", "first", "seen"]
+    assert lines[at + 2].split() == first_v1
+    assert lines[at + 5].split() == ["model_version", "v2", today, "0", "rollout", "rollback"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -254,3 +255,60 @@ def test_the_tables_are_made_once_per_open_store(tmp_path: Path) -> None:
     names = {r[0] for r in again.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"rollouts", "rollout_transitions"} <= names
     again.close()
+
+
+def test_transitions_are_release_events_in_their_window(tmp_path: Path, clock: Clock) -> None:
+    from types import SimpleNamespace
+
+    from assay.rollout._plan import release_events
+
+    meta = MetaStore(tmp_path / "assay.sqlite")
+    store = RolloutStore(meta, clock=clock)
+    ws: Any = SimpleNamespace(meta=meta)
+    day = dt.timedelta(days=1)
+    a = _telemetry(store, shadow_seconds=60.0, steps=(10, 100))  # 05-04 shadow
+    clock.now += day
+    store.advance(a.id, "shadow over")  # 05-05 canary 10%
+    store.pause(a.id)
+    store.resume(a.id)
+    clock.now += day
+    store.advance(a.id, "step")  # 05-06 canary 100%
+    store.promote(a.id, "gates")
+    b = store.start(field="flight", stable="old", candidate="new", opt_out_tenants=["acme"])
+    clock.now += day
+    store.rollback(b.id, "handoff up")  # 05-07
+    got = release_events(ws, dt.date(2026, 5, 5), dt.date(2026, 5, 7))
+    rows = [
+        (e["event"], e["field"], e["value"], str(e["first_seen"]), e["days_before"], e["weight"])
+        for e in got
+    ]
+    assert rows == [
+        ("step", "model_version", "v2", "2026-05-05", 2, 0.1),
+        ("pause", "model_version", "v2", "2026-05-05", 2, 0.1),
+        ("resume", "model_version", "v2", "2026-05-05", 2, 0.1),
+        ("step", "model_version", "v2", "2026-05-06", 1, 1.0),
+        ("promote", "model_version", "v2", "2026-05-06", 1, 1.0),
+        ("start", "flight", "new", "2026-05-06", 1, 0.01),
+        ("rollback", "flight", "new", "2026-05-07", 0, 0.0),
+    ]
+    assert {(e["source"], e["rollout_id"]) for e in got} == {("rollout", 1), ("rollout", 2)}
+    assert got[-1]["at"] == "2026-05-07T10:00:00+00:00"
+    # The shadow start on 05-04 is outside the window; acme opted out of rollout 2.
+    first = release_events(ws, dt.date(2026, 5, 4), dt.date(2026, 5, 4))
+    assert [(e["event"], e["weight"]) for e in first] == [("start", 0.0)]
+    acme = release_events(ws, dt.date(2026, 5, 6), dt.date(2026, 5, 7), tenant="acme")
+    assert [e["event"] for e in acme] == ["step", "promote"]
+    with pytest.raises(UsageError, match="swap them"):
+        release_events(ws, dt.date(2026, 5, 7), dt.date(2026, 5, 6))
+
+
+def test_no_rollout_ever_means_no_release_events_and_no_tables(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from assay.rollout._plan import release_events
+
+    meta = MetaStore(tmp_path / "assay.sqlite")
+    ws: Any = SimpleNamespace(meta=meta)
+    assert release_events(ws, dt.date(2026, 5, 1), dt.date(2026, 5, 7)) == []
+    tables = meta.execute("SELECT name FROM sqlite_master WHERE name LIKE 'rollout%'")
+    assert tables == []
