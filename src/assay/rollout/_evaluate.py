@@ -535,17 +535,27 @@ def evaluate_live(
     until: dt.date | None = None,
     compare: CompareRates | None = None,
     events: ir.Table | None = None,
+    on_error: Callable[[Rollout, Exception], None] | None = None,
 ) -> list[tuple[Evaluation, Rollout]]:
     """Evaluate every live rollout once and apply its verdict: what the service runs on a
-    schedule. Returns each evaluation with the rollout as it is afterwards, oldest first."""
+    schedule. Returns each evaluation with the rollout as it is afterwards, oldest first.
+
+    With ``on_error``, a rollout whose evaluation fails is passed to it with the exception
+    and left out, and the others are still evaluated (one broken rollout must not keep
+    another from being rolled back); without it, the exception propagates."""
     from assay.metrics import workspace_events
 
     store = RolloutStore(ws.meta)
     table = events if events is not None else workspace_events(ws)
     out = []
     for r in reversed(store.list(live_only=True)):
-        result = evaluate(ws, r.id, until=until, compare=compare, events=table)
-        out.append((result, apply(ws, result, store=store)))
+        try:
+            result = evaluate(ws, r.id, until=until, compare=compare, events=table)
+            out.append((result, apply(ws, result, store=store)))
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(r, exc)
     return out
 
 
@@ -599,7 +609,8 @@ class RolloutSchedule:
 
     ``open_ws`` opens the workspace handle the evaluations use (opened by :meth:`start`,
     closed by :meth:`stop`), so that they never share a handle with requests. ``run`` is
-    one evaluation of every live rollout (by default :func:`evaluate_live`).
+    one evaluation of every live rollout (by default :func:`evaluate_live`, a rollout whose
+    evaluation fails counted in ``failures`` and logged, the others still evaluated).
     ``on_rolled_back`` is called with each rollout an evaluation rolled back (the service
     forgets the model's routing there, so that the rollback takes effect at once). A failed
     evaluation is logged (the exception type and assay's own message, never ids or texts)
@@ -611,7 +622,7 @@ class RolloutSchedule:
         open_ws: Callable[[], Any],
         interval: float,
         *,
-        run: Callable[[Any], list[tuple[Evaluation, Rollout]]] = evaluate_live,
+        run: Callable[[Any], list[tuple[Evaluation, Rollout]]] | None = None,
         on_rolled_back: Callable[[Rollout], None] = lambda r: None,
     ) -> None:
         if not interval >= 0:  # also refuses NaN
@@ -623,7 +634,7 @@ class RolloutSchedule:
             )
         self.interval = float(interval)
         self._open_ws = open_ws
-        self._run = run
+        self._run = run or (lambda ws: evaluate_live(ws, on_error=self._rollout_failed))
         self._on_rolled_back = on_rolled_back
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -657,6 +668,10 @@ class RolloutSchedule:
                 except Exception as exc:
                     _log.warning("after a rollback, the callback failed (%s)", _error_text(exc))
         return results
+
+    def _rollout_failed(self, r: Rollout, exc: Exception) -> None:
+        self.failures += 1
+        _log.warning("scheduled evaluation of rollout %s failed (%s)", r.id, _error_text(exc))
 
     def stop(self, timeout: float | None = 30.0) -> bool:
         """Stop the thread (an evaluation in progress finishes first) and close the handle.

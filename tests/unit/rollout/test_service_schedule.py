@@ -171,3 +171,37 @@ def test_a_rollback_makes_the_pool_ask_the_router_again_at_once(tmp_path: Path) 
     assert asyncio.run(twice()) == [None, None]
     assert asked == ["intent", "intent"]
     pool.close()
+
+
+def test_one_broken_rollout_does_not_keep_another_from_rolling_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from assay.rollout import _evaluate
+
+    ws = tmp_path / "ws"
+    runner = CliRunner()
+    for args in (
+        ["ingest", str(regressed_events(tmp_path))],
+        ["rollout", "start", "--release", "flight=new", "--stable", "flight=old"],
+        ["rollout", "start", *RELEASE],
+    ):
+        result = runner.invoke(cli, [*args, "--workspace", str(ws)])
+        assert result.exit_code == 0, result.output
+    real = _evaluate.evaluate
+
+    def evaluate(handle: Any, rollout_id: int, **kw: Any) -> Any:
+        if rollout_id == 1:
+            raise RuntimeError("user u-secret")
+        return real(handle, rollout_id, **kw)
+
+    monkeypatch.setattr(_evaluate, "evaluate", evaluate)
+    schedule = RolloutSchedule(lambda: Workspace.open(ws), 60)
+    schedule._ws = Workspace.open(ws)
+    with caplog.at_level(logging.WARNING, logger="assay.rollout"):
+        done = schedule.run_once()
+    schedule.stop()
+    assert [(r.id, r.state) for _, r in done] == [(2, "rolled_back")]
+    assert (schedule.failures, schedule.runs) == (1, 1)
+    assert "scheduled evaluation of rollout 1 failed (RuntimeError)" in caplog.messages
+    assert not any("secret" in m for m in caplog.messages)
+    assert (_state(ws, 1), _state(ws, 2)) == ("canary", "rolled_back")
