@@ -93,6 +93,8 @@ class ServiceState:
     ``profiles`` (None in parse-only mode) rebuilds profiles in the background, through a
     handle of its own, after the events router marks a commit.
     ``models`` serves ``POST /v1/models/{name}/predict`` (loaded versions, micro-batches).
+    ``rollouts`` (None in parse-only mode) evaluates the live rollouts every
+    ``rollout_interval_seconds``, through a handle of its own.
     """
 
     path: Path
