@@ -362,10 +362,22 @@ def _verdict(rows: Sequence[GateRow], last_step: bool) -> Verdict:
         by_gate[r.gate].append(r)
     if any(_gate_holds(g) for g in by_gate.values()):
         return "hold"
-    decided = [r for r in rows if r.decision != "hold"]
-    if decided and last_step and all(r.decision == "promote" for r in decided):
+    if last_step and all(_gate_promotes(g) for g in by_gate.values()):
         return "promote"
     return "continue"
+
+
+def _gate_promotes(rows: Sequence[GateRow]) -> bool:
+    """A gate promotes when its whole-release row does (or, without one, every decided row).
+
+    Slices can stop a rollout (any slice's rollback rolls it back) but need not each prove the
+    candidate not worse: with 20 tenants and five gates, a hundred small slices almost never
+    all decide, and a better candidate would sit at 100% for ever (S1's simulation)."""
+    whole = [r for r in rows if r.slice == "all"]
+    if whole:
+        return all(r.decision == "promote" for r in whole)
+    decided = [r for r in rows if r.decision != "hold"]
+    return bool(decided) and all(r.decision == "promote" for r in decided)
 
 
 def _gate_holds(rows: Sequence[GateRow]) -> bool:

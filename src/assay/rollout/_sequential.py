@@ -374,7 +374,7 @@ class _Setup:
             low=low,
             high=high,
             p_value=p_value,
-            interval_name=f"always-valid {1 - self.alpha:.0%} interval",
+            interval_name=f"always-valid {_percent(1 - self.alpha)} interval",
         )
 
 
@@ -592,7 +592,7 @@ def fixed_horizon_rates(
         low=setup.estimate - zc * unpooled,
         high=setup.estimate + zc * unpooled,
         p_value=p_value,
-        interval_name=f"Wald {1 - alpha:.0%} interval (one look)",
+        interval_name=f"Wald {_percent(1 - alpha)} interval (one look)",
         # The decision follows the test (pooled under margin 0), not the Wald interval.
         proven=(significant and setup.sign * diff > 0, significant and setup.sign * diff < 0),
     )
@@ -613,3 +613,15 @@ __all__: Sequence[str] = (
     "mixture_halfwidth",
     "mixture_p_value",
 )
+
+
+def _percent(level: float) -> str:
+    """A confidence level as a percentage with the digits it needs (``99.9%``, not ``100%``).
+
+    >>> _percent(0.95), _percent(0.999), _percent(1 - 0.05 / 12), _percent(0.99999)
+    ('95%', '99.9%', '99.58%', '99.999%')
+    """
+    text = f"{level * 100:.4g}"
+    if float(text) >= 100 and level < 1:
+        text = f"{level * 100:.8g}"
+    return f"{text}%"
