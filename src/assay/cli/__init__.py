@@ -21,6 +21,7 @@ from assay.cli import metrics as _metrics
 from assay.cli import models as _models
 from assay.cli import profile as _profile
 from assay.cli import quarantine as _quarantine
+from assay.cli import rag as _rag
 from assay.cli import regressions as _regressions
 from assay.cli import rollout as _rollout
 from assay.cli import serve as _serve
@@ -80,6 +81,7 @@ app.add_typer(_incidents.app, name="incidents")
 app.add_typer(_profile.app, name="profile")
 app.add_typer(_quarantine.app, name="quarantine")
 app.add_typer(_rollout.app, name="rollout")
+app.add_typer(_rag.app, name="rag")
 
 
 def main() -> None:
