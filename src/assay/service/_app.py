@@ -12,12 +12,13 @@ from opentelemetry.trace import TracerProvider
 
 from assay import __version__
 from assay._errors import UsageError
+from assay.dashboard import mount as mount_dashboard
 from assay.models._serving import Router, ServingConfig
 from assay.profiles import DEFAULT_REFRESH_INTERVAL
 from assay.service import _errors
 from assay.service._observe import Observability, middleware
 from assay.service._state import ServiceState
-from assay.service.deps import known_query
+from assay.service.deps import get_state, known_query
 from assay.service.routers import events, health, predict, reads
 from assay.store import Settings, resolve_path
 
@@ -104,4 +105,5 @@ def create_app(
     app.include_router(events.router, dependencies=[Depends(known_query)])
     app.include_router(reads.router, dependencies=[Depends(known_query)])
     app.include_router(predict.router, dependencies=[Depends(known_query)])
+    mount_dashboard(app, get_state)
     return app

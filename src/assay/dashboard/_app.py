@@ -1,0 +1,126 @@
+"""The dashboard's routes under ``/ui/``, mounted on the service's app by :func:`mount`.
+
+Each page module (``_fleet.py``, ``_tenant.py``, ...) has a ``router`` (an ``APIRouter``) whose
+routes take the signed-in user through the :data:`~assay.dashboard._auth.User` dependency (or
+:data:`~assay.dashboard._auth.CsrfUser` for a ``POST``); list the module in :data:`PAGES` to
+mount it. The sign-in pages, the static files and the error pages are set up here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from assay.dashboard._auth import (
+    COOKIE,
+    Backend,
+    CsrfUser,
+    SecurityHeaders,
+    Sessions,
+    SignInRequired,
+    UiError,
+    UiState,
+    backend,
+    form_data,
+    safe_next,
+    same_origin,
+    ui_state,
+)
+from assay.dashboard._render import STATIC, render
+
+#: The page modules of the dashboard (each with a ``router``), mounted in this order.
+PAGES: tuple[str, ...] = ("_fleet", "_tenant")
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/ui")
+def ui_root() -> RedirectResponse:
+    return RedirectResponse("/ui/", status_code=307)
+
+
+@router.get("/ui/login")
+def login_page(
+    request: Request, next: Annotated[str | None, Query(max_length=2000)] = None
+) -> Response:
+    return render(request, "login.html", next=safe_next(next), error=None)
+
+
+@router.post("/ui/login")
+async def login(request: Request) -> Response:
+    same_origin(request)
+    form = await form_data(request)
+    target = safe_next(form.get("next"))
+    key = backend(request).keys.verify(form.get("api_key", "").strip())
+    if key is None or "read" not in key.scopes:
+        return render(
+            request,
+            "login.html",
+            status_code=401,
+            next=target,
+            error="That key is unknown, revoked, or has no read scope. Paste a key made with "
+            "`assay keys create --scope read`.",
+        )
+    token, _ = ui_state(request).sessions.open(key)
+    answer = RedirectResponse(target, status_code=303)
+    answer.set_cookie(
+        COOKIE,
+        token,
+        max_age=int(ui_state(request).sessions.lifetime),
+        path="/ui",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    return answer
+
+
+@router.post("/ui/logout")
+def logout(request: Request, user: CsrfUser) -> Response:
+    token = request.cookies.get(COOKIE)
+    if token:
+        ui_state(request).sessions.close(token)
+    answer = RedirectResponse("/ui/login", status_code=303)
+    answer.delete_cookie(
+        COOKIE, path="/ui", secure=request.url.scheme == "https", httponly=True, samesite="strict"
+    )
+    return answer
+
+
+def mount(
+    app: FastAPI,
+    backend: Callable[[Request], Backend],
+    *,
+    session_hours: float = 8.0,
+) -> None:
+    """Serve the dashboard under ``/ui/`` on ``app``; ``backend(request)`` gives the service's
+    keys and reader handles. Sessions last ``session_hours``."""
+    if not session_hours > 0:
+        raise ValueError(f"session_hours must be > 0 (got {session_hours!r})")
+    app.state.assay_ui = UiState(backend, Sessions(session_hours * 3600.0))
+    app.include_router(router)
+    for name in PAGES:
+        module = importlib.import_module(f"assay.dashboard.{name}")
+        app.include_router(module.router, include_in_schema=False)
+    app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
+    app.add_middleware(SecurityHeaders)
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in(request: Request, exc: SignInRequired) -> Response:
+        return RedirectResponse(f"/ui/login?{_query(next=exc.next_url)}", status_code=303)
+
+    @app.exception_handler(UiError)
+    async def ui_error(request: Request, exc: UiError) -> Response:
+        return render(
+            request, "error.html", status_code=exc.status, title=exc.title, message=exc.message
+        )
+
+
+def _query(**params: str) -> str:
+    return urlencode(params)
