@@ -8,4 +8,42 @@ privacy, store, metrics and evaluation; nothing below imports it. Definitions: `
   with bootstrap intervals and slices; paired comparison of two runs.
 """
 
-__all__: list[str] = []
+from assay.rag._paired import (
+    DEFAULT_N_PERMUTATIONS,
+    PairedReport,
+    cohens_dz,
+    compare_runs,
+    sign_flip_test,
+)
+from assay.rag._qrels import Qrels, Run, read_qrels, read_queries, read_run
+from assay.rag._retrieval import (
+    DEFAULT_METRICS,
+    DEFAULT_N_BOOT,
+    PerQuery,
+    RetrievalReport,
+    bootstrap_means,
+    evaluate_run,
+    metric_name,
+    per_query,
+)
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "DEFAULT_N_BOOT",
+    "DEFAULT_N_PERMUTATIONS",
+    "PairedReport",
+    "PerQuery",
+    "Qrels",
+    "RetrievalReport",
+    "Run",
+    "bootstrap_means",
+    "cohens_dz",
+    "compare_runs",
+    "evaluate_run",
+    "metric_name",
+    "per_query",
+    "read_qrels",
+    "read_queries",
+    "read_run",
+    "sign_flip_test",
+]
