@@ -618,6 +618,12 @@ def _rollout_step(root: Path, result: DemoResult, seed: int, say: Say) -> dict[s
     )
     with Workspace.open(root / "rollout-workspace", create=True) as rws:
         replay = replay_rollout(rws, "locale", seed=seed)
+        incident = (
+            rws.incidents.get(replay.rollout.incident_id)
+            if replay.rollout.incident_id is not None
+            else None
+        )
+    explanation = None if incident is None else incident.details.get("explanation")
     for i, look in enumerate(replay.looks, 1):
         say(
             f"     day {i}: v2 on {look['weight']:g}% of users -> {look['verdict']} "
@@ -637,11 +643,29 @@ def _rollout_step(root: Path, result: DemoResult, seed: int, say: Say) -> dict[s
             f"{_rate(g.stable)} vs candidate {_rate(g.candidate)}, {stat.get('name')} "
             f"p = {_g(stat.get('p_value'))}; {stat.get('reason')}"
         )
+    if explanation:
+        causes = [r for r in explanation["rows"] if r["root_cause"]]
+        say(
+            f"     incident {incident.id if incident else '?'} explains it (assay explain, v2 "
+            f"against v1, by tenant, locale and platform): "
+            + (
+                "; ".join(
+                    f"{slice_text(r['slice'])} {_pct(r['before'])} -> {_pct(r['after'])}"
+                    for r in causes
+                )
+                or "no single slice"
+            )
+        )
+        out["explanation"] = explanation
     if not replay.evidence:
         say(f"     NOT rolled back: the rollout ended {replay.rollout.state}")
     say(f"     {replay.exposed:,} sessions were served by v2 before the rollout ended")
     out["launch"] = _launch_step(result, say)
     return out
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
 
 
 def _rate(side: dict[str, Any]) -> str:
@@ -651,9 +675,10 @@ def _rate(side: dict[str, Any]) -> str:
 
 
 def _launch_step(result: DemoResult, say: Say) -> dict[str, Any] | None:
-    """The launch check of the quality (else the intent) model: blocked before a sign-off,
-    then signed and checked again."""
-    trained = result.model or result.intent
+    """The launch check of the intent (else the quality) model: blocked before a sign-off,
+    then signed and checked again. (The intent model is the one step 9's rollout is about; it
+    meets its default criterion, so the sign-off alone unblocks it.)"""
+    trained = result.intent or result.model
     if trained is None:
         say("     launch check: skipped, no model was trained above")
         return None

@@ -35,6 +35,7 @@ from assay.models._dataset import (
     feature_columns,
 )
 from assay.models._evaluate import ModelEvaluation, evaluate_model
+from assay.models._holdout import Holdout
 from assay.models._intent import (
     IntentModel,
     IntentOutcome,
@@ -68,6 +69,7 @@ __all__ = [
     "NUMERIC_FEATURES",
     "Calibrator",
     "GateResult",
+    "Holdout",
     "IntentModel",
     "IntentOutcome",
     "IntentPredictor",

@@ -52,6 +52,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from assay._errors import UsageError
+from assay.models._holdout import HOLDOUT_JSON, Holdout
 from assay.models._intent_data import IntentData, Split, load_intent_data
 from assay.models._train import stage
 from assay.privacy import redact_array
@@ -268,6 +269,8 @@ class IntentModel:
     threshold : the confidence threshold chosen on validation (0: none).
     params : the choices and settings, plain values.
     evaluation : validation candidates, the validation curve, validation and test metrics.
+    holdout : the test part's true and predicted labels and confidences (None without a test
+        part), registered next to the model for the launch gate.
     """
 
     pipeline: Pipeline | EncoderHead
@@ -276,6 +279,7 @@ class IntentModel:
     threshold: float
     params: dict[str, Any]
     evaluation: dict[str, Any] = field(default_factory=dict)
+    holdout: Holdout | None = None
 
     def predict_proba(self, texts: Sequence[str]) -> FloatArray:
         """Class probabilities of already prepared texts (see :func:`prepare`)."""
@@ -405,7 +409,15 @@ def train_intent(
         "valid": _scores(model, valid, valid_proba),
     }
     with stage("score test", progress, rows=len(test)):
-        evaluation["test"] = _scores(model, test) if len(test) else {}
+        evaluation["test"] = {}
+        if len(test):
+            test_proba = model.predict_proba(test.texts)
+            evaluation["test"] = _scores(model, test, test_proba)
+            model.holdout = Holdout.of(
+                test.labels,
+                apply_threshold(test_proba, model.classes, model.threshold, oos_label),
+                y_score=test_proba.max(axis=1).tolist(),
+            )
     model.evaluation = evaluation
     return model
 
@@ -726,6 +738,8 @@ def register_intent(
             allow_nan=True,
         )
     }
+    if model.holdout is not None:
+        texts[HOLDOUT_JSON] = json.dumps(model.holdout.to_dict())
     with (lock or nullcontext)():
         version = reg.register(
             name,

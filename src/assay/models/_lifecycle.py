@@ -27,6 +27,7 @@ from assay.models._dataset import (
     Label,
 )
 from assay.models._evaluate import ModelEvaluation, evaluate_model
+from assay.models._holdout import HOLDOUT_JSON, Holdout
 from assay.models._leakage import LeakageReport
 from assay.models._onnx import input_names, onnx_scores, session, to_onnx
 from assay.models._registry import TAG_PREFIX, Registry, VersionRef, fingerprint
@@ -334,6 +335,7 @@ def train_on_table(
         ),
         "evaluation/report.html": evaluation.to_html(title=f"{model_name}: evaluation"),
         "evaluation/leakage.json": json.dumps(result.leakage.table.to_pylist(), indent=2),
+        HOLDOUT_JSON: json.dumps(_holdout(split.test, native, evaluation).to_dict()),
     }
     with stage("register", progress), lock():
         version = reg.register(
@@ -355,6 +357,26 @@ def train_on_table(
         onnx_max_abs_diff=diff,
         window=window,
         model=chosen,
+    )
+
+
+#: The sensitive attributes the quality model's held-out predictions carry (for the launch
+#: gate's fairness criteria), where the dataset has them.
+HOLDOUT_ATTRIBUTES: tuple[str, ...] = ("locale", "platform")
+
+
+def _holdout(test: pa.Table, scores: FloatArray, evaluation: ModelEvaluation) -> Holdout:
+    """The test days' labels, scores and alerts at the operating point, with the sensitive
+    attributes of each row (a missing value as ``"(missing)"``)."""
+    threshold = evaluation.operating_point.get("threshold")
+    cut = math.inf if threshold is None else float(threshold)
+    groups = {
+        a: ["(missing)" if v is None else str(v) for v in test.column(a).to_pylist()]
+        for a in HOLDOUT_ATTRIBUTES
+        if a in test.column_names
+    }
+    return Holdout.of(
+        labels_of(test).tolist(), (scores >= cut).tolist(), y_score=scores.tolist(), groups=groups
     )
 
 

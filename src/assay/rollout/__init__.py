@@ -1,12 +1,12 @@
 """Rollouts: plans, traffic split, shadow, sequential gates and the launch gate."""
 
+from assay.models._holdout import Holdout
 from assay.rollout._evaluate import Evaluation, GateRow, apply, evaluate, evaluate_live
 from assay.rollout._gates import DEFAULT_GATES, Gate, parse_gates
 from assay.rollout._launch import (
     DEFAULT_POLICIES,
     Criterion,
     CriterionResult,
-    Holdout,
     LaunchCheck,
     LaunchPolicy,
     ModelCard,

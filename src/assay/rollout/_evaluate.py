@@ -16,9 +16,13 @@ per gate row, and combines them into a verdict:
 - ``promote`` if every row with a decision says promote and the rollout is at its last step;
 - ``continue`` otherwise (the rollout advances once its step has lasted its duration).
 
-Each gate row is tested at the gate's ``alpha`` divided by the gate's number of rows
-(Bonferroni within a gate), so a gate wrongly rolls back with probability at most its
-``alpha`` however many slices it has; the whole rollout at most the sum of its gates' alphas.
+The gate's ``alpha`` is split over its rows (Bonferroni within a gate), so a gate wrongly
+rolls back with probability at most its ``alpha`` however many slices it has; the whole
+rollout at most the sum of its gates' alphas. The whole-release row, the one promotion rests
+on, gets half of it (all of it in a gate without slices); the slice rows share the other half
+evenly (all of it in a gate without a whole-release row). An even split over every row would
+leave the whole-release row, with 28 rows in a default gate, an interval so wide that a
+rollout of ordinary traffic never shows non-inferiority (measured in benchmarks/RESULTS.md).
 
 :func:`apply` moves the rollout by a verdict: a roll-back sets the candidate's weight to 0 at
 once and opens an incident of kind ``rollout`` holding the evidence.
@@ -39,7 +43,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 import ibis
 
-from assay._records import slice_text
+from assay._errors import AssayError
+from assay._records import jsonable, slice_text
 from assay.metrics import _exprs
 from assay.rollout._gates import DEFAULT_GATES, Gate, parse_gates
 from assay.rollout._plan import Rollout, RolloutStore
@@ -131,6 +136,9 @@ class Evaluation:
     results: Mapping[tuple[str, str], Any] = dc_field(
         default_factory=dict, compare=False, repr=False
     )
+    #: The counts the gates judged (rows of :func:`release_slice_counts`), for the
+    #: explanation of a roll-back.
+    counts: tuple[dict[str, Any], ...] = dc_field(default=(), compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         """``{"verdict": ..., "gates": [{"gate", "metric", "slice", "stable", "candidate",
@@ -312,8 +320,8 @@ def judge(
         sums = _sums(counts, gate, cache)
         # A gate on slices only, without any event in either arm, has no row: no data.
         silent = silent or not sums
-        alpha = gate.alpha / max(len(sums), 1)
-        for label, arms in sums:
+        alphas = row_alphas(gate.alpha, [label for label, _ in sums])
+        for (label, arms), alpha in zip(sums, alphas, strict=True):
             (sk, sn), (ck, cn) = arms["stable"], arms["candidate"]
             before = (previous or {}).get((gate.name, label))
             carry = {} if before is None else {"previous": before}
@@ -351,7 +359,83 @@ def judge(
     verdict = _verdict(rows, last_step)
     if silent and verdict != "rollback":
         verdict = "hold"
-    return Evaluation(rollout_id=rollout_id, verdict=verdict, gates=tuple(rows), results=raw)
+    return Evaluation(
+        rollout_id=rollout_id,
+        verdict=verdict,
+        gates=tuple(rows),
+        results=raw,
+        counts=tuple(counts),
+    )
+
+
+#: The slice columns a roll-back is explained by.
+EXPLAIN_DIMENSIONS: tuple[str, ...] = ("tenant_id", "locale", "platform")
+
+
+def explain_rollback(evaluation: Evaluation, metric: str) -> dict[str, Any] | None:
+    """Which slices explain the candidate's ``metric`` against the stable release's.
+
+    ``assay explain``'s method (:func:`assay.anomaly.explain_table`, counts) on the gates'
+    own counts, with the release as the time axis: the stable arm is the baseline, the
+    candidate arm the point explained; a leaf is one (tenant, locale, platform). Answers
+    ``{"metric", "numerator", "denominator", "dimensions", "before", "after", "rows"}``
+    (``before``/``after``: the stable/candidate rate; ``rows``: the ranked slices with
+    ``root_cause``, ``score``, ``share``, ``before``, ``after``, ``support``), or None for a
+    metric that is not a rate of counts (or when an arm has no data).
+    """
+    from assay.anomaly import explain_table
+
+    if metric not in _COUNTS or not evaluation.counts:
+        return None
+    num, den = _COUNTS[metric]
+    cols: dict[str, list[Any]] = {k: [] for k in ("arm", *EXPLAIN_DIMENSIONS, num, den)}
+    for row in evaluation.counts:
+        cols["arm"].append(1 if row["arm"] == "candidate" else 0)
+        for k in (*EXPLAIN_DIMENSIONS, num, den):
+            cols[k].append(row.get(k))
+    if set(cols["arm"]) != {0, 1}:
+        return None
+    import pyarrow as pa
+
+    try:
+        found = explain_table(
+            pa.table(cols),
+            time_col="arm",
+            dims=EXPLAIN_DIMENSIONS,
+            value=num,
+            total=den,
+            at=1,
+            baseline=1,
+            counts=True,
+            top=10,
+        )
+    except AssayError:
+        return None
+    return {
+        "metric": metric,
+        "numerator": num,
+        "denominator": den,
+        "dimensions": list(EXPLAIN_DIMENSIONS),
+        "before": _finite(found.before),
+        "after": _finite(found.after),
+        "rows": [
+            {
+                k: ({d: jsonable(x) for d, x in v.items()} if k == "slice" else jsonable(v))
+                for k, v in r.items()
+            }
+            for r in found.to_list()
+        ],
+    }
+
+
+def row_alphas(alpha: float, labels: Sequence[str]) -> list[float]:
+    """Each row's share of a gate's ``alpha`` (see the module): half to the whole-release row
+    ``"all"`` when there are slice rows too, the rest evenly over the slice rows."""
+    slices = sum(1 for label in labels if label != "all")
+    whole = len(labels) - slices
+    if not slices or not whole:
+        return [alpha / max(len(labels), 1)] * len(labels)
+    return [alpha / 2 if label == "all" else alpha / 2 / slices for label in labels]
 
 
 def _verdict(rows: Sequence[GateRow], last_step: bool) -> Verdict:
@@ -600,6 +684,8 @@ def _open_incident(ws: Workspace, r: Rollout, evaluation: Evaluation) -> Inciden
             "candidate": r.candidate,
             "model": r.model,
             "gates": [g.as_dict() for g in evaluation.failing],
+            # `explain` on the regressed metric by release and slice.
+            "explanation": explain_rollback(evaluation, worst.metric),
         },
     )
     incident, _ = ws.incidents.record(new)
@@ -609,8 +695,6 @@ def _open_incident(ws: Workspace, r: Rollout, evaluation: Evaluation) -> Inciden
 
 def _error_text(exc: BaseException) -> str:
     """An exception's type, and assay's own message (which never quotes raw text or ids)."""
-    from assay._errors import AssayError
-
     reason = " ".join(str(exc).split())[:200] if isinstance(exc, AssayError) else ""
     return f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
 

@@ -49,7 +49,7 @@ import tempfile
 import tomllib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -57,6 +57,7 @@ import numpy as np
 
 from assay._errors import NotFoundError, UsageError
 from assay.evaluation import fairness_gaps, group_metrics
+from assay.models._holdout import HOLDOUT_JSON, Holdout
 
 if TYPE_CHECKING:
     from assay._api import Workspace
@@ -85,7 +86,6 @@ METRICS: tuple[str, ...] = (
 CARD_MD = "model_card/model_card.md"
 CARD_HTML = "model_card/model_card.html"
 CHECK_JSON = "launch/check.json"
-HOLDOUT_JSON = "launch/holdout.json"
 EVALUATION_JSON = "evaluation/evaluation.json"
 TAG_DECISION = "assay.launch.decision"
 TAG_SIGNOFF = "assay.launch.signoff"
@@ -279,67 +279,6 @@ def clopper_pearson(
 
 
 # -- evidence ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Holdout:
-    """Held-out predictions of one version: true and predicted labels (strings; booleans and
-    0/1 as ``"1"``/``"0"``), optional scores of the positive class, sensitive attributes."""
-
-    y_true: tuple[str, ...]
-    y_pred: tuple[str, ...]
-    y_score: tuple[float, ...] | None = None
-    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-    @classmethod
-    def of(
-        cls,
-        y_true: Sequence[Any],
-        y_pred: Sequence[Any],
-        *,
-        y_score: Sequence[float] | None = None,
-        groups: Mapping[str, Sequence[Any]] | None = None,
-    ) -> Holdout:
-        n = len(y_true)
-        parts = {"y_pred": len(y_pred)}
-        if y_score is not None:
-            parts["y_score"] = len(y_score)
-        for g, values in (groups or {}).items():
-            parts[f"groups[{g}]"] = len(values)
-        wrong = {k: v for k, v in parts.items() if v != n}
-        if wrong or n == 0:
-            raise UsageError(
-                f"held-out predictions need one value per row in every column (y_true has {n} "
-                f"rows; differing: {wrong}); pass aligned, non-empty columns"
-            )
-        return cls(
-            tuple(map(_label, y_true)),
-            tuple(map(_label, y_pred)),
-            None if y_score is None else tuple(float(s) for s in y_score),
-            {str(g): tuple(map(str, v)) for g, v in (groups or {}).items()},
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "y_true": list(self.y_true),
-            "y_pred": list(self.y_pred),
-            "y_score": None if self.y_score is None else list(self.y_score),
-            "groups": {g: list(v) for g, v in self.groups.items()},
-        }
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> Holdout:
-        return cls.of(
-            raw["y_true"], raw["y_pred"], y_score=raw.get("y_score"), groups=raw.get("groups")
-        )
-
-
-def _label(value: Any) -> str:
-    if isinstance(value, bool | np.bool_):
-        return "1" if value else "0"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    return str(value)
 
 
 @dataclass(frozen=True)

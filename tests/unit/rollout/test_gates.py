@@ -289,8 +289,9 @@ def test_one_slice_that_regresses_rolls_back_with_its_evidence() -> None:
         # 4 rated each: below min_sample 5
         ("thumbs", "all", 1, 4, 2, 4, "hold"),
     ]
-    # Bonferroni within a gate: the handoff gate has three rows.
-    assert [c[4] for c in CALLS] == pytest.approx([0.04 / 3] * 3 + [0.04, 0.04])
+    # Bonferroni within a gate: half of the handoff gate's alpha to its whole-release row,
+    # the other half shared by its two locale rows; a gate of one row keeps all of it.
+    assert [c[4] for c in CALLS] == pytest.approx([0.02, 0.01, 0.01, 0.04, 0.04])
     assert {c[7] for c in CALLS} == {"higher_is_worse"}
     out = result.as_dict()
     assert list(out) == ["verdict", "gates"]
@@ -372,6 +373,10 @@ def test_evaluate_and_apply_roll_back_with_an_incident(tmp_path: Path) -> None:
     )  # fmt: skip
     assert (incident.expected, incident.observed) == (0.1, 0.5)
     assert incident.details["cause"] == {"field": "model_version", "value": "v2"}
+    # `explain` on the regressed metric, release against release, names the same slice.
+    explanation = incident.details["explanation"]
+    assert explanation["metric"] == "handoff_rate"
+    assert [r["slice"] for r in explanation["rows"] if r["root_cause"]] == [{"locale": "fr"}]
     assert incident.title.startswith("model_version=v2: handoff_rate up")
     assert "handoff on locale=fr: diff 0.40" in store.history(r.id)[-1].reason
     ws.close()
@@ -583,3 +588,25 @@ def test_judge_hands_each_row_its_previous_result() -> None:
     )
     # all: 2/20 vs 2/20; en: 2/10 vs 2/10; fr: 0/10 vs 0/10
     assert seen == {"(2, 20, 2, 20)": None, "(2, 10, 2, 10)": None, "(0, 10, 0, 10)": "p"}
+
+
+@given(
+    alpha=st.floats(1e-4, 0.5),
+    slices=st.integers(0, 40),
+    whole=st.booleans(),
+)
+def test_row_alphas_spend_the_gates_alpha_exactly_half_on_the_whole_release(
+    alpha: float, slices: int, whole: bool
+) -> None:
+    from assay.rollout._evaluate import row_alphas
+
+    labels = (["all"] if whole else []) + [f"locale=l{i}" for i in range(slices)]
+    shares = row_alphas(alpha, labels)
+    assert len(shares) == len(labels)
+    if labels:
+        assert math.fsum(shares) == pytest.approx(alpha)
+    if whole and slices:
+        assert shares[0] == pytest.approx(alpha / 2)
+        assert all(x == pytest.approx(alpha / 2 / slices) for x in shares[1:])
+    elif labels:
+        assert all(x == pytest.approx(alpha / len(labels)) for x in shares)

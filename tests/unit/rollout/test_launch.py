@@ -444,3 +444,33 @@ def test_the_launch_gates_public_names_are_exported() -> None:
     assert names <= set(assay.rollout.__all__)
     for name in names:
         assert getattr(assay.rollout, name) is getattr(_launch, name)
+
+
+def test_a_trained_intent_model_carries_its_held_out_predictions_and_unblocks_when_signed(
+    tmp_path: Path,
+) -> None:
+    """Training registers the test part's predictions: the misrouted count equals the one
+    counted here from the registered ONNX model's own answers on the same test texts; the
+    check blocks for want of a sign-off only, and is ready once approved."""
+    from assay.models._intent import predict_intent
+    from assay.models._intent_data import clinc150_path, load_intent_data
+
+    ws = new_workspace(tmp_path)
+    try:
+        data = clinc150_path(small=True)
+        outcome = ws.models.train_intent(data, name="intent")
+        version = outcome.version.version
+        test = load_intent_data(data).test
+        answers = predict_intent(f"intent/{version}", test.texts, registry=registry(ws))
+        inscope = [(t, a["label"]) for t, a in zip(test.labels, answers, strict=True) if t != "oos"]
+        wrong = sum(1 for truth, said in inscope if said != truth)
+        before = launch_ready(ws, "intent", version)
+        (c,) = before.criteria
+        assert (c.evidence["k"], c.evidence["n"]) == (wrong, len(inscope))
+        assert c.passed, c.evidence
+        assert not before.ready
+        assert before.reasons() == ["no sign-off yet"]
+        sign(ws, "intent", version, by="reviewer", decision="approve")
+        assert launch_ready(ws, "intent", version).ready
+    finally:
+        ws.close()
