@@ -128,6 +128,22 @@ class Settings:
         },
     )
 
+    judge_url: str = field(
+        default="",
+        metadata={
+            "help": "Base URL of the OpenAI-compatible chat-completions endpoint of `assay rag "
+            "judge --judge openai` (the key comes only from ASSAY_JUDGE_API_KEY)."
+        },
+    )
+    judge_model: str = field(
+        default="",
+        metadata={"help": "Model name the OpenAI-compatible groundedness judge asks for."},
+    )
+    judge_price_per_thousand_tokens: float = field(
+        default=0.0,
+        metadata={"help": "USD per 1000 tokens of the judge's model, for the cost it reports."},
+    )
+
     @classmethod
     def load(cls, workspace: Path) -> Settings:
         """Read ``assay.toml`` of ``workspace`` (missing file: defaults), then the environment."""
