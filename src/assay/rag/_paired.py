@@ -12,8 +12,9 @@ A: positive means B retrieves better). Over the :math:`n` queries of a slice:
   when :math:`2^n \le` ``n_permutations`` (exact; the same p-value as
   ``scipy.stats.permutation_test(..., permutation_type="samples")``); otherwise
   ``n_permutations`` random patterns, with the observed one counted in:
-  :math:`(c + 1)/(N + 1)`. Equal values within a relative :math:`100\epsilon` count as equal,
-  as in scipy;
+  :math:`(c + 1)/(N + 1)`. Means within :math:`100\epsilon \max(|\bar d|,
+  \overline{|d|})` of each other count as equal (scipy uses :math:`100\epsilon|\bar d|`,
+  which lets rounding decide when :math:`\bar d` is near 0);
 - the effect size Cohen's :math:`d_z = \bar d / s_d` (:math:`s_d` the standard deviation with
   :math:`n - 1`): 0 when every :math:`d_i` is 0, NaN when :math:`n < 2` or every query moved by
   the same non-zero amount (:math:`s_d = 0`).
@@ -54,7 +55,9 @@ def _null_counts(
 ) -> FloatMatrix:
     """Per column, how many sign patterns give a mean at most / at least the observed one."""
     null = signs @ diffs / diffs.shape[0]
-    gamma = np.abs(_TIE * observed)
+    # Means equal in exact arithmetic can differ by rounding of order eps * mean(|d|): scipy's
+    # tolerance (relative to the observed mean alone) misses that when the mean is near 0.
+    gamma = _TIE * np.maximum(np.abs(observed), np.abs(diffs).mean(axis=0))
     return np.stack(
         [(null <= observed + gamma).sum(axis=0), (null >= observed - gamma).sum(axis=0)]
     ).astype(np.float64)
