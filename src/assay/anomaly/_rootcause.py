@@ -55,6 +55,8 @@ EXPLAIN_METRICS: tuple[str, ...] = (
     "error_rate",
     "latency_p95",
     "cost_usd",
+    "cited_rate",
+    "uncited_retrieved_share",
 )
 #: The dimensions a workspace metric can be explained by: the slice fields.
 DIMENSIONS: tuple[str, ...] = SLICE_FIELDS
@@ -162,6 +164,9 @@ def explain_metric(
       baseline days (exact, linear interpolation) over ``turn`` events with a latency: the
       change in the share of slow turns is what is explained.
     - ``cost_usd``: the sum of ``cost_usd``.
+    - ``cited_rate``: answers (``turn`` events with a retrieved doc id) citing a doc id over
+      answers; ``uncited_retrieved_share``: retrieved doc ids an answer does not cite over
+      retrieved doc ids (distinct per answer; ``Metrics.health``'s RAG counts).
 
     ``flight`` as a dimension is the event's set of flights, sorted and joined with ``+``
     (``exp-a+exp-b``; null with no flight), so each event is in exactly one leaf. Every
@@ -445,6 +450,10 @@ def _leaf_table(
         return leaf("thumbs_down_rate"), "total", None
     if metric == "error_rate":
         return leaf("error_rate"), "total", None
+    if metric == "cited_rate":
+        return leaf("cited_rate"), "total", None
+    if metric == "uncited_retrieved_share":
+        return leaf("uncited_retrieved_share"), "total", None
     if metric == "latency_p95":
         threshold = latency_quantile(
             events, 0.95, tenant=tenant, start=start, end=day - dt.timedelta(days=1)

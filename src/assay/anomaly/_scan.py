@@ -68,13 +68,21 @@ WATCHED_METRICS: tuple[str, ...] = (
     "error_rate",
     "latency_p95",
     "cost_usd",
+    "cited_rate",
+    "uncited_retrieved_share",
 )
 #: Rates and the (successes, trials) columns of ``Metrics.health`` they are computed from.
+#: The RAG rates rest on answers (turns with retrieved doc ids): a tenant without any has 0
+#: trials every day, so its series is never scored and never alerts.
 RATE_COUNTS: dict[str, tuple[str, str]] = {
     "handoff_rate": ("handoff_sessions", "sessions"),
     "thumbs_down_rate": ("thumbs_down", "feedback"),
     "error_rate": ("errors", "turns"),
+    "cited_rate": ("cited_answers", "answers"),
+    "uncited_retrieved_share": ("uncited_retrieved", "retrieved"),
 }
+#: The RAG rates: left out of a default scan of a table without their counts.
+RAG_RATES: frozenset[str] = frozenset({"cited_rate", "uncited_retrieved_share"})
 #: Counts of users: their noise is at least Poisson.
 _USER_COUNTS = frozenset({"dau", "active_users"})
 
@@ -752,7 +760,7 @@ def scan_table(
     table: pa.Table,
     *,
     since: dt.date | None = None,
-    metrics: Sequence[str] = WATCHED_METRICS,
+    metrics: Sequence[str] | None = None,
     by: str | None = None,
     config: ScanConfig | None = None,
     active_window: int = 7,
@@ -769,7 +777,9 @@ def scan_table(
     since : date or None
         First day whose verdict is reported (and tested); earlier days are history only.
         None: every day.
-    metrics : the metrics to watch (default all of ``WATCHED_METRICS``).
+    metrics : the metrics to watch. Default: every metric of ``WATCHED_METRICS``, the RAG
+        rates only when the table has their counts (a table made before them is scanned
+        without them); a metric named here whose columns are missing is an error.
     by : the slice column, or None.
     config : the statistical settings (``ScanConfig()``).
     active_window : the window of the ``active_users`` column; its first ``active_window - 1``
@@ -781,6 +791,12 @@ def scan_table(
     ScanResult
     """
     cfg = config or ScanConfig()
+    if metrics is None:
+        metrics = [
+            m
+            for m in WATCHED_METRICS
+            if m not in RAG_RATES or set(RATE_COUNTS[m]) <= set(table.column_names)
+        ]
     unknown = [m for m in metrics if m not in WATCHED_METRICS]
     if unknown or not metrics:
         raise UsageError(

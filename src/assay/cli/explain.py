@@ -31,6 +31,8 @@ ExplainMetric = Literal[
     "error_rate",
     "latency_p95",
     "cost_usd",
+    "cited_rate",
+    "uncited_retrieved_share",
 ]
 _DEFAULT_DIMENSIONS = ",".join(SLICE_FIELDS)
 

@@ -44,7 +44,15 @@ if TYPE_CHECKING:
 _EPOCH = dt.date(1970, 1, 1)
 
 LeafMeasure = Literal[
-    "dau", "sessions", "handoff_rate", "thumbs_down_rate", "error_rate", "slow_turns", "cost_usd"
+    "dau",
+    "sessions",
+    "handoff_rate",
+    "thumbs_down_rate",
+    "error_rate",
+    "slow_turns",
+    "cost_usd",
+    "cited_rate",
+    "uncited_retrieved_share",
 ]
 #: The measures :func:`leaf_counts` takes.
 LEAF_MEASURES: tuple[str, ...] = _exprs.LEAF_MEASURES
@@ -244,7 +252,11 @@ def leaf_counts(
     - ``error_rate``: ``error`` events over ``turn`` events;
     - ``slow_turns``: ``turn`` events with ``latency_ms > slow_ms`` over ``turn`` events with
       a latency;
-    - ``cost_usd``: the sum of ``cost_usd`` (0 when every cost is null).
+    - ``cost_usd``: the sum of ``cost_usd`` (0 when every cost is null);
+    - ``cited_rate``: answers (``turn`` events with a retrieved doc id) citing at least one
+      doc id over answers; ``uncited_retrieved_share``: distinct retrieved doc ids of the
+      answers that they do not cite over distinct retrieved doc ids (``Metrics.health``'s
+      RAG counts).
 
     Returns
     -------

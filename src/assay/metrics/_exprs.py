@@ -75,14 +75,17 @@ def prepare(
         "cost_usd": t.cost_usd,
         "feedback": t.feedback,
         "handoff": t.handoff,
+        "event_id": t.event_id,
+        "retrieved_doc_ids": t.retrieved_doc_ids,
+        "cited_doc_ids": t.cited_doc_ids,
     }
     if by is None:
         return t.select(**columns)
     if by == "flight":
-        exploded = t.select(event_id=t.event_id, **columns, flight=t.flights.unnest())
+        exploded = t.select(**columns, flight=t.flights.unnest())
         exploded = exploded.filter(exploded.flight.notnull())
         # A flight listed twice on one event still counts the event once in that flight.
-        return exploded.distinct().drop("event_id")
+        return exploded.distinct()
     return t.select(**columns, **{by: t[by]})
 
 
@@ -374,6 +377,60 @@ def sessions(ev: ir.Table, scope: Scope) -> ir.Table:
     )
 
 
+def answer_docs(ev: ir.Table, keys: Sequence[str]) -> ir.Table:
+    """``keys..., event_id, doc, retrieved, cited``: one row per answer and distinct doc id.
+
+    An answer is a ``turn`` event with at least one non-null ``retrieved_doc_ids`` entry.
+    ``retrieved`` and ``cited`` (0 or 1) say whether the doc id is among the answer's
+    retrieved and cited ids; a doc id listed twice counts once, a cited doc id that was not
+    retrieved is a row with ``retrieved = 0``. Written with unnest and group by rather than
+    list functions, whose lambdas and null handling differ between the engines.
+    """
+    turns = ev.filter((ev.event_type == "turn") & (ev.retrieved_doc_ids.length() > 0))
+    cols = [*keys, "event_id"]
+    one = ibis.literal(1, type="int64")
+    zero = ibis.literal(0, type="int64")
+    got = turns.select(*cols, doc=turns.retrieved_doc_ids.unnest(), r=one, c=zero)
+    cited = turns.select(*cols, doc=turns.cited_doc_ids.unnest(), r=zero, c=one)
+    docs = ibis.union(got, cited, distinct=False)
+    docs = docs.filter(docs.doc.notnull())
+    per_doc = docs.group_by([*cols, "doc"]).agg(retrieved=docs.r.max(), cited=docs.c.max())
+    # An event whose only doc ids are citations retrieved nothing: it is not an answer.
+    answered = per_doc.group_by(cols).agg(n=per_doc.retrieved.sum())
+    answered = answered.filter(answered.n > 0).drop("n")
+    return _join(per_doc, answered, cols, null_safe=None, how="inner")
+
+
+def rag_counts(ev: ir.Table, scope: Scope) -> ir.Table:
+    """``keys, day, answers, cited_answers, citations, retrieved, uncited_retrieved`` per day
+    with an answer; see ``Metrics.health`` for the definitions."""
+    in_range = ev if scope.since is None else ev.filter(ev.day >= scope.since)
+    day_keys = [*scope.keys, "day"]
+    per_doc = answer_docs(in_range, day_keys)
+    per_answer = per_doc.group_by([*day_keys, "event_id"]).agg(
+        retrieved=per_doc.retrieved.sum(),
+        citations=per_doc.cited.sum(),
+        uncited=(per_doc.retrieved * (1 - per_doc.cited)).sum(),
+    )
+    return per_answer.group_by(day_keys).agg(
+        answers=per_answer.count(),
+        cited_answers=per_answer.count(where=per_answer.citations > 0),
+        citations=per_answer.citations.sum(),
+        retrieved=per_answer.retrieved.sum(),
+        uncited_retrieved=per_answer.uncited.sum(),
+    )
+
+
+#: The RAG counts of ``Metrics.health``, in column order.
+RAG_COUNTS: tuple[str, ...] = (
+    "answers",
+    "cited_answers",
+    "citations",
+    "retrieved",
+    "uncited_retrieved",
+)
+
+
 def health(ev: ir.Table, scope: Scope, window: int) -> ir.Table:
     """Per-day counts behind the watched metrics; see ``Metrics.health`` for definitions."""
     counts = _session_counts(ev, scope)
@@ -382,6 +439,7 @@ def health(ev: ir.Table, scope: Scope, window: int) -> ir.Table:
     daily = dau(ev, scope)
     out = _join(counts, daily, day_keys, null_safe=scope.by)
     out = _join(out, active, day_keys, null_safe=scope.by)
+    out = _join(out, rag_counts(ev, scope), day_keys, null_safe=scope.by)
     return out.select(
         *scope.keys,
         "day",
@@ -395,6 +453,7 @@ def health(ev: ir.Table, scope: Scope, window: int) -> ir.Table:
         thumbs_down=out.thumbs_down.fill_null(0),
         latency_p95=out.latency_p95.cast("float64"),
         cost_usd=out.cost_usd.fill_null(0.0),
+        **{name: out[name].fill_null(0).cast("int64") for name in RAG_COUNTS},
     )
 
 
@@ -414,10 +473,19 @@ LEAF_MEASURES: tuple[str, ...] = (
     "error_rate",
     "slow_turns",
     "cost_usd",
+    "cited_rate",
+    "uncited_retrieved_share",
 )
 #: Measures with a ``total`` column (a rate: value / total).
 LEAF_RATES: frozenset[str] = frozenset(
-    {"handoff_rate", "thumbs_down_rate", "error_rate", "slow_turns"}
+    {
+        "handoff_rate",
+        "thumbs_down_rate",
+        "error_rate",
+        "slow_turns",
+        "cited_rate",
+        "uncited_retrieved_share",
+    }
 )
 
 
@@ -505,6 +573,18 @@ def leaf_counts(
         )
     if measure == "cost_usd":
         return ev.group_by(keys).agg(value=ev.cost_usd.sum().cast("float64").fill_null(0.0))
+    if measure in ("cited_rate", "uncited_retrieved_share"):
+        per_doc = answer_docs(ev, keys)
+        if measure == "uncited_retrieved_share":
+            return per_doc.group_by(keys).agg(
+                value=(per_doc.retrieved * (1 - per_doc.cited)).sum().cast("float64"),
+                total=per_doc.retrieved.sum().cast("float64"),
+            )
+        answers = per_doc.group_by([*keys, "event_id"]).agg(cites=per_doc.cited.sum())
+        return answers.group_by(keys).agg(
+            value=answers.count(where=answers.cites > 0).cast("float64"),
+            total=answers.count().cast("float64"),
+        )
     raise ValueError(f"unknown leaf measure {measure!r}")
 
 

@@ -446,7 +446,16 @@ class Metrics:
         - ``turns`` and ``errors`` (``error_rate = errors / turns``);
         - ``feedback`` (events with a ``feedback``) and ``thumbs_down`` (``feedback = -1``);
           ``thumbs_down_rate = thumbs_down / feedback``;
-        - ``latency_p95`` (null without a latency) and ``cost_usd``, as in :meth:`sessions`.
+        - ``latency_p95`` (null without a latency) and ``cost_usd``, as in :meth:`sessions`;
+        - the RAG counts, over the *answers* of *d*: ``turn`` events with at least one non-null
+          entry in ``retrieved_doc_ids``. Doc ids are taken as a set per answer (a doc id listed
+          twice counts once; null entries are ignored). ``answers``; ``cited_answers`` (answers
+          citing at least one doc id; ``cited_rate = cited_answers / answers``); ``citations``
+          (distinct cited doc ids, a cited doc that was not retrieved included;
+          ``citations_per_answer = citations / answers``); ``retrieved`` (distinct retrieved
+          doc ids) and ``uncited_retrieved`` (those not cited;
+          ``uncited_retrieved_share = uncited_retrieved / retrieved``). All 0 on a day without
+          an answer, so each rate is null there, never 0.
 
         Parameters
         ----------
@@ -458,7 +467,8 @@ class Metrics:
         -------
         pyarrow.Table
             ``tenant_id, [by], day, dau, active_users, sessions, handoff_sessions, turns,
-            errors, feedback, thumbs_down, latency_p95, cost_usd``, one row per day of the grid.
+            errors, feedback, thumbs_down, latency_p95, cost_usd, answers, cited_answers,
+            citations, retrieved, uncited_retrieved``, one row per day of the grid.
         """
         w = _check_window(window)
         return self._run(

@@ -70,6 +70,11 @@ _COLUMNS: dict[str, list[pa.Field]] = {
         pa.field("thumbs_down", _COUNT, nullable=False),
         pa.field("latency_p95", _RATE),
         pa.field("cost_usd", _RATE, nullable=False),
+        pa.field("answers", _COUNT, nullable=False),
+        pa.field("cited_answers", _COUNT, nullable=False),
+        pa.field("citations", _COUNT, nullable=False),
+        pa.field("retrieved", _COUNT, nullable=False),
+        pa.field("uncited_retrieved", _COUNT, nullable=False),
     ],
 }
 

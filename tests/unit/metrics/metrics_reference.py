@@ -371,8 +371,27 @@ def health(
                     "cost_usd": float(
                         sum(r["cost_usd"] for r in todays if r["cost_usd"] is not None)
                     ),
+                    **_rag_counts(todays),
                 }
             )
+    return out
+
+
+def _rag_counts(todays: Sequence[Row]) -> dict[str, int]:
+    """Answers: turns with a non-null retrieved doc id; doc ids as sets (duplicates once)."""
+    out = dict.fromkeys(
+        ("answers", "cited_answers", "citations", "retrieved", "uncited_retrieved"), 0
+    )
+    for row in todays:
+        got = {d for d in row["retrieved_doc_ids"] or () if d is not None}
+        if row["event_type"] != "turn" or not got:
+            continue
+        cited = {d for d in row["cited_doc_ids"] or () if d is not None}
+        out["answers"] += 1
+        out["cited_answers"] += bool(cited)
+        out["citations"] += len(cited)
+        out["retrieved"] += len(got)
+        out["uncited_retrieved"] += len(got - cited)
     return out
 
 

@@ -30,6 +30,8 @@ SETTINGS = settings(
 _types = st.sampled_from(EVENT_TYPES) | st.just("turn")  # turns are the most common
 _flights = st.sampled_from([None, [], ["x"], ["x", "y"], ["y", "y"], ["y"]])
 _latency = st.none() | st.integers(0, 4000).map(lambda ms: ms / 4)
+# Doc id lists with duplicates, empty lists and nulls (the RAG counts of health).
+_docs = st.none() | st.lists(st.sampled_from(["d1", "d2", "d3"]), max_size=4)
 
 
 @st.composite
@@ -50,6 +52,8 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
         cost_usd=draw(st.none() | st.integers(0, 100).map(lambda c: c / 64)),
         feedback=draw(st.sampled_from([None, None, -1, 1])),
         handoff=draw(st.sampled_from([None, None, False, True])),
+        retrieved_doc_ids=draw(_docs),
+        cited_doc_ids=draw(_docs),
     )
 
 
