@@ -63,17 +63,23 @@ class World:
     admin_key: str
     #: A tenant key of ``tenant`` (scope ``read``).
     tenant_key: str
+    #: The tenant of synth's injected handoff jump (a new model_version in one locale).
     tenant: str
-    #: A tenant with an incident of its own that the tenant key must not see.
+    #: The tenant of synth's injected outage, which the tenant key must not see.
     other_tenant: str
     #: Incident id -> its key (``tenant=...`` or ``release|field=value``).
     incidents: dict[int, str]
+    #: The incident of ``tenant`` the scan opened for the injected release, and its cause.
+    release_incident: int
+    release: tuple[str, str]
+    #: The incident of ``other_tenant``'s outage.
+    outage_incident: int
     truth: dict[str, Any]
 
 
 def build_world(root: Path) -> World:
-    """Synthesise 6 tenants x 42 days with synth's injected incidents, ingest, scan by tenant
-    and by locale (as the demo does), and make the keys. About 10 s here."""
+    """Synthesise 6 tenants x 42 days with synth's injected incidents, ingest, scan by tenant,
+    locale and model_version (as the demo does), and make the keys. About 20 s here."""
     from assay._api import Workspace
     from assay.anomaly import scan_workspace
     from assay.ingest import ingest_paths
@@ -81,17 +87,37 @@ def build_world(root: Path) -> World:
 
     config = SynthConfig(tenants=6, users=100, days=42, seed=3, end=END)
     out = write(root / "data", config, format="parquet")
+    injected = {i["kind"]: i for i in out.truth["incidents"]}
+    jump, outage = injected["handoff_jump"], injected["outage"]
+    tenant, other = str(jump["tenant_id"]), str(outage["tenant_id"])
+    release = ("model_version", str(jump["model_version"]))
     with Workspace.open(root / "ws", create=True) as ws:
         ingest_paths(ws, [root / "data"])
-        for by in (None, "locale"):
+        for by in (None, "locale", "model_version"):
             scan_workspace(ws, since=config.start, by=by)
-        incidents = {i.id: i.key for i in ws.incidents.list()}
+        found = ws.incidents.list()
         _, admin = ws.keys.create(tenant_id=None, scopes=("read",))
-        kinds = {i["kind"]: i for i in out.truth["incidents"]}
-        tenant = str(kinds["handoff_jump"]["tenant_id"])
-        other = str(kinds["outage"]["tenant_id"])
         _, tenant_key = ws.keys.create(tenant_id=tenant, scopes=("read",))
-    return World(root / "ws", admin, tenant_key, tenant, other, incidents, out.truth)
+    incidents = {i.id: i.key for i in found}
+    by_key = {(i.key, i.tenant_id): i.id for i in found}
+    want = [(f"release|{release[0]}={release[1]}", tenant), (f"tenant={other}", other)]
+    missing = [k for k in want if k not in by_key]
+    assert not missing, (
+        f"the scan of the browser tests' world opened {sorted(map(str, by_key))}, expected "
+        f"among them {missing} (synth's injected release and outage): the world needs changing"
+    )
+    return World(
+        workspace=root / "ws",
+        admin_key=admin,
+        tenant_key=tenant_key,
+        tenant=tenant,
+        other_tenant=other,
+        incidents=incidents,
+        release_incident=by_key[want[0]],
+        release=release,
+        outage_incident=by_key[want[1]],
+        truth=out.truth,
+    )
 
 
 @dataclass

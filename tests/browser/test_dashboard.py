@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from dashboard_world import Guard, World, record, screenshot, sign_in
@@ -82,3 +83,136 @@ def test_first_contentful_paint_of_the_fleet_is_under_a_second(
 
 def _visible_text(page: Any) -> str:
     return str(page.locator("body").inner_text())
+
+
+def _stored_sessions(
+    world: World, tenant: str, field: str, value: str, since: str, until: str
+) -> set[str]:
+    """Sessions of ``tenant`` with an event in ``field = value`` on ``since..until``, read
+    straight from the events' Delta table (not through the dashboard)."""
+    import datetime as dt
+
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+
+    events = DeltaTable(str(world.workspace / "events")).to_pyarrow_table(
+        columns=["tenant_id", "session_id", "event_date", field]
+    )
+    keep = pc.and_(
+        pc.and_(pc.equal(events["tenant_id"], tenant), pc.equal(events[field], value)),
+        pc.and_(
+            pc.greater_equal(events["event_date"], dt.date.fromisoformat(since)),
+            pc.less_equal(events["event_date"], dt.date.fromisoformat(until)),
+        ),
+    )
+    return set(events.filter(keep)["session_id"].to_pylist())
+
+
+def test_three_clicks_from_the_fleet_to_the_sessions_behind_a_root_cause_slice(
+    guard: Guard, world: World, artefacts: Path
+) -> None:
+    page = guard.page
+    tenant, incident = world.tenant, world.release_incident
+    field, value = world.release  # synth's injected cause: a new model_version
+    sign_in(page, world.admin_key)
+    page.goto("/ui/")
+    # 1: the tenant, from the fleet.
+    page.get_by_role("link", name=tenant, exact=True).first.click()
+    page.wait_for_url(f"**/ui/tenants/{tenant}*")
+    screenshot(page, artefacts, "tenant")
+    # 2: its incident, from the tenant page.
+    page.locator(f'a[href="/ui/incidents/{incident}"]').first.click()
+    page.wait_for_url(f"**/ui/incidents/{incident}")
+    assert f"Incident {incident}" in page.locator("h1").inner_text()
+    screenshot(page, artefacts, "incident")
+    # 3: the sessions of the root-cause slice.
+    page.locator("#root-causes a", has_text=f"Sessions in {field}={value}").first.click()
+    page.wait_for_url("**/ui/sessions?*")
+    query = dict(parse_qsl(urlsplit(page.url).query))
+    assert (query["tenant"], query[field]) == (tenant, value)
+    expected = _stored_sessions(world, tenant, field, value, query["since"], query["until"])
+    assert expected, "the injected release has sessions on the incident's days"
+    summary = page.locator("#sessions-summary").inner_text()
+    assert summary.startswith(f"{len(expected)} session"), (summary, len(expected))
+    shown = set(page.locator("#sessions tbody tr td:first-child").all_inner_texts())
+    assert shown
+    assert shown <= expected
+    screenshot(page, artefacts, "sessions")
+    # And one of them as a timeline of its events, each with the release's model_version.
+    page.locator("#sessions tbody a").first.click()
+    page.wait_for_url("**/ui/sessions/*/*")
+    events = page.locator("#timeline > li")
+    assert int(page.locator("#session-events").inner_text()) == events.count() > 0
+    assert any(f"model {value}" in t for t in events.all_inner_texts())
+    screenshot(page, artefacts, "session")
+
+
+def test_acknowledging_an_incident_from_its_page(guard: Guard, world: World) -> None:
+    from assay.store import Workspace
+
+    page = guard.page
+    incident = world.outage_incident
+    sign_in(page, world.admin_key)
+    page.goto(f"/ui/incidents/{incident}")
+    assert page.locator("#incident-state").inner_text() == "open"
+    # Without the form's CSRF token (same origin, signed in), the change is refused.
+    refused = page.request.post(
+        f"/ui/incidents/{incident}/acknowledge", headers={"origin": _origin(page)}, form={}
+    )
+    assert refused.status == 403, refused.status
+    with Workspace.open(world.workspace) as ws:
+        assert ws.incidents.get(incident).state == "open"
+    page.get_by_role("button", name="Acknowledge").click()
+    page.wait_for_load_state()
+    assert page.locator("#incident-state").inner_text() == "acknowledged"
+    with Workspace.open(world.workspace) as ws:
+        assert ws.incidents.get(incident).state == "acknowledged"
+
+
+def _origin(page: Any) -> str:
+    parts = urlsplit(page.url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def test_keyboard_only_from_the_fleet_to_a_tenant_and_its_incident(
+    guard: Guard, world: World
+) -> None:
+    page = guard.page
+    tenant, incident = world.tenant, world.release_incident
+    sign_in(page, world.admin_key)
+    page.goto("/ui/")
+    page.keyboard.press("Tab")
+    assert _focused(page)["text"] == "Skip to content"
+    _tab_to(page, f"/ui/tenants/{tenant}")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/ui/tenants/{tenant}*")
+    _tab_to(page, f"/ui/incidents/{incident}")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/ui/incidents/{incident}")
+    _tab_to(page, "/ui/sessions?")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/ui/sessions?*")
+    assert page.locator("#sessions-summary").is_visible()
+
+
+def _focused(page: Any) -> dict[str, str]:
+    return dict(
+        page.evaluate(
+            "() => ({href: document.activeElement.getAttribute('href') || '',"
+            " text: (document.activeElement.innerText || '').trim(),"
+            " outline: getComputedStyle(document.activeElement).outlineStyle})"
+        )
+    )
+
+
+def _tab_to(page: Any, href_start: str, most: int = 200) -> None:
+    """Press Tab until a link to ``href_start...`` has the focus (and shows it)."""
+    seen = []
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        focused = _focused(page)
+        if focused["href"].startswith(href_start):
+            assert focused["outline"] != "none", f"the focus on {focused['href']} is not visible"
+            return
+        seen.append(focused["href"] or focused["text"])
+    pytest.fail(f"no link to {href_start} within {most} Tabs; focused in turn: {seen[:40]}")
