@@ -241,6 +241,16 @@ def _drift(
     return rows, None
 
 
+def band_label(metric: str) -> str:
+    """What the band of a metric's chart is, in words (the scan's ``low``/``high``): for a
+    rate, the 95% interval of the observed rate (Wilson's score interval), which leaves out
+    the expectation on an anomalous day; for an amount, the expectation plus or minus 1.96
+    scales, which leaves out the observed value."""
+    if metric.endswith("_rate"):
+        return "band: 95% interval of the observed rate (Wilson)"
+    return "band: expected ± 1.96 scales"
+
+
 def _chart(view: IncidentView) -> dict[str, Any]:
     """The band chart's data (``_render.py``'s convention)."""
     inc = view.incident
@@ -292,6 +302,7 @@ def incident_page(request: Request, user: User, incident_id: IdPath) -> Response
         inc=view.incident,
         slice_label=slice_text(view.incident.slice),
         chart=_chart(view) if view.series else None,
+        band_label=band_label(view.incident.metric),
         series_rows=[
             [
                 r["day"],
