@@ -7,7 +7,7 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e ".[dev,spark,otlp,models]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e ".[dev,spark,otlp,models,rag]"
 # Two workers where pytest-xdist is installed (CI has two cores; the suite is CPU-bound in one
 # process): each test module runs whole in one worker and every Spark test in one worker, so
 # module fixtures are made once and one JVM starts (tests/conftest.py's scheduler). Modules go
