@@ -17,6 +17,7 @@ PACKAGES = [
     "assay.synth",
     "assay.evaluation",
     "assay.service",
+    "assay.dashboard",
     "assay.anomaly",
     "assay.drift",
     "assay.profiles",

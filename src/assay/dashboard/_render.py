@@ -74,13 +74,18 @@ def _number(value: float | None, digits: int = 1) -> str:
 
 ENV.filters["percent"] = _percent
 ENV.filters["number"] = _number
+ENV.filters["zip"] = lambda a, b: list(zip(a, b, strict=False))
+# (label, [v, ...]) -> [label, v, ...]: a row of a heat map's data table.
+ENV.filters["flatten"] = lambda pair: [pair[0], *pair[1]]
 
 
 def render(
     request: Request, template: str, *, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
-    """``template`` rendered with ``context`` plus ``request``, ``user`` and ``csrf``."""
+    """``template`` rendered with ``context`` plus ``request``, ``user`` and ``csrf`` (and
+    ``nav``, the current section of the main menu, None unless given)."""
     user = getattr(request.state, "ui_user", None)
+    context.setdefault("nav", None)
     page = ENV.get_template(template).render(
         request=request,
         user=user,
