@@ -49,6 +49,8 @@ class DemoResult:
     model: dict[str, Any] | None = None
     intent: dict[str, Any] | None = None
     rollout: dict[str, Any] | None = None
+    #: An admin key of scope ``read`` made in the workspace, to sign in to the dashboard.
+    dashboard_key: str | None = None
 
 
 def prepare(root: Path) -> None:
@@ -195,6 +197,8 @@ def run_demo(
         )
     if rollout:
         result.rollout = _rollout_step(root, result, seed, say)
+    with Workspace.open(result.workspace) as ws:
+        _, result.dashboard_key = ws.keys.create(tenant_id=None, scopes=("read",))
     return result
 
 

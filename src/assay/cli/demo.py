@@ -119,3 +119,11 @@ def demo(
         f"  assay serve --workspace {ws}   # HTTP: POST /v1/events, GET /v1/metrics/dau\n"
         "See README.md and docs/ for more (docs/http.md for the HTTP service)."
     )
+    if result.dashboard_key:
+        _output.message(
+            "\nThe dashboard (docs/dashboard.md): run\n"
+            f"  assay serve --workspace {ws}\n"
+            "then open http://127.0.0.1:8000/ui/ and sign in with this admin read key "
+            "(made for the demo's workspace; revoke it with `assay keys revoke`):\n"
+            f"  {result.dashboard_key}"
+        )
