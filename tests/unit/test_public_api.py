@@ -22,6 +22,7 @@ PACKAGES = [
     "assay.drift",
     "assay.profiles",
     "assay.models",
+    "assay.rag",
 ]
 
 
