@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
 
 from assay.cli import _output
-from assay.cli._common import command_group, handle_errors
+from assay.cli._common import (
+    FormatOpt,
+    WorkspaceOpt,
+    command_group,
+    handle_errors,
+    parse_day,
+)
 
 app = command_group(
     help="RAG evaluation: retrieval metrics on labelled sets, citations and groundedness.",
@@ -165,3 +172,182 @@ def eval_(
             "table",
             title=f"{runs}: {n} queries; {level} bootstrap intervals; unanswered queries {note}",
         )
+
+
+# -- groundedness: judge and audit (R3) ---------------------------------------------------------
+JudgeChoice = Literal["auto", "lexical", "openai", "nli"]
+
+
+@app.command("judge")
+def judge(
+    input_: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="JSONL of answers to judge: `answer`, `contexts` (list of strings), optional "
+            "`tenant_id`, `event_id` (the event schema holds no answer or context text).",
+            show_default=False,
+        ),
+    ],
+    judge_name: Annotated[
+        JudgeChoice,
+        typer.Option(
+            "--judge",
+            help="lexical (baseline), openai (judge_url, judge_model settings, "
+            "ASSAY_JUDGE_API_KEY) or nli (--nli-dir); auto: nli with --nli-dir, else openai "
+            "when judge_url is set, else lexical.",
+        ),
+    ] = "auto",
+    nli_dir: Annotated[
+        Path | None,
+        typer.Option("--nli-dir", help="Folder of an NLI cross-encoder (model.onnx, ...)."),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            help="lexical: share of content words found (0.6); nli: entailment probability (0.5).",
+        ),
+    ] = None,
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only answers whose stored event is on or after this day."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Only answers whose stored event is on or before this day."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Judge the first N only.")] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=64, help="Answers judged at once.")
+    ] = 4,
+    rps: Annotated[
+        float, typer.Option("--rps", help="openai: requests started per second at most.")
+    ] = 5.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="openai: seconds per request.")
+    ] = 30.0,
+    retries: Annotated[
+        int, typer.Option("--retries", min=0, help="openai: retries after 429/5xx/timeouts.")
+    ] = 4,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Judge again even what the cache knows.")
+    ] = False,
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Judge the groundedness of answers, store the judgements (no text) in the workspace, and
+    show the run's summary and every judge's agreement with people's audit labels."""
+    from assay.rag import judge_report, make_judge, read_judge_input, select_inputs
+    from assay.store import Workspace
+
+    with handle_errors(), Workspace.open(workspace) as ws:
+        items = select_inputs(
+            ws,
+            read_judge_input(input_),
+            tenant=tenant,
+            since=parse_day(since, "--since"),
+            until=parse_day(until, "--until"),
+            limit=limit,
+        )
+        options = {"requests_per_second": rps, "timeout": timeout, "max_retries": retries}
+        chosen = make_judge(
+            judge_name, ws.settings, nli_dir=nli_dir, threshold=threshold, **options
+        )
+        with _output.progress() as bar:
+            bar.task("answers judged", len(items))
+            seen = [0]
+
+            def advance(done: int) -> None:
+                bar.advance("answers judged", done - seen[0])
+                seen[0] = done
+
+            report = judge_report(
+                ws, chosen, items, concurrency=concurrency, use_cache=not no_cache, progress=advance
+            )
+        if fmt == "json":
+            _output.print_json(
+                {"summary": report.summary, "agreement": report.agreement.to_pylist()}
+            )
+            return
+        summary = {k: v for k, v in report.summary.items() if k != "errors_by_kind"}
+        summary["errors_by_kind"] = ", ".join(
+            f"{k}={v}" for k, v in sorted(report.summary["errors_by_kind"].items())
+        )
+        table = _output.rows_table([summary], list(summary))
+        if fmt == "csv":
+            _output.print_table(table, "csv")
+            return
+        _output.print_table(table, "table", title="judge run")
+        if report.agreement.num_rows:
+            _output.print_table(report.agreement, "table", title="agreement with people")
+        else:
+            _output.message("no audit labels yet: `assay rag audit sample` then `audit import`")
+
+
+audit_app = command_group(
+    help="Measure a judge's agreement with people: sample judged answers, import their labels."
+)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("sample")
+def audit_sample(
+    n: Annotated[int, typer.Option("--n", min=1, help="Answers to sample.", show_default=False)],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write here (.csv: CSV, else JSONL); default stdout."),
+    ] = None,
+    input_: Annotated[
+        Path | None,
+        typer.Option("--input", help="The judged JSONL, to put answer and contexts in the file."),
+    ] = None,
+    judge_name: Annotated[
+        str | None,
+        typer.Option("--judge", help="Which stored judge (judge or judge:model), if several."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the sample.")] = 0,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """A sample of judged answers stratified by tenant, release and the judge's verdict, with an
+    empty `human_label` column for people to fill with grounded or not_grounded (the judge's
+    verdict is left out: people label blind)."""
+    from assay.rag import audit_sample as sample_answers
+    from assay.rag import read_judge_input, write_sample
+    from assay.store import Workspace
+
+    with handle_errors(), Workspace.open(workspace) as ws:
+        sample = sample_answers(ws, n, judge=judge_name, seed=seed)
+        texts = None
+        if input_ is not None:
+            texts = {(i.tenant_id, i.event_id): vars(i) for i in read_judge_input(input_)}
+        text = write_sample(sample, out, texts=texts)
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            _output.message(f"wrote {sample.num_rows} answers to {out}")
+
+
+@audit_app.command("import")
+def audit_import(
+    file: Annotated[
+        Path, typer.Argument(help="The sample file with `human_label` filled in (CSV or JSONL).")
+    ],
+    workspace: WorkspaceOpt = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Validate people's labels (grounded, not_grounded or blank) and store them; show every
+    judge's agreement with them."""
+    from assay.rag import agreement
+    from assay.rag import audit_import as import_labels
+    from assay.store import Workspace
+
+    with handle_errors(), Workspace.open(workspace) as ws:
+        summary = import_labels(ws, file)
+        table = agreement(ws)
+        _output.message(
+            f"stored {summary.labelled} labels ({summary.not_grounded} not grounded), "
+            f"{summary.blank} blank rows skipped"
+        )
+        _output.print_table(table, fmt, title="agreement with people")

@@ -9,8 +9,24 @@ privacy, store, metrics and evaluation; nothing below imports it. Definitions: `
 - Groundedness: the :class:`Judge` protocol (claims, a verdict per claim, a score per answer
   or an error), the lexical baseline, an OpenAI-compatible judge and a local NLI
   cross-encoder; :func:`run_judge` (concurrency, cache) and the stored :func:`judgements`.
+- The audit of a judge: :func:`audit_sample` (stratified), :func:`audit_import` (people's
+  labels) and :func:`agreement` (Cohen's kappa, precision/recall of "not grounded").
 """
 
+from assay.rag._audit import (
+    Agreement,
+    ImportSummary,
+    JudgeReport,
+    agreement,
+    agreement_of,
+    audit_import,
+    audit_sample,
+    cohen_kappa,
+    judge_report,
+    labels,
+    make_judge,
+    write_sample,
+)
 from assay.rag._judge import (
     ClaimVerdict,
     Judge,
@@ -19,8 +35,11 @@ from assay.rag._judge import (
     JudgeInput,
     Judgement,
     JudgeRun,
+    judge_answers,
     judgements,
+    read_judge_input,
     run_judge,
+    select_inputs,
     split_claims,
     store_judgements,
 )
@@ -50,11 +69,14 @@ __all__ = [
     "DEFAULT_METRICS",
     "DEFAULT_N_BOOT",
     "DEFAULT_N_PERMUTATIONS",
+    "Agreement",
     "ClaimVerdict",
+    "ImportSummary",
     "Judge",
     "JudgeCache",
     "JudgeError",
     "JudgeInput",
+    "JudgeReport",
     "JudgeRun",
     "Judgement",
     "LexicalJudge",
@@ -65,18 +87,30 @@ __all__ = [
     "Qrels",
     "RetrievalReport",
     "Run",
+    "agreement",
+    "agreement_of",
+    "audit_import",
+    "audit_sample",
     "bootstrap_means",
+    "cohen_kappa",
     "cohens_dz",
     "compare_runs",
     "evaluate_run",
+    "judge_answers",
+    "judge_report",
     "judgements",
+    "labels",
+    "make_judge",
     "metric_name",
     "per_query",
+    "read_judge_input",
     "read_qrels",
     "read_queries",
     "read_run",
     "run_judge",
+    "select_inputs",
     "sign_flip_test",
     "split_claims",
     "store_judgements",
+    "write_sample",
 ]

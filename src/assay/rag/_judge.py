@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -422,3 +422,119 @@ def judgements(ws: Workspace, *, latest: bool = True) -> pa.Table:
 def with_usage(judgement: Judgement, **usage: Any) -> Judgement:
     """The same judgement with token, cost and retry counts set."""
     return replace(judgement, **usage)
+
+
+# -- inputs and the workspace run ---------------------------------------------------------------
+INPUT_FIELDS = ("answer", "contexts", "tenant_id", "event_id")
+
+
+def read_judge_input(path: Path) -> list[JudgeInput]:
+    """Answers to judge from a JSONL file, one object per line: ``answer`` (string),
+    ``contexts`` (list of strings), optionally ``tenant_id`` and ``event_id`` (default ``""``
+    and ``line-N``). Every text is redacted (:func:`assay.privacy.redact_array`) before any
+    judge sees it, so a judge reads what the workspace would store."""
+    from assay.privacy import redact_array
+
+    if not path.is_file():
+        raise UsageError(
+            f"no such file: {path}; pass --input a JSONL file of answer, contexts[, tenant_id, "
+            "event_id] objects"
+        )
+    rows: list[tuple[str, list[str], str, str]] = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                raise UsageError(
+                    f"line {n} of {path.name} is not JSON; expected one object per line with "
+                    "answer and contexts"
+                ) from None
+            answer = obj.get("answer") if isinstance(obj, dict) else None
+            contexts = obj.get("contexts") if isinstance(obj, dict) else None
+            if (
+                not isinstance(answer, str)
+                or not isinstance(contexts, list)
+                or not all(isinstance(c, str) for c in contexts)
+            ):
+                raise UsageError(
+                    f"line {n} of {path.name}: expected answer (a string) and contexts (a list "
+                    "of strings)"
+                )
+            unknown = sorted(set(obj) - set(INPUT_FIELDS))
+            if unknown:
+                raise UsageError(
+                    f"line {n} of {path.name} has unknown field(s) {', '.join(unknown)[:80]}; "
+                    f"the fields are {', '.join(INPUT_FIELDS)}"
+                )
+            rows.append(
+                (
+                    answer,
+                    contexts,
+                    str(obj.get("tenant_id", "")),
+                    str(obj.get("event_id", f"line-{n}")),
+                )
+            )
+    flat = [r[0] for r in rows] + [c for r in rows for c in r[1]]
+    redacted, _ = redact_array(pa.array(flat, pa.string()))
+    texts = redacted.to_pylist()
+    out = []
+    at = len(rows)
+    for i, (_, contexts, tenant, event) in enumerate(rows):
+        out.append(JudgeInput(texts[i], tuple(texts[at : at + len(contexts)]), tenant, event))
+        at += len(contexts)
+    return out
+
+
+def select_inputs(
+    ws: Workspace,
+    items: Sequence[JudgeInput],
+    *,
+    tenant: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    limit: int | None = None,
+) -> list[JudgeInput]:
+    """The inputs of ``tenant`` whose event is stored with an ``event_date`` in
+    [``since``, ``until``] (either bound: only answers whose event is in the workspace), first
+    ``limit`` of them."""
+    out = [i for i in items if tenant is None or i.tenant_id == tenant]
+    if since is not None or until is not None:
+        files = ws.files("events")
+        keep: set[tuple[str, str]] = set()
+        if files:
+            with ws.duckdb() as con:
+                rows = con.sql(
+                    "SELECT DISTINCT tenant_id, event_id FROM read_parquet(?, hive_partitioning "
+                    "= true) WHERE event_date >= ? AND event_date <= ?",
+                    params=[files, since or date.min, until or date.max],
+                ).fetchall()
+            keep = {(str(t), str(e)) for t, e in rows}
+        out = [i for i in out if (i.tenant_id, i.event_id) in keep]
+    if limit is not None:
+        if limit < 1:
+            raise UsageError(f"--limit must be at least 1 (got {limit})")
+        out = out[:limit]
+    return out
+
+
+def judge_answers(
+    ws: Workspace,
+    judge: Judge,
+    items: Sequence[JudgeInput],
+    *,
+    concurrency: int = 1,
+    use_cache: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> JudgeRun:
+    """Judge answers with the workspace's cache and store the judgements; the run."""
+    cache = JudgeCache.of(ws) if use_cache else None
+    try:
+        run = run_judge(judge, items, concurrency=concurrency, cache=cache, progress=progress)
+    finally:
+        if cache is not None:
+            cache.close()
+    store_judgements(ws, run)
+    return run
