@@ -29,6 +29,7 @@ from fastapi.responses import RedirectResponse, Response
 from assay._errors import AssayError, NotFoundError
 from assay._records import slice_text, value_text
 from assay.dashboard._auth import CsrfUser, UiUser, User, backend, not_found
+from assay.dashboard._drift import STATISTICS
 from assay.dashboard._render import render
 
 if TYPE_CHECKING:
@@ -54,7 +55,6 @@ METRIC_COLUMNS: dict[str, tuple[str, ...]] = {
     "cost_usd": ("cost_usd", "tokens_in", "tokens_out"),
 }
 _BAND = ("value", "expected", "low", "high")
-_DRIFT_STATS = ("psi", "js_distance", "wasserstein_normed", "ks_statistic", "chi_square_p_value")
 
 
 @dataclass(frozen=True)
@@ -233,7 +233,7 @@ def _drift(
             "kind": r["kind"],
             "drift": bool(r["drift"]),
             "affected": r["column"] in affected,
-            **{k: r.get(k) for k in _DRIFT_STATS},
+            **{k: r.get(k) for k in STATISTICS},
         }
         for r in report.columns
     ]
