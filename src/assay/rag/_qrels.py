@@ -183,9 +183,8 @@ def _duplicate(where: str, first: int, what: str) -> UsageError:
     )
 
 
-def _trec_columns(line: str, where: str, layout: str, json_keys: str) -> list[str]:
+def _trec_columns(line: str, where: str, layout: str, json_keys: str, want: int) -> list[str]:
     cols = line.split()
-    want = len(layout.split())
     if len(cols) != want:
         kind = "qrels" if want == 4 else "run"
         raise UsageError(
@@ -218,10 +217,11 @@ def _read_pairs(
     table: dict[str, dict[str, _V]] = {}
     fields: _Fields = {}
     seen: dict[tuple[str, str], int] = {}
+    name, want = path.name, len(layout.split())
     for number, line in _lines(path):
-        where = _where(path, number)
+        where = f"{name}:{number}"
         if kind == "trec":
-            cols = _trec_columns(line, where, layout, json_keys)
+            cols = _trec_columns(line, where, layout, json_keys, want)
             qid, docid, value = cols[0], cols[2], from_trec(cols, where)
         else:
             obj = _json_object(line, where, json_keys)
