@@ -37,7 +37,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -505,19 +505,12 @@ class JudgeReport:
 
 
 def judge_report(
-    ws: Workspace,
-    judge: Judge,
-    items: Sequence[JudgeInput],
-    *,
-    concurrency: int = 1,
-    use_cache: bool = True,
-    progress: Callable[[int], None] | None = None,
+    ws: Workspace, judge: Judge, items: Sequence[JudgeInput], **options: Any
 ) -> JudgeReport:
-    """Judge and store (:func:`~assay.rag._judge.judge_answers`), then the agreement table."""
+    """Judge and store (:func:`~assay.rag._judge.judge_answers`, which takes ``options``:
+    ``concurrency``, ``use_cache``, ``progress``), close the judge, then the agreement table."""
     try:
-        run = judge_answers(
-            ws, judge, items, concurrency=concurrency, use_cache=use_cache, progress=progress
-        )
+        run = judge_answers(ws, judge, items, **options)
     finally:
         close = getattr(judge, "close", None)
         if callable(close):
