@@ -56,16 +56,60 @@ def test_the_fleet_lists_every_tenant_for_an_admin(
 
 
 def test_a_tenant_key_sees_its_own_tenant_only(guard: Guard, world: World) -> None:
-    guard.expected.append(REFUSED)
     page = guard.page
     sign_in(page, world.tenant_key)
     page.goto("/ui/")
     assert page.get_by_role("link", name=world.tenant, exact=True).count() >= 1
     assert page.get_by_role("link", name=world.other_tenant, exact=True).count() == 0
-    answer = page.goto(f"/ui/tenants/{world.other_tenant}")
+    # Its own incident opens.
+    answer = page.goto(f"/ui/incidents/{world.release_incident}")
     assert answer is not None
-    assert answer.status in (403, 404), answer.status
-    assert world.other_tenant not in _visible_text(page)
+    assert answer.status == 200
+
+
+def _refused_elsewhere(world: World) -> list[str]:
+    """Pages of another tenant, and of no tenant (admin only), for the tenant key."""
+    other = world.other_tenant
+    release_of_no_tenant = [i for i, k in world.incidents.items() if k.startswith("release|")]
+    return [
+        f"/ui/tenants/{other}",
+        f"/ui/tenants/{other}/data.csv?metric=dau",
+        f"/ui/incidents/{world.outage_incident}",
+        f"/ui/incidents/{world.outage_incident}/series.csv",
+        f"/ui/sessions?tenant={other}",
+        f"/ui/drift?tenant={other}",
+        "/ui/tenants/no-such-tenant",
+        *(f"/ui/incidents/{i}" for i in release_of_no_tenant if i != world.release_incident),
+    ]
+
+
+def test_a_tenant_key_is_refused_everywhere_else_without_learning_what_exists(
+    guard: Guard, world: World
+) -> None:
+    guard.expected.append(REFUSED)
+    page = guard.page
+    sign_in(page, world.tenant_key)
+    statuses = {}
+    for url in _refused_elsewhere(world):
+        answer = page.goto(url)
+        assert answer is not None
+        statuses[url] = answer.status
+        assert world.other_tenant not in _visible_text(page), url
+    # A tenant that exists and one that does not are refused alike (no existence leak).
+    assert set(statuses.values()) == {404}, statuses
+    assert "/ui/tenants/no-such-tenant" in statuses
+
+
+def test_the_guard_aborts_and_records_a_request_to_another_host(guard: Guard) -> None:
+    # The guard itself, on a page made here: a request to a host other than 127.0.0.1 is
+    # aborted (the image fails to load) and recorded.
+    guard.expected.append(r"net::ERR_FAILED")
+    page = guard.page
+    page.set_content('<img id="x" src="http://192.0.2.1/pixel.png" alt="">')
+    page.wait_for_function("document.getElementById('x').complete")
+    assert guard.outside == ["http://192.0.2.1/pixel.png"]
+    assert page.evaluate("document.getElementById('x').naturalWidth") == 0
+    guard.outside.clear()
 
 
 def test_first_contentful_paint_of_the_fleet_is_under_a_second(
