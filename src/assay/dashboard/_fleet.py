@@ -28,6 +28,7 @@ import datetime as dt
 import io
 import math
 import threading
+import time
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -40,6 +41,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from numpy.typing import NDArray
 
+from assay._errors import WorkspaceError
 from assay.dashboard._auth import UiError, UiUser, User, backend
 from assay.dashboard._render import render
 
@@ -138,35 +140,50 @@ class FleetRow:
         return result
 
 
-_cache: dict[Path, DailySummary] = {}
+#: Seconds a page may show a summary of an older events version (the HTTP ingest commits
+#: every few seconds: without this bound, every page view would query all events again).
+PAGE_MAX_AGE = 60.0
+
+_cache: dict[Path, tuple[DailySummary, float]] = {}
 _cache_lock = threading.Lock()
 
 
-def daily_summary(ws: Workspace) -> DailySummary:
+def daily_summary(ws: Workspace, *, max_age: float = 0.0) -> DailySummary:
     """The workspace's :class:`DailySummary`, computed once per events-table version.
 
     One ``Metrics.health`` query over every tenant and day (on the workspace's engine);
-    later calls answer from memory until new events are committed.
+    later calls answer from memory until new events are committed, or, with ``max_age``
+    seconds, until the kept summary is that old and a newer version exists.
     """
     try:
         version = ws.version("events")
-    except Exception:  # no events table yet: nothing stored
+    except WorkspaceError:  # no events table: nothing stored
         version = -1
     key = ws.path.resolve()
-    cached = _cache.get(key)
-    if cached is not None and cached.version == version:
-        return cached
+
+    def fresh() -> DailySummary | None:
+        kept = _cache.get(key)
+        if kept is None:
+            return None
+        summary, made = kept
+        if summary.version == version or time.monotonic() - made < max_age:
+            return summary
+        return None
+
+    found = fresh()
+    if found is not None:
+        return found
     with _cache_lock:
-        cached = _cache.get(key)
-        if cached is not None and cached.version == version:
-            return cached
+        found = fresh()
+        if found is not None:
+            return found
         table = ws.metrics.health(window=1) if version >= 0 else None
         summary = (
             DailySummary.from_health(table, version)
             if table is not None and table.num_rows
             else DailySummary(version, (), np.zeros(0, np.int64), np.zeros(0, np.int64), {})
         )
-        _cache[key] = summary
+        _cache[key] = (summary, time.monotonic())
         return summary
 
 
@@ -356,7 +373,7 @@ def fleet_data(
 ) -> tuple[list[FleetRow], tuple[dt.date, dt.date] | None]:
     """The rows of the fleet the user may see, searched by ``q``, for the page's range."""
     with backend(request).reader(user.key) as ws:
-        summary = daily_summary(ws)
+        summary = daily_summary(ws, max_age=PAGE_MAX_AGE)
         incidents = open_incidents(ws, user.tenant_id)
     span = page_range(summary, since, until)
     if span is None:
@@ -434,7 +451,7 @@ def fleet(
     shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     if span is not None and shown:
         with backend(request).reader(user.key) as ws:
-            summary = daily_summary(ws)
+            summary = daily_summary(ws, max_age=PAGE_MAX_AGE)
         lines = sparks(summary, [r.tenant_id for r in shown], since=span[0], until=span[1])
         shown = [replace(r, spark=lines[r.tenant_id]) for r in shown]
     return render(

@@ -35,6 +35,7 @@ from assay.anomaly import ScanConfig, release_events, scan_table
 from assay.dashboard._auth import UiError, User, backend, not_found, require_tenant
 from assay.dashboard._fleet import (
     COUNTS,
+    PAGE_MAX_AGE,
     DailySummary,
     SinceQuery,
     UntilQuery,
@@ -374,7 +375,7 @@ def _tenant_data(
 ) -> dict[str, Any]:
     require_tenant(user, tenant_id)
     with backend(request).reader(user.key) as ws:
-        summary = daily_summary(ws)
+        summary = daily_summary(ws, max_age=PAGE_MAX_AGE)
         if tenant_id not in summary.tenants:
             raise not_found()
         span = page_range(summary, since, until)
@@ -457,7 +458,7 @@ def tenant_csv(
         _checked(by, None)
         require_tenant(user, tenant_id)
         with backend(request).reader(user.key) as ws:
-            summary = daily_summary(ws)
+            summary = daily_summary(ws, max_age=PAGE_MAX_AGE)
             if tenant_id not in summary.tenants:
                 raise not_found()
             span = page_range(summary, since, until)

@@ -142,6 +142,8 @@ def test_the_summary_is_cached_until_new_events_are_committed(ui_site: Site, tmp
     )
     with assay.Workspace.open(path) as ws:
         ingest_paths(ws, [extra])
+        # Pages accept a summary up to max_age seconds old, whatever was committed since.
+        assert daily_summary(ws, max_age=3600.0) is first
         second = daily_summary(ws)
     assert second is not first
     assert second.version == first.version + 1
