@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -126,6 +126,9 @@ def test_stored_judgements_hold_no_text_and_the_latest_wins(tmp_path: Path) -> N
         store_judgements(ws, later)
         latest = judgements(ws)
         every = judgements(ws, latest=False)
+        log = b"".join(
+            p.read_bytes() for p in (ws.path / "rag_judgements" / "_delta_log").iterdir()
+        )
         data = b"".join(
             p.read_bytes() for p in (ws.path / "rag_judgements").rglob("*") if p.is_file()
         )
@@ -141,3 +144,65 @@ def test_stored_judgements_hold_no_text_and_the_latest_wins(tmp_path: Path) -> N
     assert rows[0]["judged_at"] > datetime(2020, 1, 1, tzinfo=UTC)
     assert b"Paris" not in data
     assert b"Lyon" not in data
+    assert b'"t1"' not in log  # no id in the transaction log's statistics
+    assert b'"e1"' not in log
+
+
+class Scripted:
+    """A judge whose verdicts are given per answer: "s"/"u" letters, or "!" for an error."""
+
+    judge_id = "scripted"
+    model = ""
+    prompt_version = "1"
+
+    def judge(self, answer: str, contexts: Sequence[str]) -> Judgement:
+        script = contexts[0]
+        if script == "!":
+            return Judgement.failed("unparsable", "scripted")
+        verdicts = {"s": "supported", "u": "unsupported"}
+        return Judgement(
+            claims=tuple(ClaimVerdict(str(i), verdicts[c]) for i, c in enumerate(script))  # type: ignore[arg-type]
+        )
+
+
+@given(st.lists(st.one_of(st.just("!"), st.text("su", min_size=1, max_size=5)), max_size=12))
+def test_the_mean_skips_errors_and_counts_them(scripts: list[str]) -> None:
+    items = [JudgeInput("An answer.", (s,)) for s in scripts]
+    summary = run_judge(Scripted(), items, concurrency=3).summary()
+    scores = [s.count("s") / len(s) for s in scripts if s != "!"]
+    assert summary["errors"] == scripts.count("!")
+    assert summary["judged"] == len(scores)
+    if scores:
+        assert summary["mean_score"] == pytest.approx(sum(scores) / len(scores))
+    else:
+        assert summary["mean_score"] is None
+
+
+def test_since_until_select_answers_by_their_stored_event_day(tmp_path: Path) -> None:
+    import json
+
+    from assay.ingest import ingest_paths
+    from assay.rag._judge import select_inputs
+
+    events = tmp_path / "events.jsonl"
+    rows = [
+        {
+            "event_id": f"e{d}",
+            "event_time": f"2026-03-0{d}T10:00:00Z",
+            "tenant_id": "acme",
+            "user_id": "u",
+            "session_id": "s",
+            "event_type": "turn",
+        }
+        for d in (1, 2, 3)
+    ]
+    events.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    items = [JudgeInput("A.", (), "acme", f"e{d}") for d in (1, 2, 3, 4)]
+    with Workspace.init(tmp_path / "ws") as ws:
+        ingest_paths(ws, [events])
+        pick = select_inputs(ws, items, since=date(2026, 3, 2))
+        assert [i.event_id for i in pick] == ["e2", "e3"]  # e4 is not stored: left out
+        pick = select_inputs(ws, items, until=date(2026, 3, 2), limit=1)
+        assert [i.event_id for i in pick] == ["e1"]
+        assert len(select_inputs(ws, items, tenant="other")) == 0
+        assert len(select_inputs(ws, items)) == 4

@@ -196,3 +196,25 @@ def test_judge_as_a_subprocess(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)["summary"]
     assert (summary["answers"], summary["mean_score"]) == (1, 1.0)
+
+
+def test_judge_nli_from_a_model_directory(tmp_path: Path) -> None:
+    from test_nli_judge import write_model
+
+    ws = new_workspace(tmp_path)
+    data = tmp_path / "answers.jsonl"
+    rows = [
+        {"answer": "Yes indeed. No no.", "contexts": ["paris yes"], "event_id": "a"},
+        {"answer": "Yes.", "contexts": ["yes"], "event_id": "b"},
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    model = write_model(tmp_path / "nli")
+    out = invoke(
+        ["rag", "judge", "--input", str(data), "--nli-dir", str(model), "-w", ws, "-f", "json"]
+    )
+    summary = out["summary"]
+    assert isinstance(summary, dict)
+    # The tiny model (test_nli_judge.py): "Yes indeed." entailed (p 0.995), "No no." not
+    # (p 0.002); "Yes." given "yes": logits [0, 0, 6], entailed.
+    assert (summary["judge"], summary["judged"]) == ("nli", 2)
+    assert summary["mean_score"] == pytest.approx((0.5 + 1.0) / 2)
