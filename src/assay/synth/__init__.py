@@ -56,6 +56,14 @@ A JSON object (dates as ``YYYY-MM-DD``, days are UTC days, ``end`` inclusive):
     - ``latency_regression``: from ``start`` on, every ``turn`` with ``prompt_template``
       ``"rag-v3"`` in every tenant takes ``factor`` (2) times as long, so every percentile
       doubles; ``baseline_p50_ms`` and ``baseline_p95_ms`` give the values before.
+    - ``rag_release`` (only with ``SynthConfig(rag=True)``; no ``factor``): from ``start`` on,
+      every ``"rag-v2"`` turn of every tenant runs ``prompt_template`` ``"rag-v4"``, which in
+      one ``locale`` retrieves a relevant doc per slot with probability ``hit_rate["after"]``
+      instead of ``hit_rate["before"]`` and cites less (``cite_relevant``, ``cite_other``):
+      ``cited_rate`` of that locale falls, ``uncited_retrieved_share`` rises. With
+      ``rag=True`` every RAG turn also carries ``attributes['query_id']`` and
+      :func:`rag_qrels` gives the labelled set; ``truth.json`` then has a ``rag`` object (the
+      rates) and ``config.rag``.
 ``seasonality``
     ``weekday_factors``: the activity multiplier per weekday (``monday`` ... ``sunday``).
 ``growth``
@@ -102,7 +110,7 @@ A JSON object (dates as ``YYYY-MM-DD``, days are UTC days, ``end`` inclusive):
 """
 
 from assay.synth._clinc import load_clinc150
-from assay.synth._generate import INPUT_SCHEMA, generate, truth
+from assay.synth._generate import INPUT_SCHEMA, generate, rag_qrels, truth
 from assay.synth._rollout import SCENARIOS, RolloutStep, Scenario, rollout_steps, step_events
 from assay.synth._world import SynthConfig
 from assay.synth._write import SynthOutput, write
@@ -116,6 +124,7 @@ __all__ = [
     "SynthOutput",
     "generate",
     "load_clinc150",
+    "rag_qrels",
     "rollout_steps",
     "step_events",
     "truth",

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay.schema._fields import EVENT_TYPES, FIELDS
+from assay.synth import _rag
 from assay.synth import _world as w
 from assay.synth._clinc import OOS_INTENT, load_clinc150
 from assay.synth._format import mix64, prefixed_numbers, rfc3339_strings, uuid_strings
@@ -62,7 +63,8 @@ _POOLED = {
     "platform": w.PLATFORMS,
     "app_version": w.APP_VERSIONS,
     "model_version": w.MODEL_VERSIONS,
-    "prompt_template": w.PROMPT_TEMPLATES,
+    # The last template is the injected RAG release's, used only with SynthConfig(rag=True).
+    "prompt_template": (*w.PROMPT_TEMPLATES, _rag.RAG_RELEASE_TEMPLATE),
     "error_code": w.ERROR_CODES,
 }
 
@@ -164,6 +166,8 @@ class DayData:
     ev_error: I64
     s_p_thumbs_down: F64
     s_p_handoff: F64
+    #: Per turn, its ``attributes`` (an index into ``attr_pool``), or None: turns carry none.
+    t_attr: I64 | None = None
 
     @property
     def num_events(self) -> int:
@@ -300,6 +304,11 @@ def simulate_day(world: World, day: int) -> DayData:
     not_rag = pa.array(~is_rag)
     t_docs = pa.ListArray.from_arrays(_offsets(n_docs), docs, mask=not_rag)
     t_cited = pa.ListArray.from_arrays(_offsets(n_cited), cited, mask=not_rag)
+    query = None
+    if cfg.rag:
+        t_template, query, t_docs, t_cited = _rag_turns(
+            world, day, t_template, t_tenant, s_locale[t_sess], n_docs, not_rag
+        )
 
     # Feedback, errors and handoffs.
     fb_rows = np.flatnonzero(rng.random(n_t) < w.FEEDBACK_RATE)
@@ -387,6 +396,10 @@ def simulate_day(world: World, day: int) -> DayData:
             extra.append([("channel", _CHANNELS[channel[i]]), ("contact", contact)])
         s_attr[pii_attr] = len(attr_pool) + np.arange(len(pii_attr))
         attr_pool = pa.concat_arrays([attr_pool, pa.array(extra, attr_pool.type)])
+    t_attr = None
+    if query is not None:
+        t_attr = np.where(query >= 0, len(attr_pool) + query, -1).astype(np.int64)
+        attr_pool = pa.concat_arrays([attr_pool, _rag.query_attributes(cfg.tenants)])
 
     return DayData(
         day=day,
@@ -424,7 +437,53 @@ def simulate_day(world: World, day: int) -> DayData:
         ev_error=ev_error[order],
         s_p_thumbs_down=p_down,
         s_p_handoff=handoff_p.astype(np.float64),
+        t_attr=t_attr,
     )
+
+
+def _rag_turns(
+    world: World,
+    day: int,
+    template: I64,
+    tenant: I64,
+    locale: I64,
+    n_docs: I64,
+    not_rag: pa.Array,
+) -> tuple[I64, I64, pa.Array, pa.Array]:
+    """With ``SynthConfig(rag=True)``: the turns' templates after the RAG release, their
+    queries, retrieved and cited doc ids (see :mod:`assay.synth._rag`), from a stream of
+    their own so that no other draw moves."""
+    cfg = world.config
+    inc = world.incidents
+    if inc.rag_start >= 0 and day >= inc.rag_start:
+        released = len(w.PROMPT_TEMPLATES)
+        template = np.where(template == _rag.REPLACED_TEMPLATE, released, template)
+        bad = (template == released) & (locale == inc.rag_locale)
+    else:
+        bad = np.zeros(len(template), dtype=np.bool_)
+    rng = rng_for(cfg, _rag.STREAM_RAG, day)
+    query, doc_no, _, cited = _rag.retrieve(
+        rng, tenant=tenant, n_docs=n_docs, bad=bad, docs_per_tenant=_DOCS_PER_TENANT
+    )
+    width = max(6, len(str(cfg.tenants * _DOCS_PER_TENANT)))
+    docs = prefixed_numbers("doc-", doc_no, width)
+    owner = np.repeat(np.arange(len(template), dtype=np.int64), n_docs)
+    n_cited = np.bincount(owner[cited], minlength=len(template)).astype(np.int64)
+    t_docs = pa.ListArray.from_arrays(_offsets(n_docs), docs, mask=not_rag)
+    cited_docs = docs.filter(pa.array(cited))
+    t_cited = pa.ListArray.from_arrays(_offsets(n_cited), cited_docs, mask=not_rag)
+    return template.astype(np.int64), query, t_docs, t_cited
+
+
+def rag_qrels(config: SynthConfig) -> pa.Table:
+    """The labelled set of a ``SynthConfig(rag=True)`` data set: ``query_id, doc_id,
+    relevance`` for every relevant doc of every query (see :mod:`assay.synth._rag`)."""
+    width = max(6, len(str(config.tenants * _DOCS_PER_TENANT)))
+    rows = _rag.qrels_rows(config.tenants, _DOCS_PER_TENANT, width)
+    schema = pa.schema(
+        [("query_id", pa.string()), ("doc_id", pa.string()), ("relevance", pa.int64())]
+    )
+    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def _down_probability(is_oos: Bool, latency: F64) -> F64:
@@ -484,7 +543,11 @@ def _event_views(d: DayData) -> dict[str, I64]:
         "turn_index": np.where(has_turn, d.t_idx[turn] if len(d.t_idx) else 0, -1),
         "prompt_template": np.where(templated, d.t_template[turn] if len(d.t_idx) else 0, -1),
         "flights": d.s_flights[d.ev_sess],
-        "attributes": np.where(d.ev_type == _START, d.s_attr[d.ev_sess], -1),
+        "attributes": np.where(
+            d.ev_type == _START,
+            d.s_attr[d.ev_sess],
+            -1 if d.t_attr is None or not len(d.t_attr) else np.where(is_turn, d.t_attr[turn], -1),
+        ),
         "error_code": d.ev_error,
         "handoff": np.where(d.ev_type == _HANDOFF, 0, -1),
     }

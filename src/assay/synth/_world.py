@@ -7,6 +7,7 @@ events can be generated independently of the others.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import math
@@ -17,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from assay._errors import UsageError
+from assay.synth import _rag
 from assay.synth._clinc import OOS_INTENT, load_clinc150
 from assay.synth._pii import PII_KINDS
 
@@ -113,6 +115,10 @@ class SynthConfig:
         The first day. Default: ``days`` days ending at ``end``.
     pii_rate : float, default 0.03
         Fraction of ``turn`` texts with planted personal data (e-mail, phone, card, IBAN, IP).
+    rag : bool, default False
+        Keyword only. Retrieval with known relevance (a query per RAG turn in
+        ``attributes['query_id']``, relevant docs per query) and the injected ``rag_release``
+        incident: see :mod:`assay.synth._rag`. Off, the data set is the one made without it.
     end : datetime.date, optional
         The last day (inclusive), keyword only; give ``start`` or ``end``, not both. Default:
         yesterday (UTC), so that the data is recent, as real telemetry is: an HTTP ingest of
@@ -149,6 +155,7 @@ class SynthConfig:
     seed: int
     start: datetime.date
     pii_rate: float
+    rag: bool
 
     def __init__(
         self,
@@ -160,6 +167,7 @@ class SynthConfig:
         pii_rate: float = 0.03,
         *,
         end: datetime.date | None = None,
+        rag: bool = False,
     ) -> None:
         for name, value in (("tenants", tenants), ("users", users), ("days", days)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -192,6 +200,7 @@ class SynthConfig:
             "seed": seed,
             "start": start,
             "pii_rate": pii_rate,
+            "rag": bool(rag),
         }
         for attr, attr_value in resolved.items():
             object.__setattr__(self, attr, attr_value)  # frozen: set once, here
@@ -218,6 +227,8 @@ class Incidents:
     handoff_locale: int = -1
     handoff_start: int = -1
     latency_start: int = -1
+    rag_start: int = -1
+    rag_locale: int = -1
 
 
 @dataclass(frozen=True, eq=False)
@@ -395,6 +406,13 @@ def build_world(config: SynthConfig) -> World:
             handoff_start=round(0.5 * days) + int(irng.integers(0, 3)),
             latency_start=round(0.7 * days) + int(irng.integers(0, 3)),
         )
+        if config.rag:
+            # Drawn after the others: turning rag on moves no other incident.
+            incidents = dataclasses.replace(
+                incidents,
+                rag_start=round(0.6 * days) + int(irng.integers(0, 3)),
+                rag_locale=1 + int(irng.integers(0, n_loc - 1)),
+            )
 
     day0 = datetime.datetime.combine(config.start, datetime.time(), tzinfo=datetime.UTC)
     return World(
@@ -526,8 +544,10 @@ def build_truth(world: World) -> dict[str, Any]:
                 ),
             }
         )
+    if inc.rag_start >= 0:
+        incidents.append(_rag_incident(world))
     sessions = dau_by_tenant.sum() * (1.0 + EXTRA_SESSIONS_MEAN)
-    return {
+    facts: dict[str, Any] = {
         "format": TRUTH_FORMAT,
         "seed": cfg.seed,
         "start": cfg.start.isoformat(),
@@ -589,6 +609,49 @@ def build_truth(world: World) -> dict[str, Any]:
             "total": int(world.tenant_users.sum()),
             "colliding_user_ids": world.colliding_user_ids,
         },
+    }
+    if cfg.rag:
+        facts["config"]["rag"] = True
+        facts["dimensions"]["prompt_templates"].append(_rag.RAG_RELEASE_TEMPLATE)
+        facts["rag"] = {
+            "queries_per_tenant": _rag.QUERIES_PER_TENANT,
+            "relevant_per_query": _rag.RELEVANT_PER_QUERY,
+            "query_key": "attributes.query_id",
+            "hit_rate": _rag.HIT_RATE,
+            "cite_relevant": _rag.CITE_RELEVANT,
+            "cite_other": _rag.CITE_OTHER,
+        }
+    return facts
+
+
+def _rag_incident(world: World) -> dict[str, Any]:
+    """The ``rag_release`` incident of ``truth.json``."""
+    cfg = world.config
+    inc = world.incidents
+    locale = LOCALES[inc.rag_locale]
+    start = _iso(cfg, inc.rag_start)
+    old = PROMPT_TEMPLATES[_rag.REPLACED_TEMPLATE]
+    new = _rag.RAG_RELEASE_TEMPLATE
+    return {
+        "kind": "rag_release",
+        "tenant_id": None,
+        "start": start,
+        "end": cfg.end.isoformat(),
+        "metric": "cited_rate",
+        "slice": {"locale": locale, "prompt_template": new},
+        "locale": locale,
+        "prompt_template": new,
+        "baseline_prompt_template": old,
+        "hit_rate": {"before": _rag.HIT_RATE, "after": _rag.BAD_HIT_RATE},
+        "cite_relevant": {"before": _rag.CITE_RELEVANT, "after": _rag.BAD_CITE_RELEVANT},
+        "cite_other": {"before": _rag.CITE_OTHER, "after": _rag.BAD_CITE_OTHER},
+        "expected": (
+            f"from {start} on, every {old} turn of every tenant runs prompt_template {new} "
+            f"(same latency); in locale {locale} {new} retrieves a relevant doc per slot with "
+            f"probability {_rag.BAD_HIT_RATE} instead of {_rag.HIT_RATE} and cites less, so the "
+            f"cited_rate of {locale} falls and its uncited_retrieved_share rises in every "
+            "tenant; other locales and templates do not change"
+        ),
     }
 
 
