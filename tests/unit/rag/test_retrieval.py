@@ -207,3 +207,31 @@ def test_slicing_by_an_unknown_field_names_the_known_ones() -> None:
     qrels = Qrels({"q1": {"a": 1}}, {"q1": {"tenant_id": "t1"}})
     with pytest.raises(UsageError, match=r"no query has the field 'locale' .*tenant_id"):
         evaluate_run(qrels, Run({"q1": {"a": 1.0}}), ["RR"], by="locale", n_boot=10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    judged=judgements,
+    scores=rankings,
+    locales=st.lists(st.sampled_from(["de", "fr", None]), min_size=5, max_size=5),
+)
+def test_each_slice_averages_the_reference_over_its_own_queries(
+    judged: dict[str, dict[str, int]],
+    scores: dict[str, dict[str, float]],
+    locales: list[str | None],
+) -> None:
+    locales[0] = locales[0] or "de"  # some query carries the field (else: an error)
+    queries = {q: {"locale": loc} for q, loc in zip(QUERIES, locales, strict=True) if loc}
+    rep = evaluate_run(
+        Qrels(judged), Run(scores), ["nDCG@3"], by="locale", queries=queries, n_boot=20
+    )
+    rows = {(r["by"], r["slice"]): r for r in rep.summary}
+    groups: dict[tuple[str | None, str | None], list[float]] = {(None, None): []}
+    for q in judged:
+        value = _reference("nDCG@3", judged[q], scores.get(q, {}))
+        groups[(None, None)].append(value)
+        groups.setdefault(("locale", queries.get(q, {}).get("locale")), []).append(value)
+    assert set(rows) == set(groups)
+    for key, values in groups.items():
+        assert rows[key]["n_queries"] == len(values)
+        assert rows[key]["mean"] == pytest.approx(sum(values) / len(values), abs=1e-12)
