@@ -9,13 +9,20 @@ mount it. The sign-in pages, the static files and the error pages are set up her
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assay.dashboard._auth import (
     COOKIE,
@@ -35,7 +42,7 @@ from assay.dashboard._auth import (
 from assay.dashboard._render import STATIC, render
 
 #: The page modules of the dashboard (each with a ``router``), mounted in this order.
-PAGES: tuple[str, ...] = ("_fleet", "_tenant", "_incident", "_sessions", "_drift")
+PAGES: tuple[str, ...] = ("_fleet", "_tenant", "_incident", "_sessions", "_drift", "_models")
 
 router = APIRouter(include_in_schema=False)
 
@@ -120,6 +127,58 @@ def mount(
         return render(
             request, "error.html", status_code=exc.status, title=exc.title, message=exc.message
         )
+
+    # Under /ui a missing page or a malformed query is a page too; the API keeps its JSON.
+    api_http = app.exception_handlers.get(StarletteHTTPException, http_exception_handler)
+    api_invalid = app.exception_handlers.get(
+        RequestValidationError, request_validation_exception_handler
+    )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if not _is_ui(request):
+            return await _answer(api_http(request, exc))
+        title, message = _HTTP_PAGES.get(
+            exc.status_code, ("Error", "This request could not be answered.")
+        )
+        page = render(
+            request, "error.html", status_code=exc.status_code, title=title, message=message
+        )
+        page.headers.update(getattr(exc, "headers", None) or {})
+        return page
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        if not _is_ui(request):
+            return await _answer(api_invalid(request, exc))
+        names = sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")})
+        return render(
+            request,
+            "error.html",
+            status_code=400,
+            title="Bad address",
+            message=f"The value of {', '.join(names)[:200] or 'a parameter'} in the address is "
+            "not valid here (a page number is a whole number from 1, a tenant id has 1 to "
+            "128 characters). Fix it in the address, or start again from the fleet.",
+        )
+
+
+_HTTP_PAGES: dict[int, tuple[str, str]] = {
+    404: (
+        "Not found",
+        "There is no page at this address. Check the link, or start from the fleet.",
+    ),
+    405: ("Not allowed", "This address does not take that kind of request."),
+}
+
+
+async def _answer(result: Response | Awaitable[Response]) -> Response:
+    return await result if inspect.isawaitable(result) else result
+
+
+def _is_ui(request: Request) -> bool:
+    path = request.url.path
+    return path == "/ui" or path.startswith("/ui/")
 
 
 def _query(**params: str) -> str:
