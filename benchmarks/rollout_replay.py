@@ -2,7 +2,8 @@
 rolled back or promoted, the candidate sessions exposed before a roll-back, the looks taken, and
 the evidence's slices (issue 15). Baseline in the same run: the scenario ``equal`` (no effect).
 
-Usage: PYTHONPATH=src .venv/bin/python benchmarks/rollout_replay.py [SEEDS] [MAX_LOOKS]
+Usage: PYTHONPATH=src .venv/bin/python benchmarks/rollout_replay.py [SEEDS] [MAX_LOOKS] [SCENARIOS]
+(SCENARIOS: comma-separated, default equal,locale,slower,better)
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def main() -> None:
         "(rolled back) | median looks | evidence slices | time |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    for scenario in ("equal", "locale", "slower", "better"):
+    names = sys.argv[3] if len(sys.argv) > 3 else "equal,locale,slower,better"
+    for scenario in names.split(","):
         started = time.perf_counter()
         ends, exposed, looks, slices = [], [], [], []
         for seed in range(n):

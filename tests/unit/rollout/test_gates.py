@@ -33,7 +33,7 @@ def test_the_default_gates_cover_five_metrics_per_slice() -> None:
         ("cost", "cost_per_session"),
     ]
     assert {g.slices for g in DEFAULT_GATES} == {("all", "tenant", "locale", "platform")}
-    assert [g.margin for g in DEFAULT_GATES] == [0.005, 0.01, 0.005, 0.01, 0.02]
+    assert [g.margin for g in DEFAULT_GATES] == [0.005, 0.02, 0.005, 0.01, 0.02]
     assert {g.alpha for g in DEFAULT_GATES} == {0.01}
 
 
