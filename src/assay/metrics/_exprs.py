@@ -378,13 +378,17 @@ def sessions(ev: ir.Table, scope: Scope) -> ir.Table:
 
 
 def answer_docs(ev: ir.Table, keys: Sequence[str]) -> ir.Table:
-    """``keys..., event_id, doc, retrieved, cited``: one row per answer and distinct doc id.
+    """``keys..., event_id, doc, retrieved, cited``: one row per candidate answer and distinct
+    non-null doc id.
 
-    An answer is a ``turn`` event with at least one non-null ``retrieved_doc_ids`` entry.
-    ``retrieved`` and ``cited`` (0 or 1) say whether the doc id is among the answer's
-    retrieved and cited ids; a doc id listed twice counts once, a cited doc id that was not
-    retrieved is a row with ``retrieved = 0``. Written with unnest and group by rather than
-    list functions, whose lambdas and null handling differ between the engines.
+    An answer is a ``turn`` event with at least one non-null ``retrieved_doc_ids`` entry:
+    here every turn with a non-empty list, so an answer is an ``event_id`` whose rows have
+    ``retrieved = 1`` somewhere (:func:`per_answer`). ``retrieved`` and ``cited`` (0 or 1) say
+    whether the doc id is among the event's retrieved and cited ids; a doc id listed twice
+    counts once, a cited doc id that was not retrieved is a row with ``retrieved = 0``.
+    Written with unnest and group by rather than list functions, whose lambdas and null
+    handling differ between the engines (and whose lambdas Ibis 12 writes in a syntax DuckDB
+    2 rejects); no join, so a null slice value needs no null-safe match.
     """
     turns = ev.filter((ev.event_type == "turn") & (ev.retrieved_doc_ids.length() > 0))
     cols = [*keys, "event_id"]
@@ -394,11 +398,19 @@ def answer_docs(ev: ir.Table, keys: Sequence[str]) -> ir.Table:
     cited = turns.select(*cols, doc=turns.cited_doc_ids.unnest(), r=zero, c=one)
     docs = ibis.union(got, cited, distinct=False)
     docs = docs.filter(docs.doc.notnull())
-    per_doc = docs.group_by([*cols, "doc"]).agg(retrieved=docs.r.max(), cited=docs.c.max())
-    # An event whose only doc ids are citations retrieved nothing: it is not an answer.
-    answered = per_doc.group_by(cols).agg(n=per_doc.retrieved.sum())
-    answered = answered.filter(answered.n > 0).drop("n")
-    return _join(per_doc, answered, cols, null_safe=None, how="inner")
+    return docs.group_by([*cols, "doc"]).agg(retrieved=docs.r.max(), cited=docs.c.max())
+
+
+def per_answer(per_doc: ir.Table, keys: Sequence[str]) -> ir.Table:
+    """``keys..., event_id, retrieved, citations, uncited``: one row per answer of
+    :func:`answer_docs` (distinct retrieved, cited, and retrieved-but-not-cited doc ids)."""
+    out = per_doc.group_by([*keys, "event_id"]).agg(
+        retrieved=per_doc.retrieved.sum(),
+        citations=per_doc.cited.sum(),
+        uncited=(per_doc.retrieved * (1 - per_doc.cited)).sum(),
+    )
+    # An event whose only non-null doc ids are citations retrieved nothing: not an answer.
+    return out.filter(out.retrieved > 0)
 
 
 def rag_counts(ev: ir.Table, scope: Scope) -> ir.Table:
@@ -406,18 +418,13 @@ def rag_counts(ev: ir.Table, scope: Scope) -> ir.Table:
     with an answer; see ``Metrics.health`` for the definitions."""
     in_range = ev if scope.since is None else ev.filter(ev.day >= scope.since)
     day_keys = [*scope.keys, "day"]
-    per_doc = answer_docs(in_range, day_keys)
-    per_answer = per_doc.group_by([*day_keys, "event_id"]).agg(
-        retrieved=per_doc.retrieved.sum(),
-        citations=per_doc.cited.sum(),
-        uncited=(per_doc.retrieved * (1 - per_doc.cited)).sum(),
-    )
-    return per_answer.group_by(day_keys).agg(
-        answers=per_answer.count(),
-        cited_answers=per_answer.count(where=per_answer.citations > 0),
-        citations=per_answer.citations.sum(),
-        retrieved=per_answer.retrieved.sum(),
-        uncited_retrieved=per_answer.uncited.sum(),
+    answers = per_answer(answer_docs(in_range, day_keys), day_keys)
+    return answers.group_by(day_keys).agg(
+        answers=answers.count(),
+        cited_answers=answers.count(where=answers.citations > 0),
+        citations=answers.citations.sum(),
+        retrieved=answers.retrieved.sum(),
+        uncited_retrieved=answers.uncited.sum(),
     )
 
 
@@ -574,15 +581,14 @@ def leaf_counts(
     if measure == "cost_usd":
         return ev.group_by(keys).agg(value=ev.cost_usd.sum().cast("float64").fill_null(0.0))
     if measure in ("cited_rate", "uncited_retrieved_share"):
-        per_doc = answer_docs(ev, keys)
+        answers = per_answer(answer_docs(ev, keys), keys)
         if measure == "uncited_retrieved_share":
-            return per_doc.group_by(keys).agg(
-                value=(per_doc.retrieved * (1 - per_doc.cited)).sum().cast("float64"),
-                total=per_doc.retrieved.sum().cast("float64"),
+            return answers.group_by(keys).agg(
+                value=answers.uncited.sum().cast("float64"),
+                total=answers.retrieved.sum().cast("float64"),
             )
-        answers = per_doc.group_by([*keys, "event_id"]).agg(cites=per_doc.cited.sum())
         return answers.group_by(keys).agg(
-            value=answers.count(where=answers.cites > 0).cast("float64"),
+            value=answers.count(where=answers.citations > 0).cast("float64"),
             total=answers.count().cast("float64"),
         )
     raise ValueError(f"unknown leaf measure {measure!r}")

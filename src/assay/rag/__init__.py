@@ -64,6 +64,7 @@ from assay.rag._retrieval import (
     metric_name,
     per_query,
 )
+from assay.rag._signals import rag_signals, store_qrels, stored_qrels
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -103,6 +104,7 @@ __all__ = [
     "make_judge",
     "metric_name",
     "per_query",
+    "rag_signals",
     "read_judge_input",
     "read_qrels",
     "read_queries",
@@ -112,5 +114,7 @@ __all__ = [
     "sign_flip_test",
     "split_claims",
     "store_judgements",
+    "store_qrels",
+    "stored_qrels",
     "write_sample",
 ]
