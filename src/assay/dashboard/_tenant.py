@@ -43,6 +43,7 @@ from assay.dashboard._fleet import (
     page_range,
 )
 from assay.dashboard._render import render
+from assay.evaluation import wilson_interval
 from assay.schema import SLICE_FIELDS
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ CHARTS: tuple[tuple[str, str, str, tuple[str, str] | None], ...] = (
     ("cost_usd", "Cost per day (USD)", "usd", None),
 )
 CHART_NAMES: tuple[str, ...] = tuple(c[0] for c in CHARTS)
+#: Per metric and ISO day: expected, band low, band high, anomalous (the scored days).
+Band = dict[str, dict[str, tuple[float | None, float | None, float | None, bool]]]
 #: Slice values drawn one by one in a ``by`` split; the rest are summed as ``other``.
 TOP_VALUES = 5
 OTHER = "other"
@@ -168,7 +171,7 @@ def whole_series(
     table: pa.Table,
     since: dt.date,
     until: dt.date,
-    scored: dict[str, dict[str, tuple[float | None, float | None, float | None, bool]]],
+    scored: Band,
 ) -> dict[str, Series]:
     """Each chart's series over ``since..until`` with the scan's band and anomalous days."""
     x = _days_list(since, until)
@@ -211,64 +214,37 @@ def whole_series(
     return out
 
 
-@dataclass(frozen=True)
-class _Scored:
-    """The anomaly scan of every tenant's series, computed once per events-table version."""
+def tenant_scan(table: pa.Table) -> Band:
+    """:func:`assay.anomaly.scan_table` on one tenant's whole history (``tenant_table``): per
+    metric and ISO day, the expectation, a 95% band around it (the scan's for counts and
+    amounts; for a rate, Wilson's interval of the expected rate on the day's trials) and
+    whether the day is anomalous.
 
-    version: int
-    points: pa.Table  # sorted by tenant_id
-    offsets: dict[str, tuple[int, int]]
-
-
-_scans: dict[Any, _Scored] = {}
-_scan_lock = threading.Lock()
-
-
-def fleet_scan(ws: Workspace, summary: DailySummary) -> _Scored:
-    """:func:`assay.anomaly.scan_table` over the whole summary (every tenant, every day: the
-    same families as ``assay anomalies scan``), kept until new events are committed."""
-    key = ws.path.resolve()
-    cached = _scans.get(key)
-    if cached is not None and cached.version == summary.version:
-        return cached
-    with _scan_lock:
-        cached = _scans.get(key)
-        if cached is not None and cached.version == summary.version:
-            return cached
-        tables = [tenant_table(summary, t) for t in summary.tenants]
-        health = pa.concat_tables(tables) if tables else None
-        points = pa.table({"tenant_id": pa.array([], pa.string())})
-        if health is not None and health.num_rows:
-            for name in COUNTS:
-                i = health.column_names.index(name)
-                health = health.set_column(i, name, health.column(name).cast(pa.int64()))
-            result = scan_table(health, metrics=list(CHART_NAMES), config=ScanConfig())
-            points = result.points.sort_by("tenant_id")
-        names = points.column("tenant_id").to_numpy(zero_copy_only=False).astype(str)
-        uniq, first = np.unique(names, return_index=True)
-        ends = [*first[1:].tolist(), len(names)]
-        offsets = {str(t): (int(a), int(b)) for t, a, b in zip(uniq, first, ends, strict=True)}
-        cached = _Scored(summary.version, points, offsets)
-        _scans[key] = cached
-        return cached
-
-
-def _scan(
-    scored: _Scored, tenant_id: str, since: dt.date, until: dt.date
-) -> dict[str, dict[str, tuple[float | None, float | None, float | None, bool]]]:
-    """Per metric and ISO day of the range: expected, low, high, anomalous (scored days only)."""
-    lo, hi = scored.offsets.get(tenant_id, (0, 0))
-    out: dict[str, dict[str, tuple[float | None, float | None, float | None, bool]]] = {}
-    for p in scored.points.slice(lo, hi - lo).to_pylist():
-        if not since <= p["day"] <= until:
-            continue
-        vals = _clean([p["expected"], p["low"], p["high"]])
-        out.setdefault(p["metric"], {})[p["day"].isoformat()] = (
-            vals[0],
-            vals[1],
-            vals[2],
-            bool(p["anomaly"]),
-        )
+    Scored on demand (the workspace stores incidents, not the scan's daily points), so the
+    false-discovery family of a day is this tenant's series alone, not the whole fleet's as in
+    ``assay anomalies scan``: a day can be flagged here and not raise an incident there.
+    """
+    health = table
+    for name in COUNTS:
+        i = health.column_names.index(name)
+        health = health.set_column(i, name, health.column(name).cast(pa.int64()))
+    result = scan_table(health, metrics=list(CHART_NAMES), config=ScanConfig())
+    day_text = [d.isoformat() for d in table.column("day").to_pylist()]
+    trials = {
+        name: dict(zip(day_text, table.column(counts[1]).to_pylist(), strict=True))
+        for name, _, _, counts in CHARTS
+        if counts is not None
+    }
+    out: Band = {}
+    for p in result.points.to_pylist():
+        day = p["day"].isoformat()
+        expected, low, high = _clean([p["expected"], p["low"], p["high"]])
+        n = trials.get(p["metric"], {}).get(day)
+        if n and expected is not None:
+            # The scan's low/high of a rate bound the observed rate; the chart's band is the
+            # range expected around the expectation for the day's trials instead.
+            low, high = (float(b) for b in wilson_interval(expected * n, n))
+        out.setdefault(p["metric"], {})[day] = (expected, low, high, bool(p["anomaly"]))
     return out
 
 
@@ -382,8 +358,11 @@ def _tenant_data(
         assert span is not None  # the tenant has events
         first, last = span
         if by is None:
-            scored = _scan(fleet_scan(ws, summary), tenant_id, first, last)
-            charts = whole_series(tenant_table(summary, tenant_id), first, last, scored)
+            table = tenant_table(summary, tenant_id)
+            scored = _memo(
+                (ws.path, summary.version, "scan", tenant_id), lambda: tenant_scan(table)
+            )
+            charts = whole_series(table, first, last, scored)
         else:
             charts = _memo(
                 (ws.path, summary.version, "split", tenant_id, first, last, by),

@@ -262,3 +262,20 @@ def test_pages_have_landmarks_a_skip_link_and_the_signed_in_key(ui_site: Site) -
     assert "tenant <code>t1</code>" in page
     admin = get(ui_site.login("admin"), "/ui/").text
     assert "admin (all tenants)" in admin
+
+
+@pytest.mark.parametrize(
+    ("url", "status"), [("/ui/no-such-page", 404), ("/ui/?page=abc", 400), ("/ui/?page=0", 400)]
+)
+def test_a_missing_page_or_bad_query_is_an_html_page(ui_site: Site, url: str, status: int) -> None:
+    r = get(ui_site.login("admin"), url)
+    assert r.status_code == status
+    assert r.headers["content-type"].startswith("text/html")
+    assert '<main id="main"' in r.text
+    assert "abc" not in r.text.split("<main", 1)[1]  # the input is not echoed
+
+
+def test_the_api_keeps_its_json_errors(ui_site: Site) -> None:
+    r = get(ui_site.client, "/v1/no-such-thing")
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"

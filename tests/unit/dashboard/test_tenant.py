@@ -13,6 +13,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
@@ -124,3 +125,42 @@ def test_a_bad_query_answers_a_400_page(ui_site: Site, query: str) -> None:
     r = get(ui_site.login("admin"), f"/ui/tenants/t0?{query}")
     assert r.status_code == 400
     assert r.headers["content-type"].startswith("text/html")
+
+
+def test_a_spike_is_flagged_on_its_day_and_inside_no_band() -> None:
+    from assay.dashboard._tenant import tenant_scan, whole_series
+
+    days = [dt.date(2026, 1, 1) + dt.timedelta(days=k) for k in range(40)]
+    n = len(days)
+    # 1,000 turns a day with 10 errors (1%), and 400 errors (40%) on the last day.
+    errors = [10.0] * (n - 1) + [400.0]
+    table = pa.table(
+        {
+            "tenant_id": ["t"] * n,
+            "day": pa.array(days, pa.date32()),
+            "dau": [50.0] * n,
+            "sessions": [300.0] * n,
+            "handoff_sessions": [15.0] * n,
+            "turns": [1000.0] * n,
+            "errors": errors,
+            "feedback": [100.0] * n,
+            "thumbs_down": [10.0] * n,
+            "latency_p95": [900.0] * n,
+            "cost_usd": [3.0] * n,
+        }
+    )
+    band = tenant_scan(table)
+    charts = whole_series(table, days[-10], days[-1], band)
+    errs = charts["error_rate"]
+    assert errs.flags == (days[-1].isoformat(),)
+    assert errs.series[0][1][-1] == pytest.approx(0.4)
+    assert errs.upper is not None
+    assert errs.upper[-1] is not None
+    assert errs.upper[-1] < 0.4
+    # The band surrounds the expectation (1% here), not the observed 40%.
+    assert errs.expected is not None
+    assert errs.expected[-1] == pytest.approx(0.01, rel=0.3)
+    assert errs.lower is not None
+    assert errs.lower[-1] is not None
+    assert errs.lower[-1] < errs.expected[-1] < errs.upper[-1]
+    assert charts["dau"].flags == ()
