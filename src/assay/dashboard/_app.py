@@ -42,7 +42,7 @@ from assay.dashboard._auth import (
 from assay.dashboard._render import STATIC, render
 
 #: The page modules of the dashboard (each with a ``router``), mounted in this order.
-PAGES: tuple[str, ...] = ("_fleet", "_tenant", "_incident", "_sessions", "_drift")
+PAGES: tuple[str, ...] = ("_fleet", "_tenant", "_incident", "_sessions", "_drift", "_models")
 
 router = APIRouter(include_in_schema=False)
 
