@@ -15,7 +15,8 @@ pydantic: not JSON, not that shape, a verdict outside ``supported | unsupported 
 a different number of claims than were sent is an ``unparsable`` error, never a score.
 
 Reliability: a 429, a 5xx, a timeout or a transport error is retried up to ``max_retries``
-times, waiting ``Retry-After`` seconds when the server sends it, else an exponential backoff
+times, waiting what ``Retry-After`` says (seconds or an HTTP date; up to ``max_retry_after``,
+beyond which the answer is an error) when the server sends it, else an exponential backoff
 with jitter (``backoff * 2**attempt * U(0.5, 1)``, at most ``max_backoff``). Requests start at
 most ``requests_per_second`` per second (a token bucket shared by every thread); concurrency
 is the pipeline's (:func:`~assay.rag._judge.run_judge`). Tokens are read from the reply's
@@ -31,6 +32,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -146,14 +149,31 @@ def _httpx() -> Any:
     return httpx
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP date (RFC 9110);
+    None when absent or unreadable (the caller falls back to its backoff).
+
+    Examples
+    --------
+    >>> retry_after("3"), retry_after(None), retry_after("soon")
+    (3.0, None, None)
+    >>> retry_after("Wed, 21 Oct 2015 07:28:30 GMT",
+    ...             now=datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC))
+    30.0
+    """
     if value is None:
         return None
     try:
         return max(0.0, float(value))
     except ValueError:
-        return None  # an HTTP date: fall back to the backoff
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 @dataclass
@@ -170,6 +190,8 @@ class OpenAIJudge:
     timeout : seconds per request (connect, read, write).
     max_retries : retries after a 429, 5xx, timeout or transport error.
     backoff, max_backoff : the exponential backoff's first and largest wait, seconds.
+    max_retry_after : the longest ``Retry-After`` honoured, seconds; a longer one ends the
+        answer's retries (an error) rather than stall the run.
     """
 
     url: str
@@ -181,6 +203,7 @@ class OpenAIJudge:
     max_retries: int = 4
     backoff: float = 0.5
     max_backoff: float = 30.0
+    max_retry_after: float = 120.0
     #: How retries wait (tests record the waits instead of spending them).
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     _client: Any = field(default=None, init=False, repr=False)
@@ -275,10 +298,10 @@ class OpenAIJudge:
                     return self._read(response, claims, retries)
                 if status == 429:
                     failure = ("rate_limited", "429 Too Many Requests")
-                    wait = _retry_after(response)
+                    wait = retry_after(response.headers.get("retry-after"))
                 elif status >= 500:
                     failure = ("http_status", f"HTTP {status} from the judge endpoint")
-                    wait = _retry_after(response)
+                    wait = retry_after(response.headers.get("retry-after"))
                 else:
                     # 4xx other than 429: a bad request, key or model name; retrying won't help.
                     return Judgement.failed(
@@ -287,10 +310,19 @@ class OpenAIJudge:
                         f"and {API_KEY_ENV}",
                         retries=retries,
                     )
-            if attempt < self.max_retries:
-                if wait is None:
-                    wait = self.backoff * 2**attempt * random.uniform(0.5, 1.0)
-                self.sleep(min(wait, self.max_backoff))
+            if attempt == self.max_retries:
+                break
+            if wait is None:
+                wait = min(self.max_backoff, self.backoff * 2**attempt * random.uniform(0.5, 1.0))
+            elif wait > self.max_retry_after:
+                # The server asks for a longer pause than a judge run should sit through.
+                kind, message = failure
+                return Judgement.failed(
+                    kind,
+                    f"{message} with Retry-After {wait:g} s (over {self.max_retry_after:g} s)",
+                    retries=retries,
+                )
+            self.sleep(wait)
         kind, message = failure
         return Judgement.failed(
             kind, f"{message}, after {self.max_retries + 1} attempts", retries=retries

@@ -6,6 +6,7 @@ request, and the token bucket on a fake clock."""
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from standin import COMPLETION_TOKENS, PROMPT_TOKENS, running
 
 from assay import UsageError
 from assay.rag._judge import JudgeCache, JudgeInput, run_judge
-from assay.rag._openai import OpenAIJudge, TokenBucket, parse_verdicts
+from assay.rag._openai import OpenAIJudge, TokenBucket, parse_verdicts, retry_after
 from assay.store import Settings
 
 CONTEXTS = ("Paris is in France and the Seine runs through it.",)
@@ -217,3 +218,24 @@ def test_parse_verdicts_checks_the_claim_count() -> None:
     assert parse_verdicts(one, ["a", "b"]) == "the reply has 1 verdicts for 2 claims"
     (verdict,) = parse_verdicts(one, ["a"])  # type: ignore[misc]
     assert (verdict.verdict, verdict.reason) == ("supported", "r")
+
+
+def test_a_retry_after_longer_than_the_limit_ends_the_retries() -> None:
+    sleeps: list[float] = []
+    with (
+        running(retry_after="600", rate_limit_times=5) as server,
+        make_judge(server.url, sleeps, max_retries=3, max_retry_after=120.0) as judge,
+    ):
+        j = judge.judge("RATELIMIT for long.", CONTEXTS)
+        assert server.requests == 1
+    assert j.error is not None
+    assert j.error.kind == "rate_limited"
+    assert "Retry-After 600 s" in j.error.message
+    assert sleeps == []
+
+
+def test_retry_after_as_an_http_date() -> None:
+    now = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)
+    assert retry_after("Mon, 02 Mar 2026 10:00:45 GMT", now=now) == 45.0
+    assert retry_after("Mon, 02 Mar 2026 09:00:00 GMT", now=now) == 0.0  # in the past
+    assert retry_after("-5") == 0.0
