@@ -74,6 +74,7 @@ def _number(value: float | None, digits: int = 1) -> str:
 
 ENV.filters["percent"] = _percent
 ENV.filters["number"] = _number
+ENV.filters["fixed"] = lambda value, digits=1: NO_VALUE if value is None else f"{value:,.{digits}f}"
 ENV.filters["zip"] = lambda a, b: list(zip(a, b, strict=False))
 # (label, [v, ...]) -> [label, v, ...]: a row of a heat map's data table.
 ENV.filters["flatten"] = lambda pair: [pair[0], *pair[1]]

@@ -1,5 +1,7 @@
 // assay dashboard: small progressive enhancements (the pages work without JavaScript).
-// - a <select data-autosubmit> submits its form when changed (the `by` and metric selectors);
+// - a <select data-autosubmit> submits its form when changed with the mouse (the `by` and
+//   metric selectors); changed with the keyboard it waits for the form's button, so that
+//   arrowing through the options does not load a page per option (WCAG 3.2.2);
 // - an <input data-filter="TABLE-ID"> hides the rows of that table that do not contain its text.
 "use strict";
 (function () {
@@ -8,8 +10,12 @@
   }
   ready(function () {
     document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+      var byKeyboard = false;
+      select.addEventListener("keydown", function () { byKeyboard = true; });
+      select.addEventListener("pointerdown", function () { byKeyboard = false; });
       select.addEventListener("change", function () {
-        if (select.form) { select.form.requestSubmit ? select.form.requestSubmit() : select.form.submit(); }
+        if (byKeyboard || !select.form) { return; }
+        if (select.form.requestSubmit) { select.form.requestSubmit(); } else { select.form.submit(); }
       });
     });
     document.querySelectorAll("input[data-filter]").forEach(function (input) {
