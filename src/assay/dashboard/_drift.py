@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
@@ -318,7 +318,7 @@ class DriftQuery:
 
     reference: Annotated[str, Query(max_length=64)] = DEFAULT_REFERENCE
     target: Annotated[str | None, Query(max_length=32)] = None
-    tenant: Annotated[str | None, Query(min_length=1, max_length=128)] = None
+    tenant: Annotated[str | None, Query(max_length=128)] = None
     by: Annotated[str | None, Query(max_length=32)] = None
     column: Annotated[str | None, Query(max_length=64)] = None
 
@@ -327,6 +327,8 @@ Asked = Annotated[DriftQuery, Depends()]
 
 
 def _page(request: Request, user: UiUser, q: DriftQuery) -> _Page:
+    # The page's own form sends "all tenants" and "whole tenant" as empty fields.
+    q = replace(q, tenant=q.tenant or None, by=q.by or None)
     if q.by is not None and q.by not in BY_FIELDS:
         raise UiError(400, "Bad slice", f"by must be one of {', '.join(BY_FIELDS)}.")
     ref = _reference(q.reference)

@@ -102,11 +102,11 @@ def curves(y_true: list[bool], y_score: list[float]) -> Curves | None:
 
     Examples
     --------
-    >>> c = curves([False, True, False, True], [0.1, 0.4, 0.35, 0.8])
+    >>> c = curves([False, True, False, True], [0.1, 0.4, 0.35, 0.8])  # separable
     >>> c.roc
-    [(0.0, 0.0), (0.0, 0.5), (0.5, 0.5), (0.5, 1.0), (1.0, 1.0)]
+    [(0.0, 0.0), (0.0, 0.5), (0.0, 1.0), (1.0, 1.0)]
     >>> c.reliability
-    [(0.1, 0.0, 1), (0.375, 0.5, 2), (0.8, 1.0, 1)]
+    [(0.1, 0.0, 1), (0.35, 0.0, 1), (0.4, 1.0, 1), (0.8, 1.0, 1)]
     """
     import numpy as np
     from sklearn.metrics import precision_recall_curve, roc_curve

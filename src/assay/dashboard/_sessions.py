@@ -101,17 +101,19 @@ class Timeline:
 
 def parse_slice(params: Mapping[str, str]) -> dict[str, str | None]:
     """The slice filters among query parameters: ``{field: value}`` for each slice field given
-    (``(none)`` read as None: the missing value), in :data:`SLICE_FIELDS` order.
+    (``(none)`` read as None: the missing value; an empty value is no filter), in
+    :data:`SLICE_FIELDS` order.
 
     Examples
     --------
-    >>> parse_slice({"tenant": "acme", "flight": "(none)", "locale": "fr-FR", "page": "2"})
+    >>> parse_slice({"tenant": "acme", "flight": "(none)", "locale": "fr-FR", "platform": ""})
     {'locale': 'fr-FR', 'flight': None}
     """
     out: dict[str, str | None] = {}
     for name in SLICE_FIELDS:
-        if name in params:
-            value = params[name]
+        # The page's own form sends every field; an empty one is no filter.
+        value = params.get(name, "")
+        if value:
             out[name] = None if value == NONE_TEXT else value
     return out
 

@@ -25,7 +25,6 @@ TEMPLATE_NAMES = (
     "model_version.html",
     "sessions.html",
     "session.html",
-    "_charts_head.html",
     "_rollouts.html",
     "_model_incidents.html",
 )

@@ -197,8 +197,8 @@ def test_pages_split_the_list_without_overlap(ws_path: Path) -> None:
     assert (beyond.rows, beyond.total) == ([], 4)
 
 
-def test_parse_slice_reads_the_none_marker_and_ignores_other_parameters() -> None:
-    assert parse_slice({"flight": "(none)", "locale": "de-DE", "page": "2"}) == {
+def test_parse_slice_reads_the_none_marker_and_ignores_empty_and_other_parameters() -> None:
+    assert parse_slice({"flight": "(none)", "locale": "de-DE", "page": "2", "platform": ""}) == {
         "locale": "de-DE",
         "flight": None,
     }
@@ -264,3 +264,26 @@ def test_signed_out_requests_are_sent_to_sign_in(client: TestClient) -> None:
     r = client.get("/ui/sessions/acme/s1", follow_redirects=False)
     assert r.status_code == 303
     assert r.headers["location"].startswith("/ui/login?next=")
+
+
+def test_the_page_form_with_empty_fields_lists_the_last_week(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    _sign_in(client, keys["admin"])
+    empty = {
+        f: ""
+        for f in (
+            "since",
+            "until",
+            "locale",
+            "platform",
+            "app_version",
+            "model_version",
+            "prompt_template",
+            "flight",
+        )
+    }
+    r = client.get("/ui/sessions", params={"tenant": ACME, **empty})
+    assert r.status_code == 200
+    # The week up to the last event day (2026-03-04) holds all four acme sessions.
+    assert "4 sessions with an event on 2026-02-26 to 2026-03-04." in r.text

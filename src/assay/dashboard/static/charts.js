@@ -29,6 +29,8 @@
  */
 (function () {
   "use strict";
+  // Loaded once per page; a second copy of the script does nothing.
+  if (window.assayCharts) return;
 
   // Dash patterns and point shapes tell series apart without colour (WCAG 1.4.1).
   var DASHES = [[], [8, 4], [2, 3], [10, 3, 2, 3], [4, 4], [1, 6]];
@@ -400,6 +402,11 @@
 
   function draw(fig) {
     var kind = fig.getAttribute("data-chart");
+    // Each figure is drawn once (drawAll may run again after content is added).
+    if (fig.classList.contains("chart-drawn") || fig.getAttribute("data-chart-busy")) {
+      return Promise.resolve();
+    }
+    fig.setAttribute("data-chart-busy", "1");
     return readData(fig).then(function (data) {
       if (kind === "heat") return drawHeat(fig, data);
       var build = BUILDERS[kind];
