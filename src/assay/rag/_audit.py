@@ -325,9 +325,11 @@ def read_labels(path: Path) -> tuple[list[dict[str, str]], int]:
     text = path.read_text(encoding="utf-8")
     records: list[tuple[int, dict[str, Any]]] = []
     if path.suffix.lower() == ".csv":
-        records = [(n, dict(r)) for n, r in enumerate(csv.DictReader(io.StringIO(text)), 2)]
+        reader = csv.DictReader(io.StringIO(text))
+        records = [(reader.line_num, dict(r)) for r in reader]  # a record's last line
     else:
-        for n, line in enumerate(text.splitlines(), 1):
+        # Split at \n only: str.splitlines also breaks at U+2028 or U+0085 inside a JSON string.
+        for n, line in enumerate(text.split("\n"), 1):
             if not line.strip():
                 continue
             try:

@@ -190,3 +190,41 @@ def test_sample_needs_judgements_and_one_judge(tmp_path: Path) -> None:
             audit_sample(ws, 3)
         assert audit_sample(ws, 3, judge="lexical:overlap>=0.9").num_rows == 3
         assert labels(ws).num_rows == 0
+
+
+IDS = st.text(
+    st.one_of(
+        st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
+        st.sampled_from(["\u2028", "\u0085", ",", '"']),  # line breaks to str.splitlines
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@given(
+    st.lists(st.tuples(IDS, IDS, st.sampled_from([G, N, ""])), min_size=1, max_size=8),
+    st.sampled_from([".csv", ".jsonl"]),
+)
+def test_a_written_sample_reads_back_with_its_labels(
+    rows: list[tuple[str, str, str]], suffix: str
+) -> None:
+    import tempfile
+
+    import pyarrow as pa
+
+    sample = pa.Table.from_pylist(
+        [{"tenant_id": t, "event_id": e, "release": "r,1", "human_label": h} for t, e, h in rows]
+    )
+    texts = {
+        (t, e): {"answer": 'He said "hi", then left.\nBye', "contexts": ["a, b"]}
+        for t, e, _ in rows
+    }
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / f"audit{suffix}"
+        write_sample(sample, path, texts=texts)
+        labelled, blank = read_labels(path)
+    assert blank == sum(h == "" for _, _, h in rows)
+    assert [(r["tenant_id"], r["event_id"], r["human_label"]) for r in labelled] == [
+        (t, e, h) for t, e, h in rows if h
+    ]
