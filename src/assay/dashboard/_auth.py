@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 COOKIE = "assay_ui"
 #: Seconds between two checks that a signed-in key is still active.
 RECHECK_SECONDS = 30.0
+#: Sessions one key may hold at once; signing in again ends the oldest beyond this.
+MAX_SESSIONS_PER_KEY = 20
 #: The largest form body read (a sign-in or an incident note).
 MAX_FORM_BYTES = 64 * 1024
 
@@ -142,6 +144,11 @@ class Sessions:
         now = time.monotonic()
         with self._lock:
             for sid in [s for s, v in self._items.items() if v.expires <= now]:
+                del self._items[sid]
+            # A key signing in again and again (a script) must not grow memory without
+            # bound: past the cap, its oldest sessions end (dicts keep insertion order).
+            same = [s for s, v in self._items.items() if v.user.key_id == key.key_id]
+            for sid in same[: max(0, len(same) - MAX_SESSIONS_PER_KEY + 1)]:
                 del self._items[sid]
             self._items[self._id(token)] = _Session(user, now + self.lifetime, now)
         return token, user

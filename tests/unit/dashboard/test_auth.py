@@ -279,3 +279,11 @@ def test_the_api_keeps_its_json_errors(ui_site: Site) -> None:
     r = get(ui_site.client, "/v1/no-such-thing")
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "not_found"
+
+
+def test_a_key_holds_at_most_max_sessions(ui_site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_auth, "MAX_SESSIONS_PER_KEY", 3)
+    clients = [ui_site.login("t1") for _ in range(5)]
+    signed_in = [get(c, "/ui/").status_code == 200 for c in clients]
+    # The two oldest sessions ended when the fourth and fifth began.
+    assert signed_in == [False, False, True, True, True]
