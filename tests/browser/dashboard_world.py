@@ -83,6 +83,7 @@ def build_world(root: Path) -> World:
     from assay._api import Workspace
     from assay.anomaly import scan_workspace
     from assay.ingest import ingest_paths
+    from assay.profiles import build_profiles
     from assay.synth import SynthConfig, write
 
     config = SynthConfig(tenants=6, users=100, days=42, seed=3, end=END)
@@ -93,6 +94,7 @@ def build_world(root: Path) -> World:
     release = ("model_version", str(jump["model_version"]))
     with Workspace.open(root / "ws", create=True) as ws:
         ingest_paths(ws, [root / "data"])
+        build_profiles(ws)  # for the Drift page
         for by in (None, "locale", "model_version"):
             scan_workspace(ws, since=config.start, by=by)
         found = ws.incidents.list()

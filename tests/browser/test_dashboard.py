@@ -9,6 +9,7 @@ workspace and the server are made once.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ def test_an_unsigned_visit_is_sent_to_sign_in_and_comes_back(guard: Guard, world
     assert world.tenant in page.locator("h1").inner_text()
 
 
-def test_a_wrong_key_is_refused_with_a_message(guard: Guard, world: World) -> None:
+def test_a_wrong_key_is_refused_with_a_message(guard: Guard, world: World, artefacts: Path) -> None:
     guard.expected.append(r"status of 401")
     page = guard.page
     page.goto("/ui/login")
@@ -42,6 +43,7 @@ def test_a_wrong_key_is_refused_with_a_message(guard: Guard, world: World) -> No
     assert page.get_by_role("alert").is_visible()
     assert "unknown" in page.get_by_role("alert").inner_text()
     assert "/ui/login" in page.url
+    screenshot(page, artefacts, "login")
 
 
 def test_the_fleet_lists_every_tenant_for_an_admin(
@@ -189,6 +191,31 @@ def test_three_clicks_from_the_fleet_to_the_sessions_behind_a_root_cause_slice(
     assert int(page.locator("#session-events").inner_text()) == events.count() > 0
     assert any(f"model {value}" in t for t in events.all_inner_texts())
     screenshot(page, artefacts, "session")
+
+
+def test_the_drift_page_ranks_the_release_field_of_the_injected_release_as_drifted(
+    guard: Guard, world: World, artefacts: Path
+) -> None:
+    page = guard.page
+    field, _ = world.release
+    sign_in(page, world.admin_key)
+    page.goto("/ui/")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Drift").click()
+    page.wait_for_url("**/ui/drift*")
+    jump = next(i for i in world.truth["incidents"] if i["kind"] == "handoff_jump")
+    first = dt.date.fromisoformat(jump["start"])
+    week = f"{first}..{first + dt.timedelta(days=6)}"
+    page.get_by_role("textbox", name="Target").fill(week)
+    page.locator('select[name="tenant"]').select_option(world.tenant)
+    page.get_by_role("button", name="Compare").click()
+    page.wait_for_url(f"**/ui/drift?*tenant={world.tenant}*")
+    rows = page.locator("#drift-columns tbody tr")
+    assert rows.count() > 0
+    cells = {r.split("\t")[0]: r for r in rows.all_inner_texts()}
+    # The release's first week against the 28 days before: the tenant's new model_version
+    # took over one locale's sessions that week (synth's truth), so model_version drifted.
+    assert "drifted" in cells[field], cells.get(field)
+    screenshot(page, artefacts, "drift")
 
 
 def test_acknowledging_an_incident_from_its_page(guard: Guard, world: World) -> None:
