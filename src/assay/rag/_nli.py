@@ -20,6 +20,7 @@ parallelism.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -123,7 +124,14 @@ class NLIJudge:
                 f"model.onnx takes inputs {sorted(self._inputs)[:6]}; expected input_ids and "
                 "attention_mask (optionally token_type_ids)"
             )
-        self._model = f"{root.name}@{max_length}"
+        # The folder's name and a digest of its weights and tokenizer: two models in folders
+        # of the same name never share cached verdicts.
+        digest = hashlib.sha256()
+        for part in (onnx_file, root / "tokenizer.json", root / "config.json"):
+            with part.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        self._model = f"{root.name}:{digest.hexdigest()[:12]}"
 
     @property
     def judge_id(self) -> str:

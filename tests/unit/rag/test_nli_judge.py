@@ -133,3 +133,12 @@ def test_errors_name_the_missing_file_and_a_config_without_entailment(tmp_path: 
         NLIJudge(root)
     with pytest.raises(UsageError, match="must be a directory"):
         NLIJudge(tmp_path / "absent")
+
+
+def test_the_model_id_tells_apart_models_in_folders_of_the_same_name(tmp_path: Path) -> None:
+    same_a = NLIJudge(write_model(tmp_path / "a" / "nli")).model
+    same_b = NLIJudge(write_model(tmp_path / "b" / "nli")).model
+    other = NLIJudge(write_model(tmp_path / "c" / "nli", max_length=32)).model
+    assert same_a == same_b  # the same files: the cache may serve both
+    assert other != same_a
+    assert same_a.startswith("nli:")
