@@ -351,3 +351,108 @@ def audit_import(
             f"{summary.blank} blank rows skipped"
         )
         _output.print_table(table, fmt, title="agreement with people")
+
+
+# -- telemetry signals, the labelled set, and release comparison (R2) ---------------------------
+qrels_app = command_group(help="The workspace's labelled set (qrels) for citation precision.")
+app.add_typer(qrels_app, name="qrels")
+_SIGNAL_COLUMNS = (
+    "slice",
+    "signal",
+    "answers_a",
+    "rate_a",
+    "answers_b",
+    "rate_b",
+    "diff",
+    "ci_low",
+    "ci_high",
+    "p_value",
+)
+
+
+@qrels_app.command("import")
+def qrels_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="TREC qrels (`query_id 0 doc_id relevance`) or JSONL.", show_default=False
+        ),
+    ],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Store a labelled set in the workspace (replacing the one stored before): the qrels the
+    citation precision and recall of `assay rag compare` and `assay.rag.rag_signals` use."""
+    from assay.rag import read_qrels, store_qrels
+    from assay.store import Workspace
+
+    with handle_errors(), Workspace.open(workspace) as ws:
+        judged = read_qrels(file)
+        n = store_qrels(ws, judged)
+        _output.message(f"stored {n:,} judgements of {len(judged.judgements):,} queries")
+
+
+@app.command("compare")
+def compare(
+    a: Annotated[
+        str,
+        typer.Option(
+            "--a", help="Release A as FIELD=VALUE, e.g. prompt_template=rag-v2.", show_default=False
+        ),
+    ],
+    b: Annotated[
+        str,
+        typer.Option(
+            "--b", help="Release B as FIELD=VALUE, e.g. prompt_template=rag-v3.", show_default=False
+        ),
+    ],
+    qrels: Annotated[
+        Path | None,
+        typer.Option("--qrels", help="A labelled set to use instead of the stored one."),
+    ] = None,
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="First day (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Last day (YYYY-MM-DD).")] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Slice by a field, e.g. locale or platform.")
+    ] = None,
+    judge_name: Annotated[
+        str | None, typer.Option("--judge", help="Which stored judge, if several judged.")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    fmt: Annotated[
+        EvalFormat, typer.Option("--format", "-f", help="Output format: table or json.")
+    ] = "table",
+) -> None:
+    """Two releases' RAG quality side by side: citation signals and groundedness (where
+    judged) with a two-sample test over answers, and with a labelled set trec_eval's retrieval
+    metrics on the queries both answered (paired), overall and per slice of --by."""
+    from assay.rag import compare_releases, read_qrels
+    from assay.store import Workspace
+
+    with handle_errors(), Workspace.open(workspace) as ws:
+        result = compare_releases(
+            ws,
+            a,
+            b,
+            qrels=read_qrels(qrels) if qrels is not None else None,
+            tenant=tenant,
+            since=parse_day(since, "--since"),
+            until=parse_day(until, "--until"),
+            by=by,
+            judge=judge_name,
+        )
+        if fmt == "json":
+            _output.print_json(result.as_dict())
+            return
+        for note in result.notes:
+            _output.message(note)
+        title = f"A = {result.a}, B = {result.b}: B - A with 95% intervals (answers independent)"
+        _output.print_table(
+            _output.rows_table(result.signals, _SIGNAL_COLUMNS), "table", title=title
+        )
+        if result.retrieval:
+            _output.print_table(
+                _output.rows_table(result.retrieval, _TWO_RUNS),
+                "table",
+                title="retrieval on the queries both answered (first answer each; paired)",
+            )

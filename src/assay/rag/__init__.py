@@ -27,6 +27,7 @@ from assay.rag._audit import (
     make_judge,
     write_sample,
 )
+from assay.rag._compare import Release, ReleaseComparison, compare_releases
 from assay.rag._judge import (
     ClaimVerdict,
     Judge,
@@ -86,6 +87,8 @@ __all__ = [
     "PairedReport",
     "PerQuery",
     "Qrels",
+    "Release",
+    "ReleaseComparison",
     "RetrievalReport",
     "Run",
     "agreement",
@@ -95,6 +98,7 @@ __all__ = [
     "bootstrap_means",
     "cohen_kappa",
     "cohens_dz",
+    "compare_releases",
     "compare_runs",
     "evaluate_run",
     "judge_answers",

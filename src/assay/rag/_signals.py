@@ -126,7 +126,7 @@ def stored_qrels(ws: Workspace) -> Qrels | None:
     return Qrels(judged)
 
 
-def _judged(ws: Workspace, judge: str | None) -> pa.Table | None:
+def judged_table(ws: Workspace, judge: str | None) -> pa.Table | None:
     """``tenant_id, event_id, j_claims, j_supported, j_error`` of one judge, or None."""
     table = judgements(ws)
     if table.num_rows == 0:
@@ -183,6 +183,7 @@ def narrow_events(
         "day": t.event_date.epoch_days().cast("int64"),
         "retrieved_doc_ids": t.retrieved_doc_ids,
         "cited_doc_ids": t.cited_doc_ids,
+        "event_time": t.event_time,
         QUERY_KEY: t.attributes.get(QUERY_KEY),
     }
     for name in extra:
@@ -194,19 +195,19 @@ def narrow_events(
     return out.filter(out.flight.notnull()).distinct()
 
 
-def signal_counts(
+def answer_table(
     ev: ir.Table,
     keys: Sequence[str],
     *,
     qrels: pa.Table | None = None,
     judged: pa.Table | None = None,
 ) -> ir.Table:
-    """``keys..., COUNTS...``: the RAG counts per group of ``keys`` (columns of ``ev``, as
-    :func:`narrow_events` makes it); groups without an answer have no row.
-
-    ``qrels`` (``query_id, doc_id, relevance``) adds citation precision and recall over the
-    *covered* answers, those whose query id has a judgement; ``judged`` (from the stored
-    judgements) adds groundedness over the judged answers.
+    """One row per answer: ``keys..., query_id, event_id`` and its counts ``retrieved``,
+    ``citations``, ``uncited``, ``cited_rel`` (cited docs relevant to its query), ``covered``
+    (1 when its query has a judgement), ``n_rel`` (relevant docs of its query when covered),
+    ``judged`` (judged without error), ``jerr`` (a failed judgement), ``claims``,
+    ``supported`` (0 unless judged), ``cited`` (1 with a citation), ``grounded`` (1 when
+    judged with every claim supported). See :func:`signal_counts`.
     """
     group = [*keys, QUERY_KEY]
     docs = answer_docs(ev, group)
@@ -270,10 +271,43 @@ def signal_counts(
         )
     else:
         answers = answers.mutate(judged=zero, jerr=zero, claims=zero, supported=zero)
-    cited_some = answers.citations > 0
+    grounded = (answers.judged == 1) & (answers.claims > 0) & (answers.supported == answers.claims)
+    return answers.select(
+        *group,
+        "event_id",
+        "retrieved",
+        "citations",
+        "uncited",
+        "cited_rel",
+        "covered",
+        "n_rel",
+        "judged",
+        "jerr",
+        "claims",
+        "supported",
+        cited=ibis.ifelse(answers.citations > 0, 1, 0).cast("int64"),
+        grounded=ibis.ifelse(grounded, 1, 0).cast("int64"),
+    )
+
+
+def signal_counts(
+    ev: ir.Table,
+    keys: Sequence[str],
+    *,
+    qrels: pa.Table | None = None,
+    judged: pa.Table | None = None,
+) -> ir.Table:
+    """``keys..., COUNTS...``: the RAG counts per group of ``keys`` (columns of ``ev``, as
+    :func:`narrow_events` makes it); groups without an answer have no row.
+
+    ``qrels`` (``query_id, doc_id, relevance``) adds citation precision and recall over the
+    *covered* answers, those whose query id has a judgement; ``judged`` (from the stored
+    judgements) adds groundedness over the judged answers.
+    """
+    answers = answer_table(ev, keys, qrels=qrels, judged=judged)
     return answers.group_by(list(keys)).agg(
         answers=answers.count(),
-        cited_answers=answers.count(where=cited_some),
+        cited_answers=answers.cited.sum(),
         citations=answers.citations.sum(),
         retrieved=answers.retrieved.sum(),
         uncited_retrieved=answers.uncited.sum(),
@@ -283,11 +317,7 @@ def signal_counts(
         relevant=answers.n_rel.sum(),
         judged_answers=answers.judged.sum(),
         judge_errors=answers.jerr.sum(),
-        grounded_answers=answers.count(
-            where=(answers.judged == 1)
-            & (answers.claims > 0)
-            & (answers.supported == answers.claims)
-        ),
+        grounded_answers=answers.grounded.sum(),
         claims=answers.claims.sum(),
         supported_claims=answers.supported.sum(),
     )
@@ -306,7 +336,7 @@ def with_rates(table: pa.Table) -> pa.Table:
     return out
 
 
-def _check_by(by: object) -> str | None:
+def check_by(by: object) -> str | None:
     if by is None:
         return None
     if by not in SLICE_FIELDS:
@@ -365,7 +395,7 @@ def rag_signals(
     since = check_date("since", since)
     until = check_date("until", until)
     check_range(since, until)
-    by = _check_by(by)
+    by = check_by(by)
     keys = ["tenant_id", "day"] if by is None else ["tenant_id", by, "day"]
     ev = narrow_events(
         workspace_events(ws), tenant=tenant, since=since, until=until, extra=[by] if by else []
@@ -375,7 +405,7 @@ def rag_signals(
         ev,
         keys,
         qrels=None if labelled is None else qrels_table(labelled),
-        judged=_judged(ws, judge),
+        judged=judged_table(ws, judge),
     ).to_pyarrow()
     arrays = []
     for name in keys:
@@ -396,6 +426,9 @@ __all__ = [
     "QRELS_TABLE",
     "QUERY_KEY",
     "RATES",
+    "answer_table",
+    "check_by",
+    "judged_table",
     "narrow_events",
     "qrels_table",
     "rag_signals",
