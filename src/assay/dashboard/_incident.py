@@ -74,6 +74,10 @@ class IncidentView:
     drift : the drift rows of the tenant's columns, target = the incident's days, reference =
         the 28 days before; the affected columns first, then by drift.
     drift_note : why there is no drift table, when there is none.
+    seen_in : where the incident is seen, one row per series (``tenant_id``, ``label`` of its
+        slice, ``metric``, ``start``, ``end``, ``direction``, ``expected``, ``observed``,
+        ``causes`` as text) with ``sessions``: the Sessions page of that tenant, slice and
+        days (the way from an incident across tenants to the sessions behind it).
     """
 
     incident: Incident
@@ -83,6 +87,7 @@ class IncidentView:
     releases: list[dict[str, Any]] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)
     drift_note: str | None = None
+    seen_in: list[dict[str, Any]] = field(default_factory=list)
 
 
 def visible_incident(ws: Workspace, incident_id: int, tenant: str | None) -> Incident:
@@ -133,6 +138,7 @@ def incident_view(ws: Workspace, incident: Incident) -> IncidentView:
                 ),
             }
         )
+    seen_in = [_member(m) for m in incident.seen_in]
     series, series_note = _series(ws, incident)
     drift, drift_note = _drift(ws, incident, kept)
     return IncidentView(
@@ -143,7 +149,42 @@ def incident_view(ws: Workspace, incident: Incident) -> IncidentView:
         releases=_releases(ws, incident),
         drift=drift,
         drift_note=drift_note,
+        seen_in=seen_in,
     )
+
+
+def _member(m: dict[str, Any]) -> dict[str, Any]:
+    """One series of ``seen_in`` for the page, with its sessions link."""
+    from assay._records import causes_text
+
+    raw = m.get("slice")
+    slice_: dict[str, Any] = dict(raw) if isinstance(raw, dict) else {}
+    tenant = m.get("tenant_id")
+    start, end = _day_or_none(m.get("start")), _day_or_none(m.get("end"))
+    link = None
+    if isinstance(tenant, str) and start is not None and end is not None:
+        link = sessions_url(tenant, slice_, start, end)
+    return {
+        "tenant_id": tenant,
+        "label": slice_text(slice_),
+        "metric": m.get("metric"),
+        "start": start,
+        "end": end,
+        "direction": m.get("direction"),
+        "expected": m.get("expected"),
+        "observed": m.get("observed"),
+        "causes": causes_text(m.get("root_cause") or []),
+        "sessions": link,
+    }
+
+
+def _day_or_none(value: object) -> dt.date | None:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        return None
 
 
 def _series(ws: Workspace, inc: Incident) -> tuple[list[dict[str, Any]], str | None]:

@@ -90,7 +90,34 @@ def ws_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 expected=1000.0,
                 observed=2000.0,
                 score=1e-6,
-                details={"cause": {"field": "prompt_template", "value": "rag-x"}},
+                details={
+                    "cause": {"field": "prompt_template", "value": "rag-x"},
+                    "seen_in": [
+                        {
+                            "key": "k0",
+                            "tenant_id": "tenant-000",
+                            "metric": "latency_p95",
+                            "slice": {"prompt_template": "rag-x"},
+                            "start": "2026-02-03",
+                            "end": "2026-02-04",
+                            "direction": "up",
+                            "expected": 1000.0,
+                            "observed": 2000.0,
+                            "root_cause": [{"prompt_template": "rag-x"}],
+                        },
+                        {
+                            "key": "k1",
+                            "tenant_id": "tenant-001",
+                            "metric": "latency_p95",
+                            "slice": {},
+                            "start": "2026-02-03",
+                            "end": "2026-02-03",
+                            "direction": "up",
+                            "expected": 900.0,
+                            "observed": 1500.0,
+                        },
+                    ],
+                },
             )
         )
     return root / "ws"
@@ -274,7 +301,7 @@ def test_a_tenant_key_sees_and_changes_its_own_incidents_only(
     assert missing.status_code == theirs.status_code == shared.status_code == 404
     assert theirs.text == missing.text  # nothing tells an existing incident from a missing one
     assert client.get(f"/ui/incidents/{other.id}/series.csv").status_code == 404
-    own = _incidents(ws_path, tenant="tenant-001")
+    own = [i for i in _incidents(ws_path, tenant="tenant-001") if i.tenant_id == "tenant-001"]
     assert own, "the scan found no incident of tenant-001"
     assert client.get(f"/ui/incidents/{own[0].id}").status_code == 200
     token = _csrf(client.get("/ui/sessions").text)
@@ -286,3 +313,21 @@ def test_a_tenant_key_sees_and_changes_its_own_incidents_only(
     assert _get(ws_path, other.id).state == before
     _sign_in(client, keys["t0"])
     assert client.get(f"/ui/incidents/{other.id}").status_code == 200
+
+
+def test_an_incident_across_tenants_links_each_series_to_its_sessions(
+    client: TestClient, keys: dict[str, str], ws_path: Path
+) -> None:
+    [cross] = [i for i in _incidents(ws_path) if i.tenant_id is None]
+    _sign_in(client, keys["admin"])
+    page = client.get(f"/ui/incidents/{cross.id}")
+    assert page.status_code == 200
+    table = page.text.split('id="seen-in"')[1].split("</table>")[0]
+    assert (
+        'href="/ui/sessions?tenant=tenant-000&amp;since=2026-02-03&amp;until=2026-02-04'
+        '&amp;prompt_template=rag-x"' in table
+    )
+    assert (
+        'href="/ui/sessions?tenant=tenant-001&amp;since=2026-02-03&amp;until=2026-02-03"' in table
+    )
+    assert "prompt_template=rag-x" in table  # the first series' root cause, as text
