@@ -4,10 +4,10 @@ report shows each judge's agreement with them.
 The workflow (``docs/rag.md``, "Auditing a judge"):
 
 1. :func:`audit_sample` draws ``n`` judged answers of one judge, stratified by tenant, release
-   (``model_version/prompt_template`` of the stored event; ``unknown`` when the event is not in
-   the workspace) and the judge's answer-level verdict; :func:`write_sample` writes them as
-   JSONL or CSV with an empty ``human_label`` column (the judge's verdict is not in the file:
-   people label blind).
+   (``model_version/prompt_template`` of the stored event, ``-`` for a missing part;
+   ``unknown`` when the event is not in the workspace) and the judge's answer-level verdict;
+   :func:`write_sample` writes them as JSONL or CSV with an empty ``human_label`` column
+   (the judge's verdict is not in the file: people label blind).
 2. People fill ``human_label`` with ``grounded`` or ``not_grounded`` (blank: not labelled).
 3. :func:`audit_import` validates the file and stores the labels in the ``rag_audit_labels``
    Delta table (the newest label of an answer wins).
@@ -178,8 +178,9 @@ def _releases(ws: Workspace, judged: pa.Table) -> pa.Table:
             sql = "SELECT tenant_id, event_id, 'unknown' AS release FROM keys"
             return con.sql(sql).to_arrow_table()
         sql = (
-            "SELECT k.tenant_id, k.event_id, coalesce(any_value(coalesce(e.model_version, '') "
-            "|| '/' || coalesce(e.prompt_template, '')), 'unknown') AS release FROM keys k "
+            "SELECT k.tenant_id, k.event_id, coalesce(any_value(CASE WHEN e.event_id IS NOT NULL "
+            "THEN coalesce(e.model_version, '-') || '/' || coalesce(e.prompt_template, '-') END), "
+            "'unknown') AS release FROM keys k "
             "LEFT JOIN read_parquet(?, hive_partitioning = true) e "
             "ON e.tenant_id = k.tenant_id AND e.event_id = k.event_id "
             "GROUP BY k.tenant_id, k.event_id"

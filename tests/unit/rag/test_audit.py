@@ -228,3 +228,35 @@ def test_a_written_sample_reads_back_with_its_labels(
     assert [(r["tenant_id"], r["event_id"], r["human_label"]) for r in labelled] == [
         (t, e, h) for t, e, h in rows if h
     ]
+
+
+def test_release_is_unknown_for_an_answer_whose_event_is_not_stored(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    rows = [
+        {
+            "event_id": "e1",
+            "event_time": "2026-03-02T10:00:00Z",
+            "tenant_id": "acme",
+            "user_id": "u",
+            "session_id": "s",
+            "event_type": "turn",
+            "model_version": "m1",
+        },
+        {
+            "event_id": "e2",
+            "event_time": "2026-03-02T10:00:00Z",
+            "tenant_id": "acme",
+            "user_id": "u",
+            "session_id": "s",
+            "event_type": "turn",
+            "prompt_template": "rag-v3",
+        },
+    ]
+    events.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    items = [JudgeInput("Paris.", ("paris",), "acme", e) for e in ("e1", "e2", "e3")]
+    with Workspace.init(tmp_path / "ws") as ws:
+        ingest_paths(ws, [events])
+        judge_answers(ws, LexicalJudge(), items)
+        sample = audit_sample(ws, 3)
+    releases = {r["event_id"]: r["release"] for r in sample.to_pylist()}
+    assert releases == {"e1": "m1/-", "e2": "-/rag-v3", "e3": "unknown"}
