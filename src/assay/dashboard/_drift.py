@@ -63,6 +63,9 @@ class Distribution:
     target: list[float]
     reference_count: int
     target_count: int
+    #: Whose distribution: the tenant, and its slice as text ("" for the whole tenant).
+    tenant: str = ""
+    slice: str = ""
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,11 @@ def drift_view(
             column=top["column"],
             reference_name=report.reference_name,
         )
+        if distribution is not None:
+            label = f"{top['slice_field']}={value_text(top['slice_value'])}"
+            distribution = replace(
+                distribution, tenant=top["tenant_id"], slice=label if top["slice_field"] else ""
+            )
     return DriftView(
         reference_label=report.reference_label,
         reference=report.reference,
@@ -367,7 +375,9 @@ def drift_page(request: Request, user: User, q: Asked) -> Response:
         tenants=page.tenants,
         by_fields=BY_FIELDS,
         incidents=page.incidents,
-        column_href=lambda name: "/ui/drift?" + urlencode({**params, "column": name}),
+        column_href=lambda name, tenant: (
+            "/ui/drift?" + urlencode({**params, "tenant": tenant, "column": name})
+        ),
         slice_value=value_text,
         chart=_chart(dist) if dist is not None else None,
         dist_rows=(

@@ -191,7 +191,7 @@ def test_page_chart_table_and_csv_agree(
     page = c.get("/ui/drift", params=params)
     assert page.status_code == 200
     assert 'data-chart="bar"' in page.text
-    assert "Distribution of latency_ms" in page.text
+    assert "Distribution of latency_ms in acme" in page.text
     csv = c.get("/ui/drift/distribution.csv", params=params)
     assert csv.status_code == 200
     assert csv.headers["content-type"].startswith("text/csv")
@@ -216,3 +216,19 @@ def test_a_tenant_key_compares_its_own_tenant_only(
     )
     assert own.status_code == 200
     assert "acme" not in own.text
+
+
+def test_column_links_keep_the_page_state_and_name_the_tenant(
+    client: tuple[TestClient, dict[str, str]],
+) -> None:
+    c, keys = client
+    _sign_in(c, keys["admin"])
+    page = c.get(
+        "/ui/drift",
+        params={"reference": "2026-03-01..2026-03-04", "target": "2026-03-05..2026-03-06"},
+    )
+    assert page.status_code == 200
+    assert (
+        'href="/ui/drift?reference=2026-03-01..2026-03-04&amp;target=2026-03-05..2026-03-06'
+        '&amp;tenant=acme&amp;column=locale"' in page.text
+    )
