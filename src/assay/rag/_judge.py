@@ -301,10 +301,14 @@ def _safe_judge(judge: Judge, item: JudgeInput) -> Judgement:
     if not split_claims(item.answer):
         return no_claims()
     try:
-        return judge.judge(item.answer, item.contexts)
+        out = judge.judge(item.answer, item.contexts)
     except Exception as exc:  # a judge's own failure is this answer's error, not the run's
         # The type only: an exception's message may quote the text it choked on.
         return Judgement.failed("model", f"the judge raised {type(exc).__name__}")
+    if out.error is None and not out.claims:
+        # No verdict is no score: an error, so that answers = judged + errors always.
+        return replace(out, error=no_claims().error)
+    return out
 
 
 def run_judge(

@@ -206,3 +206,22 @@ def test_since_until_select_answers_by_their_stored_event_day(tmp_path: Path) ->
         assert [i.event_id for i in pick] == ["e1"]
         assert len(select_inputs(ws, items, tenant="other")) == 0
         assert len(select_inputs(ws, items)) == 4
+
+
+class Silent:
+    judge_id = "silent"
+    model = ""
+    prompt_version = "1"
+
+    def judge(self, answer: str, contexts: Sequence[str]) -> Judgement:
+        return Judgement(tokens_in=7)  # no claims, no error
+
+
+def test_a_judgement_without_claims_or_error_counts_as_an_error() -> None:
+    run = run_judge(Silent(), [JudgeInput("Something.", ())])
+    (j,) = run.judgements
+    assert j.error is not None
+    assert j.error.kind == "no_claims"
+    assert j.tokens_in == 7
+    s = run.summary()
+    assert (s["answers"], s["judged"], s["errors"]) == (1, 0, 1)
