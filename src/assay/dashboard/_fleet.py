@@ -32,6 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -104,17 +105,30 @@ class DailySummary:
     def last_day(self) -> dt.date | None:
         return None if not len(self.day) else _date(int(self.day.max()))
 
+    @cached_property
+    def offsets(self) -> NDArray[np.int64]:
+        """Row ``offsets[i]`` is tenant ``i``'s first (rows are sorted by tenant, then day)."""
+        bounds = np.searchsorted(self.tenant, np.arange(len(self.tenants) + 1))
+        return bounds.astype(np.int64)
+
     @classmethod
     def from_health(cls, table: pa.Table, version: int) -> DailySummary:
         """From ``Metrics.health``'s table (``tenant_id, day, ...``)."""
         names = table.column("tenant_id").to_numpy(zero_copy_only=False).astype(str)
         tenants, index = np.unique(names, return_inverse=True)
         day = table.column("day").cast(pa.int32()).to_numpy(zero_copy_only=False).astype(np.int64)
+        order = np.lexsort((day, index))
         columns = {
-            name: table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+            name: table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)[order]
             for name in (*COUNTS, "latency_p95", "cost_usd")
         }
-        return cls(version, tuple(str(t) for t in tenants), index.astype(np.int64), day, columns)
+        return cls(
+            version,
+            tuple(str(t) for t in tenants),
+            index.astype(np.int64)[order],
+            day[order],
+            columns,
+        )
 
 
 @dataclass(frozen=True)
@@ -133,7 +147,7 @@ class FleetRow:
     change: float | None
     change_metric: str | None
     incidents: int
-    spark: tuple[float, ...]
+    spark: tuple[float | None, ...]
 
     def value(self, metric: str) -> float | None:
         result: float | None = getattr(self, metric)
@@ -238,14 +252,8 @@ def _range_metrics(
     return metrics, days
 
 
-def _value(x: float) -> float | None:
-    return None if math.isnan(x) else float(x)
-
-
-def _change(now: float | None, before: float | None) -> float | None:
-    if now is None or before is None or before == 0:
-        return None
-    return abs(now - before) / abs(before)
+def _values(x: FloatArray) -> list[float | None]:
+    return [None if v != v else v for v in x.tolist()]  # v != v: NaN
 
 
 def fleet_rows(
@@ -259,34 +267,42 @@ def fleet_rows(
 ) -> list[FleetRow]:
     """Every tenant (of ``tenants``, if given) with a day in ``since..until``, with its
     headline metrics over that range (see the module docstring for the definitions), in
-    tenant order. ``spark`` (DAU per day) is filled for the tenants of ``spark_for`` only
-    (all when None): the rows of one page need it, not the whole fleet."""
+    tenant order. ``spark`` (DAU per day of the range, None before the tenant's first day) is
+    left empty unless ``with_spark`` (a page needs it for its rows only: :func:`sparks`)."""
     lo, hi = _days(since), _days(until)
     width = hi - lo + 1
     now, days = _range_metrics(summary, lo, hi)
     before, _ = _range_metrics(summary, lo - width, lo - 1)
     incidents = incidents or {}
     wanted = None if tenants is None else set(tenants)
+    names = [m for m, _, _ in METRICS]
+    # Relative changes of every metric at once; NaN where either side is missing or 0.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.stack([np.abs(now[m] - before[m]) / np.abs(before[m]) for m in names])
+    rel[~np.isfinite(rel)] = np.nan
+    has_change = ~np.all(np.isnan(rel), axis=0)
+    best = np.argmax(np.nan_to_num(rel, nan=-1.0), axis=0)
+    now_values = {m: _values(now[m]) for m in names}
+    before_values = {m: _values(before[m]) for m in names}
+    days_list = days.tolist()
     rows: list[FleetRow] = []
     for i, name in enumerate(summary.tenants):
-        if days[i] == 0 or (wanted is not None and name not in wanted):
+        if days_list[i] == 0 or (wanted is not None and name not in wanted):
             continue
-        values = {m: _value(now[m][i]) for m, _, _ in METRICS}
-        prev = {m: _value(before[m][i]) for m, _, _ in METRICS}
-        changes = [(c, m) for m in values if (c := _change(values[m], prev[m])) is not None]
-        change, change_metric = max(changes) if changes else (None, None)
+        values = {m: now_values[m][i] for m in names}
+        change_metric = names[int(best[i])] if has_change[i] else None
         rows.append(
             FleetRow(
                 tenant_id=name,
-                days=int(days[i]),
+                days=days_list[i],
                 dau=values["dau"],
                 handoff_rate=values["handoff_rate"],
                 thumbs_down_rate=values["thumbs_down_rate"],
                 error_rate=values["error_rate"],
                 latency_p95=values["latency_p95"],
                 cost_per_session=values["cost_per_session"],
-                previous=prev,
-                change=change,
+                previous={m: before_values[m][i] for m in names},
+                change=None if change_metric is None else float(rel[int(best[i]), i]),
                 change_metric=change_metric,
                 incidents=incidents.get(name, 0),
                 spark=_spark(summary, i, lo, hi) if with_spark else (),
@@ -297,16 +313,22 @@ def fleet_rows(
 
 def sparks(
     summary: DailySummary, tenants: Sequence[str], *, since: dt.date, until: dt.date
-) -> dict[str, tuple[float, ...]]:
-    """The DAU per day of ``since..until`` of each of ``tenants`` (its grid days only)."""
+) -> dict[str, tuple[float | None, ...]]:
+    """The DAU of each day of ``since..until`` for each of ``tenants`` (None on the days
+    outside its day grid: before its first active day, after the last event day)."""
     index = {name: i for i, name in enumerate(summary.tenants)}
     lo, hi = _days(since), _days(until)
     return {t: _spark(summary, index[t], lo, hi) if t in index else () for t in tenants}
 
 
-def _spark(summary: DailySummary, index: int, lo: int, hi: int) -> tuple[float, ...]:
-    mask = (summary.tenant == index) & (summary.day >= lo) & (summary.day <= hi)
-    return tuple(float(v) for v in summary.columns["dau"][mask])
+def _spark(summary: DailySummary, index: int, lo: int, hi: int) -> tuple[float | None, ...]:
+    a, b = int(summary.offsets[index]), int(summary.offsets[index + 1])
+    day = summary.day[a:b]
+    keep = (day >= lo) & (day <= hi)
+    out: list[float | None] = [None] * (hi - lo + 1)
+    for d, v in zip(day[keep].tolist(), summary.columns["dau"][a:b][keep].tolist(), strict=True):
+        out[d - lo] = v
+    return tuple(out)
 
 
 def spark_days(row: FleetRow, until: dt.date) -> list[str]:

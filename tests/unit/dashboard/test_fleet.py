@@ -75,7 +75,8 @@ def reference(
             "error_rate": len(errors) / len(turns) if turns else None,
             "latency_p95": sum(p95s) / len(p95s) if p95s else None,
             "cost_per_session": cost / len(sessions) if sessions else None,
-            "spark": [float(x) for x in dau],
+            # DAU of every day of the range; None before the tenant's first active day.
+            "spark": [None] * (start - since).days + [float(x) for x in dau],
         }
     return out
 
