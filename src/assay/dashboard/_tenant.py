@@ -32,7 +32,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from assay.anomaly import ScanConfig, release_events, scan_table
-from assay.dashboard._auth import UiError, User, backend, not_found, require_tenant
+from assay.dashboard._auth import UiError, UiUser, User, backend, not_found, require_tenant
 from assay.dashboard._fleet import (
     COUNTS,
     PAGE_MAX_AGE,
@@ -342,7 +342,7 @@ def _checked(by: str | None, metric: str | None) -> None:
 
 def _tenant_data(
     request: Request,
-    user: Any,
+    user: UiUser,
     tenant_id: str,
     since: str | None,
     until: str | None,
@@ -355,7 +355,8 @@ def _tenant_data(
         if tenant_id not in summary.tenants:
             raise not_found()
         span = page_range(summary, since, until)
-        assert span is not None  # the tenant has events
+        if span is None:  # no events at all (the tenant was just forgotten)
+            raise not_found()
         first, last = span
         if by is None:
             table = tenant_table(summary, tenant_id)
@@ -441,7 +442,8 @@ def tenant_csv(
             if tenant_id not in summary.tenants:
                 raise not_found()
             span = page_range(summary, since, until)
-            assert span is not None
+            if span is None:
+                raise not_found()
             table = ws.metrics.retention(tenant=tenant_id, since=span[0], until=span[1])
         header = ["cohort_week", "week", "users", "retained", "rate"]
         lines = [[r[c] for c in header] for r in table.to_pylist()]
