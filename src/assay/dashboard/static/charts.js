@@ -238,7 +238,11 @@
     var ya = {
       stroke: "#333",
       grid: { stroke: "#e4e4e4" },
-      size: 60,
+      // Wide enough for the longest tick label ("10000 ms"), plus the axis label.
+      size: function (u, values) {
+        var longest = (values || []).reduce(function (m, v) { return Math.max(m, String(v).length); }, 1);
+        return 14 + 7 * longest + (data.y_label ? 14 : 0);
+      },
       values: function (u, splits) { return splits.map(y); },
     };
     if (data.y_label) ya.label = data.y_label;
@@ -265,16 +269,17 @@
     var xs = xValues(data);
     var shapes = [];
     var cols = columns(xs, data);
-    var series = [{}].concat(lineSeries(data.series || [], shapes, data.format));
+    var series = [{ label: data.xtype === "day" ? "day" : "x" }].concat(
+      lineSeries(data.series || [], shapes, data.format));
     var bands;
     if (data.band) {
       // The band's edges are two more series (thin, dotted), the area between them filled.
       var k = cols.length;
       cols.push((data.band.upper || []).map(num), (data.band.lower || []).map(num));
       series.push(
-        { label: "expected (upper)", stroke: "#8aa8c8", width: 1, dash: [2, 3],
+        { label: "band (upper)", stroke: "#8aa8c8", width: 1, dash: [2, 3],
           points: { show: false } },
-        { label: "expected (lower)", stroke: "#8aa8c8", width: 1, dash: [2, 3],
+        { label: "band (lower)", stroke: "#8aa8c8", width: 1, dash: [2, 3],
           points: { show: false } }
       );
       bands = [{ series: [k, k + 1], fill: "rgba(31, 95, 168, 0.12)" }];
