@@ -94,7 +94,7 @@ def run_demo(
     shown blocked until signed.
     """
     prepare(root)
-    config = SynthConfig(tenants=tenants, users=users, days=days, seed=seed, end=end)
+    config = SynthConfig(tenants=tenants, users=users, days=days, seed=seed, end=end, rag=True)
     say(
         f"1/9  synthesising {days} days of telemetry ({config.start} to {config.end}) for "
         f"{tenants} tenants (seed {seed}) ..."
@@ -160,6 +160,12 @@ def run_demo(
             matches = [i for i in result.incidents if _matches(i, injected)]
             result.found[kind] = bool(matches)
             _say_match(injected, matches, say)
+            if kind == "rag_release":
+                say(
+                    f"    by how much, where, is it real: assay rag compare --a prompt_template="
+                    f"{injected['baseline_prompt_template']} --b prompt_template="
+                    f"{injected['prompt_template']} --by locale"
+                )
 
         say(
             "6/9  release regressions: each new model_version or prompt_template against its "
@@ -455,6 +461,7 @@ _SIGNALS = {
     "outage": ("dau", "active_users", "error_rate"),
     "handoff_jump": ("handoff_rate",),
     "latency_regression": ("latency_p95",),
+    "rag_release": ("cited_rate", "uncited_retrieved_share"),
 }
 
 

@@ -73,7 +73,10 @@ def test_demo_finds_each_injected_incident_as_an_explained_incident(tmp_path: Pa
     assert launch["before"] == {"ready": False, "reasons": ["no sign-off yet"]}
     assert launch["after"] == {"ready": True, "reasons": []}
     kinds = {i["kind"] for i in result.truth["incidents"]}
-    assert kinds == {"outage", "handoff_jump", "latency_regression"}
+    assert kinds == {"outage", "handoff_jump", "latency_regression", "rag_release"}
+    assert any(
+        line.startswith("    by how much, where, is it real: assay rag compare") for line in said
+    )
     # Each injected incident as an incident; the two tied to a release also as regressions.
     assert result.found == {
         **dict.fromkeys(kinds, True),
