@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -210,3 +211,29 @@ def test_every_asset_is_served_without_sign_in_with_the_policy(site: dict[str, A
         assert r.headers["content-security-policy"].startswith(CSP_START), url
         assert r.headers["x-content-type-options"] == "nosniff", url
     assert c.get("/ui/static/../_auth.py").status_code == 404
+
+
+def test_a_real_server_keeps_tenant_a_to_itself(site: dict[str, Any], tmp_path: Path) -> None:
+    """Once over real HTTP (uvicorn on 127.0.0.1, a child process): sign-in, cookie, policy,
+    and the refusals, as a browser would meet them."""
+    from live_server import running_server  # type: ignore[import-not-found]
+
+    with (
+        running_server(site["path"], tmp_path / "server.err") as (_, port),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}") as client,
+    ):
+        origin = {"Origin": f"http://127.0.0.1:{port}"}
+        r = client.post("/ui/login", data={"api_key": site["key_a"]}, headers=origin)
+        assert r.status_code == 303
+        cookie = r.headers["set-cookie"].lower()
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
+        assert "path=/ui" in cookie
+        fleet = client.get("/ui/fleet.csv")
+        assert fleet.status_code == 200
+        assert [line.split(",")[0] for line in fleet.text.splitlines()[1:]] == [A]
+        other = client.get(f"/ui/tenants/{B}")
+        assert other.status_code == 404
+        assert B not in other.text
+        assert other.headers["content-security-policy"].startswith(CSP_START)
+        assert client.get(f"/ui/tenants/{A}").status_code == 200
