@@ -48,7 +48,14 @@ import pyarrow as pa
 
 from assay._errors import NotFoundError, UsageError
 from assay.evaluation import wilson_interval
-from assay.rag._judge import Judge, JudgeInput, append_rows, judge_answers, judgements, read_rows
+from assay.rag._judge import (
+    Judge,
+    JudgeInput,
+    append_rows,
+    judge_answers,
+    judgements,
+    newest_rows,
+)
 from assay.rag._lexical import LexicalJudge
 from assay.rag._nli import NLIJudge
 from assay.rag._openai import OpenAIJudge
@@ -393,16 +400,7 @@ def audit_import(ws: Workspace, path: Path) -> ImportSummary:
 
 def labels(ws: Workspace) -> pa.Table:
     """The newest human label of each answer (:data:`LABELS_SCHEMA`)."""
-    stored = read_rows(ws, LABELS_TABLE, LABELS_SCHEMA)
-    if stored.num_rows == 0:
-        return stored
-    with ws.duckdb() as con:
-        con.register("stored", stored)
-        out = con.sql(
-            "SELECT * FROM stored QUALIFY row_number() OVER (PARTITION BY tenant_id, event_id "
-            "ORDER BY labelled_at DESC) = 1 ORDER BY tenant_id, event_id"
-        ).to_arrow_table()
-    return out.select(LABELS_SCHEMA.names).cast(LABELS_SCHEMA)
+    return newest_rows(ws, LABELS_TABLE, LABELS_SCHEMA, ("tenant_id", "event_id"), "labelled_at")
 
 
 def agreement(

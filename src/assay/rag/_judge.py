@@ -411,16 +411,28 @@ def judgements(ws: Workspace, *, latest: bool = True) -> pa.Table:
     ``score`` is null on an error row (``error_kind`` says why): a groundedness rate is the mean
     of the non-null scores, with the error rows counted beside it.
     """
-    stored = read_rows(ws, JUDGEMENTS_TABLE, JUDGEMENTS_SCHEMA)
-    if not latest or stored.num_rows == 0:
+    if not latest:
+        return read_rows(ws, JUDGEMENTS_TABLE, JUDGEMENTS_SCHEMA)
+    keys = ("tenant_id", "event_id", "judge", "model")
+    return newest_rows(ws, JUDGEMENTS_TABLE, JUDGEMENTS_SCHEMA, keys, "judged_at")
+
+
+def newest_rows(
+    ws: Workspace, name: str, schema: pa.Schema, keys: Sequence[str], time_column: str
+) -> pa.Table:
+    """The newest row (by ``time_column``) of each ``keys`` of a table written by
+    :func:`append_rows`, ordered by the keys."""
+    stored = read_rows(ws, name, schema)
+    if stored.num_rows == 0:
         return stored
+    by = ", ".join(keys)
     with ws.duckdb() as con:
         con.register("stored", stored)
         out = con.sql(
-            "SELECT * FROM stored QUALIFY row_number() OVER (PARTITION BY tenant_id, event_id, "
-            "judge, model ORDER BY judged_at DESC) = 1 ORDER BY tenant_id, event_id, judge, model"
+            f"SELECT * FROM stored QUALIFY row_number() OVER (PARTITION BY {by} "
+            f"ORDER BY {time_column} DESC) = 1 ORDER BY {by}"
         ).to_arrow_table()
-    return out.select(JUDGEMENTS_SCHEMA.names).cast(JUDGEMENTS_SCHEMA)
+    return out.select(schema.names).cast(schema)
 
 
 def with_usage(judgement: Judgement, **usage: Any) -> Judgement:
