@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assay.dashboard import _auth
 from assay.dashboard._auth import safe_next
@@ -287,3 +289,16 @@ def test_a_key_holds_at_most_max_sessions(ui_site: Site, monkeypatch: pytest.Mon
     signed_in = [get(c, "/ui/").status_code == 200 for c in clients]
     # The two oldest sessions ended when the fourth and fifth began.
     assert signed_in == [False, False, True, True, True]
+
+
+@given(st.text(max_size=80))
+@settings(max_examples=300, deadline=None)
+def test_next_is_always_a_path_of_this_dashboard(value: str) -> None:
+    from urllib.parse import urljoin, urlsplit
+
+    out = safe_next(value)
+    assert out in {value, "/ui/"}
+    # Resolved by a browser against this server, it stays on this server, under /ui.
+    resolved = urlsplit(urljoin("http://testserver/ui/login", out))
+    assert resolved.netloc == "testserver"
+    assert resolved.path == "/ui" or resolved.path.startswith("/ui/")

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import assay
 from assay.dashboard._fleet import daily_summary, fleet_rows
@@ -240,3 +242,74 @@ def test_a_bad_query_answers_a_400_page(ui_site: Site, query: str) -> None:
     r = get(c, f"/ui/?{query}")
     assert r.status_code == 400
     assert r.headers["content-type"].startswith("text/html")
+
+
+_COLS = ("dau", "sessions", "handoff_sessions", "turns", "errors", "feedback", "thumbs_down")
+
+
+@st.composite
+def summaries(draw: st.DrawFn) -> tuple[list[dict[str, Any]], int, int]:
+    """Rows of a daily summary (each tenant a run of consecutive days), and a range."""
+    rows: list[dict[str, Any]] = []
+    for t in range(draw(st.integers(1, 4))):
+        first = draw(st.integers(0, 20))
+        for d in range(first, first + draw(st.integers(1, 15))):
+            counts = {c: float(draw(st.integers(0, 9))) for c in _COLS}
+            lat = draw(st.one_of(st.none(), st.floats(1, 5000)))
+            rows.append(
+                {
+                    "t": f"t{t}",
+                    "day": 20_000 + d,
+                    **counts,
+                    "lat": lat,
+                    "cost": draw(st.floats(0, 3)),
+                }
+            )
+    lo = 20_000 + draw(st.integers(0, 30))
+    return rows, lo, lo + draw(st.integers(0, 12))
+
+
+@given(summaries())
+@settings(max_examples=150, deadline=None)
+def test_fleet_rows_match_sums_over_the_range(case: tuple[list[dict[str, Any]], int, int]) -> None:
+    from assay.dashboard._fleet import DailySummary
+
+    rows, lo, hi = case
+    names = sorted({r["t"] for r in rows})
+    summary = DailySummary(
+        1,
+        tuple(names),
+        np.array([names.index(r["t"]) for r in rows], np.int64),
+        np.array([r["day"] for r in rows], np.int64),
+        {
+            **{c: np.array([r[c] for r in rows]) for c in _COLS},
+            "latency_p95": np.array([np.nan if r["lat"] is None else r["lat"] for r in rows]),
+            "cost_usd": np.array([r["cost"] for r in rows]),
+        },
+    )
+    day = dt.date(1970, 1, 1)
+    got = {
+        r.tenant_id: r
+        for r in fleet_rows(summary, since=day + dt.timedelta(lo), until=day + dt.timedelta(hi))
+    }
+
+    def ratio(a: float, b: float) -> float | None:
+        return a / b if b > 0 else None
+
+    for name in names:
+        mine = [r for r in rows if r["t"] == name and lo <= r["day"] <= hi]
+        if not mine:
+            assert name not in got
+            continue
+        row = got[name]
+        total = {c: sum(r[c] for r in mine) for c in _COLS}
+        lats = [r["lat"] for r in mine if r["lat"] is not None]
+        assert row.days == len(mine)
+        assert close(row.dau, total["dau"] / len(mine))
+        assert close(row.handoff_rate, ratio(total["handoff_sessions"], total["sessions"]))
+        assert close(row.thumbs_down_rate, ratio(total["thumbs_down"], total["feedback"]))
+        assert close(row.error_rate, ratio(total["errors"], total["turns"]))
+        assert close(row.latency_p95, sum(lats) / len(lats) if lats else None)
+        assert close(row.cost_per_session, ratio(sum(r["cost"] for r in mine), total["sessions"]))
+        by_day = {r["day"]: r["dau"] for r in mine}
+        assert list(row.spark) == [by_day.get(d) for d in range(lo, hi + 1)]
