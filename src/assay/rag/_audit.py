@@ -133,7 +133,15 @@ class Agreement:
 def agreement_of(
     judge_labels: Sequence[str], people_labels: Sequence[str], *, n_boot: int = 1000, seed: int = 0
 ) -> Agreement:
-    """Agreement of a judge's answer-level labels with people's on the same answers."""
+    """Agreement of a judge's answer-level labels with people's on the same answers.
+
+    Examples
+    --------
+    >>> a = agreement_of(["not_grounded", "grounded", "grounded", "not_grounded"],
+    ...                  ["not_grounded", "grounded", "not_grounded", "not_grounded"], n_boot=0)
+    >>> a.kappa, a.precision, round(a.recall, 4)
+    (0.5, 1.0, 0.6667)
+    """
     j = list(judge_labels)
     p = list(people_labels)
     kappa = cohen_kappa(j, p)

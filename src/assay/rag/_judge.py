@@ -325,6 +325,15 @@ def run_judge(
     calling the judge; successful judgements are added to the cache. A judge that raises
     records a ``model`` error for that answer and the run goes on. ``progress`` is called with
     the number of answers finished so far.
+
+    Examples
+    --------
+    >>> from assay.rag import LexicalJudge
+    >>> items = [JudgeInput("Paris is in France.", ("Paris lies in France.",)),
+    ...          JudgeInput("...", ("Paris lies in France.",))]
+    >>> s = run_judge(LexicalJudge(), items, concurrency=2).summary()
+    >>> s["judged"], s["errors_by_kind"], s["mean_score"]
+    (1, {'no_claims': 1}, 1.0)
     """
     if concurrency < 1:
         raise UsageError(f"concurrency must be at least 1 (got {concurrency}); pass 1 to 64")
