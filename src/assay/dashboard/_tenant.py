@@ -412,6 +412,7 @@ def tenant(
         by=by,
         metric=metric,
         slice_fields=SLICE_FIELDS,
+        top=TOP_VALUES,
         charts=[(name, label, fmt, data["charts"][name]) for name, label, fmt, _ in shown],
         chart_names=[(c[0], c[1]) for c in CHARTS],
         events=events,
