@@ -195,9 +195,10 @@ def _series(ws: Workspace, inc: Incident) -> tuple[list[dict[str, Any]], str | N
 
     if inc.tenant_id is None or inc.metric not in WATCHED_METRICS:
         return [], f"{inc.metric} is not a daily tenant series the scan draws"
-    by = next(iter(inc.slice)) if len(inc.slice) == 1 else None
-    if len(inc.slice) > 1:
-        return [], f"the slice {slice_text(inc.slice)} is not a single series of the scan"
+    chosen = _scanned_slice(inc)
+    by = next(iter(chosen)) if len(chosen) == 1 else None
+    if len(chosen) > 1:
+        return [], f"the slice {slice_text(chosen)} is not a single series of the scan"
     last = ws.last_event_day() or inc.end
     since = inc.start - dt.timedelta(days=CONTEXT_DAYS)
     until = min(last, inc.end + dt.timedelta(days=AFTER_DAYS))
@@ -215,7 +216,7 @@ def _series(ws: Workspace, inc: Incident) -> tuple[list[dict[str, Any]], str | N
         if by is not None:
             import pyarrow.compute as pc
 
-            value = inc.slice[by]
+            value = chosen[by]
             column = table.column(by)
             mask = pc.is_null(column) if value is None else pc.equal(column, value)
             table = table.filter(mask)
@@ -226,6 +227,17 @@ def _series(ws: Workspace, inc: Incident) -> tuple[list[dict[str, Any]], str | N
     out = [{k: r.get(k) for k in wanted} for r in points.to_pylist()]
     out.sort(key=lambda r: r["day"])
     return out, None if out else "no scored days in the window"
+
+
+def _scanned_slice(inc: Incident) -> dict[str, Any]:
+    """The slice of the series the incident was found on: its first member's of its own
+    tenant and metric (an incident grouped under a release cause has the cause as its slice,
+    but was seen on whole-tenant series), else the incident's slice."""
+    for m in inc.seen_in:
+        if m.get("tenant_id") == inc.tenant_id and m.get("metric") == inc.metric:
+            raw = m.get("slice")
+            return dict(raw) if isinstance(raw, dict) else {}
+    return dict(inc.slice)
 
 
 def _releases(ws: Workspace, inc: Incident) -> list[dict[str, Any]]:
@@ -342,6 +354,7 @@ def incident_page(request: Request, user: User, incident_id: IdPath) -> Response
         view=view,
         inc=view.incident,
         slice_label=slice_text(view.incident.slice),
+        facts=other_facts(view.incident),
         chart=_chart(view) if view.series else None,
         band_label=band_label(view.incident.metric),
         series_rows=[
@@ -358,6 +371,22 @@ def incident_page(request: Request, user: User, incident_id: IdPath) -> Response
 def _shown(value: float | None) -> str | None:
     """A value for the page's table: 6 significant digits (the CSV has them all)."""
     return None if value is None else f"{value:.6g}"
+
+
+#: Keys of an incident's details the page shows in sections of their own.
+_SHOWN_DETAILS = ("explanation", "releases", "seen_in", "cause")
+
+
+def other_facts(incident: Incident) -> list[tuple[str, str]]:
+    """The incident's other details (a regression's counts, a drift's columns, ...) as
+    (key, JSON text) pairs in key order, as ``assay incidents show`` lists them."""
+    import json
+
+    return [
+        (k, json.dumps(v, ensure_ascii=False, sort_keys=True)[:2000])
+        for k, v in sorted(incident.details.items())
+        if k not in _SHOWN_DETAILS
+    ]
 
 
 def _yes(flag: object) -> str:

@@ -331,3 +331,58 @@ def test_an_incident_across_tenants_links_each_series_to_its_sessions(
         'href="/ui/sessions?tenant=tenant-001&amp;since=2026-02-03&amp;until=2026-02-03"' in table
     )
     assert "prompt_template=rag-x" in table  # the first series' root cause, as text
+
+
+def _incident(**over: Any) -> Incident:
+    fields: dict[str, Any] = {
+        "id": 1,
+        "kind": "anomaly",
+        "key": "release|prompt_template=rag-v3",
+        "tenant_id": "acme",
+        "metric": "cost_usd",
+        "slice": {"prompt_template": "rag-v3"},
+        "start": HAND_DAY,
+        "end": HAND_DAY,
+        "direction": "up",
+        "severity": "high",
+        "expected": 1.0,
+        "observed": 2.0,
+        "score": 0.001,
+        "details": {},
+        "state": "open",
+        "created_at": "",
+        "updated_at": "",
+        "acknowledged_at": None,
+        "resolved_at": None,
+    }
+    fields.update(over)
+    return Incident(**fields)
+
+
+def test_the_chart_follows_the_series_the_scan_saw() -> None:
+    from assay.dashboard._incident import _scanned_slice
+
+    seen = [
+        {"tenant_id": "other", "metric": "cost_usd", "slice": {"locale": "fr"}},
+        {"tenant_id": "acme", "metric": "dau", "slice": {"locale": "de"}},
+        {"tenant_id": "acme", "metric": "cost_usd", "slice": {}},
+    ]
+    # Grouped under a release cause, but seen on acme's whole-tenant cost series.
+    assert _scanned_slice(_incident(details={"seen_in": seen})) == {}
+    # Without members, the incident's own slice.
+    assert _scanned_slice(_incident()) == {"prompt_template": "rag-v3"}
+
+
+def test_other_facts_leave_out_what_has_its_own_section() -> None:
+    from assay.dashboard._incident import other_facts
+
+    inc = _incident(
+        details={
+            "explanation": [],
+            "seen_in": [],
+            "q_value": 0.01,
+            "cause": None,
+            "before": {"rate": 0.1, "n": 20},
+        }
+    )
+    assert other_facts(inc) == [("before", '{"n": 20, "rate": 0.1}'), ("q_value", "0.01")]
