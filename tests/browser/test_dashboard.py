@@ -102,6 +102,22 @@ def test_a_tenant_key_is_refused_everywhere_else_without_learning_what_exists(
     assert "/ui/tenants/no-such-tenant" in statuses
 
 
+def test_the_models_pages_are_for_admin_keys(guard: Guard, world: World) -> None:
+    guard.expected.append(r"status of 403")
+    page = guard.page
+    sign_in(page, world.tenant_key)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Models").click()
+    page.wait_for_url("**/ui/models")
+    assert "admin keys" in page.get_by_role("alert").inner_text()
+    page.context.clear_cookies()
+    sign_in(page, world.admin_key)
+    answer = page.goto("/ui/models")
+    assert answer is not None
+    assert answer.status == 200
+    # The world registers no model (training takes a minute here): the page says so.
+    assert page.locator("#models-note").is_visible()
+
+
 def test_the_guard_aborts_and_records_a_request_to_another_host(guard: Guard) -> None:
     # The guard itself, on a page made here: a request to a host other than 127.0.0.1 is
     # aborted (the image fails to load) and recorded.
