@@ -377,6 +377,12 @@ def sessions(ev: ir.Table, scope: Scope) -> ir.Table:
     )
 
 
+def event_keys(keys: Sequence[str]) -> list[str]:
+    """The columns that tell one event's rows apart: the tenant, the event id and, when the
+    rows are per flight (``by="flight"``), the flight. Every other key is the event's own."""
+    return ["tenant_id", "event_id", *(["flight"] if "flight" in keys else [])]
+
+
 def answer_docs(ev: ir.Table, keys: Sequence[str]) -> ir.Table:
     """``keys..., event_id, doc, retrieved, cited``: one row per candidate answer and distinct
     non-null doc id.
@@ -388,23 +394,32 @@ def answer_docs(ev: ir.Table, keys: Sequence[str]) -> ir.Table:
     counts once, a cited doc id that was not retrieved is a row with ``retrieved = 0``.
     Written with unnest and group by rather than list functions, whose lambdas and null
     handling differ between the engines (and whose lambdas Ibis 12 writes in a syntax DuckDB
-    2 rejects); no join, so a null slice value needs no null-safe match.
+    2 rejects); no join, so a null slice value needs no null-safe match. Rows are grouped by
+    the event (:func:`event_keys`) alone and the other keys, the event's own, carried along:
+    narrower group keys, the same groups.
     """
     turns = ev.filter((ev.event_type == "turn") & (ev.retrieved_doc_ids.length() > 0))
-    cols = [*keys, "event_id"]
+    ident = event_keys(keys)
+    carried = [k for k in keys if k not in ident]
+    cols = [*ident, *carried]
     one = ibis.literal(1, type="int64")
     zero = ibis.literal(0, type="int64")
     got = turns.select(*cols, doc=turns.retrieved_doc_ids.unnest(), r=one, c=zero)
     cited = turns.select(*cols, doc=turns.cited_doc_ids.unnest(), r=zero, c=one)
     docs = ibis.union(got, cited, distinct=False)
     docs = docs.filter(docs.doc.notnull())
-    return docs.group_by([*cols, "doc"]).agg(retrieved=docs.r.max(), cited=docs.c.max())
+    return docs.group_by([*ident, "doc"]).agg(
+        **{k: docs[k].max() for k in carried}, retrieved=docs.r.max(), cited=docs.c.max()
+    )
 
 
 def per_answer(per_doc: ir.Table, keys: Sequence[str]) -> ir.Table:
     """``keys..., event_id, retrieved, citations, uncited``: one row per answer of
     :func:`answer_docs` (distinct retrieved, cited, and retrieved-but-not-cited doc ids)."""
-    out = per_doc.group_by([*keys, "event_id"]).agg(
+    ident = event_keys(keys)
+    carried = [k for k in keys if k not in ident]
+    out = per_doc.group_by(ident).agg(
+        **{k: per_doc[k].max() for k in carried},
         retrieved=per_doc.retrieved.sum(),
         citations=per_doc.cited.sum(),
         uncited=(per_doc.retrieved * (1 - per_doc.cited)).sum(),

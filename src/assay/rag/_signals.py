@@ -21,7 +21,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from assay._errors import UsageError
 from assay.metrics import check_date, check_range, check_tenant, workspace_events
-from assay.metrics._exprs import answer_docs
+from assay.metrics._exprs import answer_docs, event_keys
 from assay.rag._judge import judgements
 from assay.rag._qrels import Qrels
 from assay.schema import SLICE_FIELDS
@@ -234,7 +234,9 @@ def answer_table(
         )
     else:
         docs = docs.mutate(is_rel=zero, is_cov=zero)
-    answers = docs.group_by([*group, "event_id"]).agg(
+    ident = event_keys(group)
+    answers = docs.group_by(ident).agg(
+        **{k: docs[k].max() for k in group if k not in ident},
         retrieved=docs.retrieved.sum(),
         citations=docs.cited.sum(),
         uncited=(docs.retrieved * (1 - docs.cited)).sum(),

@@ -264,3 +264,30 @@ def test_scan_leaves_a_tenant_without_answers_unscored() -> None:
     assert {p["tenant_id"] for p in points} == {"rag"}
     assert all(not p["anomaly"] for p in points)
     assert result.candidates == []
+
+
+def test_explain_breaks_the_rag_rates_down_by_leaf(tmp_path: Path) -> None:
+    from assay.metrics import leaf_counts, workspace_events
+
+    events = [*HAND, turn(8, ["d", "d"], ["e"], query="q1")]  # no locale; e never retrieved
+    with workspace(tmp_path, events) as ws:
+        day = dt.date(2026, 1, 5)
+        ev = workspace_events(ws)
+        cited = leaf_counts(
+            ev, "cited_rate", tenant="acme", start=day, end=day, dims=["locale"]
+        ).to_pylist()
+        uncited = leaf_counts(
+            ev, "uncited_retrieved_share", tenant="acme", start=day, end=day, dims=["locale"]
+        ).to_pylist()
+    # en: e1 (cites), e5 (cites); fr: e2 (no citation); null: e8 (cites e, retrieved d).
+    assert [(r["locale"], r["value"], r["total"]) for r in cited] == [
+        ("en", 2.0, 2.0),
+        ("fr", 0.0, 1.0),
+        (None, 1.0, 1.0),
+    ]
+    # en: e1 b of {a, b}, e5 a of {a, c}; fr: c of {c}; null: d of {d}.
+    assert [(r["locale"], r["value"], r["total"]) for r in uncited] == [
+        ("en", 2.0, 4.0),
+        ("fr", 1.0, 1.0),
+        (None, 1.0, 1.0),
+    ]
