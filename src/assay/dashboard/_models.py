@@ -295,3 +295,43 @@ def model_version_page(
         charts=charts,
         tables=tables,
     )
+
+
+@dataclass(frozen=True)
+class RolloutView:
+    """One rollout: its plan, its transitions (each with the reason its gates gave), and its
+    gates judged now on the telemetry since it started (:func:`assay.rollout.evaluate`, which
+    changes nothing)."""
+
+    rollout: Rollout
+    history: list[Any]
+    verdict: str | None
+    gates: list[dict[str, Any]]
+    note: str | None = None
+
+
+def rollout_view(ws: Workspace, rollout_id: int) -> RolloutView:
+    """The rollout page's facts; :class:`NotFoundError` for an unknown id."""
+    from assay.rollout import evaluate, rollouts
+
+    store = rollouts(ws)
+    found = store.get(rollout_id)
+    history = store.history(rollout_id)
+    try:
+        judged = evaluate(ws, rollout_id)
+    except AssayError as exc:
+        return RolloutView(found, history, None, [], f"the gates could not be judged: {exc}")
+    return RolloutView(found, history, str(judged.verdict), [g.as_dict() for g in judged.gates])
+
+
+@router.get("/ui/rollouts/{rollout_id}")
+def rollout_page(
+    request: Request, user: User, rollout_id: Annotated[int, Path(ge=1, le=2**62)]
+) -> Response:
+    _admin(user)
+    with backend(request).reader(user.key) as ws:
+        try:
+            view = rollout_view(ws, rollout_id)
+        except NotFoundError:
+            raise not_found() from None
+    return render(request, "rollout.html", nav="models", view=view, r=view.rollout)

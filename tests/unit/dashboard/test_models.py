@@ -129,7 +129,7 @@ def test_tenant_keys_are_told_models_are_for_admins(trained: Path) -> None:
     client, key = _client_for(trained, "tenant-000")
     with client:
         _sign_in(client, key)
-        for url in ("/ui/models", "/ui/models/quality/1"):
+        for url in ("/ui/models", "/ui/models/quality/1", "/ui/rollouts/1"):
             r = client.get(url)
             assert r.status_code == 403
             assert "admin key" in r.text
@@ -145,3 +145,37 @@ def test_without_a_registry_the_page_says_so(tmp_path: Path) -> None:
         assert r.status_code == 200
         assert "No model is registered in this workspace yet" in r.text
         assert client.get("/ui/models/quality/1").status_code == 404
+
+
+def test_rollout_page_shows_its_transitions_and_its_gates_now(
+    admin: TestClient, trained: Path
+) -> None:
+    from assay.rollout import RolloutStore, evaluate
+
+    with assay.Workspace.open(trained) as ws:
+        store = RolloutStore(ws.meta, clock=lambda: dt.datetime(2026, 1, 20, tzinfo=dt.UTC))
+        started = store.start(field="prompt_template", stable="rag-v2", candidate="rag-v3")
+        store.pause(started.id, "checking by hand")
+        judged = evaluate(ws, started.id)
+    page = admin.get(f"/ui/rollouts/{started.id}")
+    assert page.status_code == 200
+    assert 'id="rollout-state">paused<' in page.text
+    transitions = page.text.split('id="transitions"')[1].split("</table>")[0]
+    rows = re.findall(r"<tr><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td>", transitions)
+    assert rows == [("", "canary"), ("canary", "paused")]
+    assert "checking by hand" in transitions
+    gates = page.text.split('id="gates"')[1].split("</table>")[0]
+    counts = re.findall(r'<td class="num">(\d+) / (\d+)</td>', gates)
+    expected = [
+        pair
+        for g in judged.gates
+        for pair in (
+            (str(g.stable["events"]), str(g.stable["n"])),
+            (str(g.candidate["events"]), str(g.candidate["n"])),
+        )
+    ]
+    assert counts == expected
+    assert f"<strong>{judged.verdict}</strong>" in page.text
+    listing = admin.get("/ui/models")
+    assert f'href="/ui/rollouts/{started.id}"' in listing.text
+    assert admin.get("/ui/rollouts/987654").status_code == 404
