@@ -27,6 +27,7 @@ TEMPLATE_NAMES = (
     "session.html",
     "_rollouts.html",
     "_model_incidents.html",
+    "rollout.html",
 )
 
 
