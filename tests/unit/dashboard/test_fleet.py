@@ -313,3 +313,8 @@ def test_fleet_rows_match_sums_over_the_range(case: tuple[list[dict[str, Any]], 
         assert close(row.cost_per_session, ratio(sum(r["cost"] for r in mine), total["sessions"]))
         by_day = {r["day"]: r["dau"] for r in mine}
         assert list(row.spark) == [by_day.get(d) for d in range(lo, hi + 1)]
+
+
+def test_the_incident_badge_links_to_the_tenants_incidents(ui_site: Site) -> None:
+    page = get(ui_site.login("admin"), "/ui/").text
+    assert '<a class="badge bad" href="/ui/tenants/t3#incidents-h">1 unresolved</a>' in page
