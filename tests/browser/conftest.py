@@ -83,9 +83,10 @@ def guard(page: Any) -> Iterator[Guard]:
         else:
             r.continue_()
 
+    # On the context, so that every page the test opens is guarded.
     page.context.route("**/*", route)
-    page.on("console", lambda m: g.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: g.errors.append(f"page error: {e}"))
+    page.context.on("console", lambda m: g.errors.append(m.text) if m.type == "error" else None)
+    page.context.on("weberror", lambda e: g.errors.append(f"page error: {e.error}"))
     yield g
     assert g.outside == [], f"requests left 127.0.0.1 (aborted): {g.outside}"
     assert g.unexpected_errors() == [], f"console or page errors: {g.unexpected_errors()}"

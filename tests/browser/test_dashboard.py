@@ -118,7 +118,36 @@ def test_the_models_pages_are_for_admin_keys(guard: Guard, world: World) -> None
     assert page.locator("#models-note").is_visible()
 
 
-def test_the_guard_aborts_and_records_a_request_to_another_host(guard: Guard) -> None:
+def test_splitting_a_tenant_by_a_field_is_a_url_that_opens_the_same_view(
+    guard: Guard, world: World
+) -> None:
+    page = guard.page
+    field, value = world.release
+    sign_in(page, world.admin_key)
+    page.goto(f"/ui/tenants/{world.tenant}")
+    page.locator("select#by").select_option(field)  # submits itself (app.js)
+    page.wait_for_url(f"**/ui/tenants/{world.tenant}?*by={field}*")
+    shown = page.locator("main").inner_text()
+    assert value in shown  # the release's model_version is one of the split's series
+    link = page.url
+    again = page.context.new_page()
+    again.goto(link)
+    assert again.locator("select#by").input_value() == field
+    assert again.locator("main").inner_text() == shown
+    again.close()
+
+
+def test_signing_out_ends_the_session(guard: Guard, world: World) -> None:
+    page = guard.page
+    sign_in(page, world.admin_key)
+    page.goto("/ui/")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/ui/login")
+    page.goto("/ui/")
+    assert re.search(r"/ui/login\?next=", page.url), page.url
+
+
+def test_the_guard_records_outside_requests_console_errors_and_page_errors(guard: Guard) -> None:
     # The guard itself, on a page made here: a request to a host other than 127.0.0.1 is
     # aborted (the image fails to load) and recorded.
     guard.expected.append(r"net::ERR_FAILED")
@@ -128,6 +157,12 @@ def test_the_guard_aborts_and_records_a_request_to_another_host(guard: Guard) ->
     assert guard.outside == ["http://192.0.2.1/pixel.png"]
     assert page.evaluate("document.getElementById('x').naturalWidth") == 0
     guard.outside.clear()
+    # And a console error or an uncaught error in any page of the test is recorded.
+    page.evaluate("console.error('seen by the guard')")
+    page.evaluate("setTimeout(() => { throw new Error('thrown in the page'); })")
+    page.wait_for_timeout(100)
+    assert guard.errors[-2:] == ["seen by the guard", "page error: thrown in the page"]
+    guard.errors.clear()
 
 
 def test_first_contentful_paint_of_the_fleet_is_under_a_second(
