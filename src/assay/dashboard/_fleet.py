@@ -34,7 +34,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, get_args
 
 import numpy as np
 import pyarrow as pa
@@ -76,7 +76,7 @@ SortKey = Literal[
     "incidents",
     "change",
 ]
-SORTS: tuple[str, ...] = SortKey.__args__  # type: ignore[attr-defined]
+SORTS: tuple[str, ...] = get_args(SortKey)
 #: The count columns of ``Metrics.health`` kept in the summary.
 COUNTS = ("dau", "sessions", "handoff_sessions", "turns", "errors", "feedback", "thumbs_down")
 
