@@ -209,7 +209,8 @@ def answer_table(
     ``supported`` (0 unless judged), ``cited`` (1 with a citation), ``grounded`` (1 when
     judged with every claim supported). See :func:`signal_counts`.
     """
-    group = [*keys, QUERY_KEY]
+    # The query id is read (a map lookup per answer) only when a labelled set needs it.
+    group = [*keys, QUERY_KEY] if qrels is not None else list(keys)
     docs = answer_docs(ev, group)
     zero = ibis.literal(0, type="int64")
     if qrels is not None:
@@ -274,8 +275,11 @@ def answer_table(
     else:
         answers = answers.mutate(judged=zero, jerr=zero, claims=zero, supported=zero)
     grounded = (answers.judged == 1) & (answers.claims > 0) & (answers.supported == answers.claims)
+    if qrels is None:
+        answers = answers.mutate(**{QUERY_KEY: ibis.null("string")})
     return answers.select(
-        *group,
+        *keys,
+        QUERY_KEY,
         "event_id",
         "retrieved",
         "citations",
