@@ -244,6 +244,8 @@ def tenant_scan(table: pa.Table) -> Band:
             # The scan's low/high of a rate bound the observed rate; the chart's band is the
             # range expected around the expectation for the day's trials instead.
             low, high = (float(b) for b in wilson_interval(expected * n, n))
+        if low is not None:
+            low = max(0.0, low)  # every charted metric is >= 0; the scan's +- scales are not
         out.setdefault(p["metric"], {})[day] = (expected, low, high, bool(p["anomaly"]))
     return out
 

@@ -164,3 +164,35 @@ def test_a_spike_is_flagged_on_its_day_and_inside_no_band() -> None:
     assert errs.lower[-1] is not None
     assert errs.lower[-1] < errs.expected[-1] < errs.upper[-1]
     assert charts["dau"].flags == ()
+
+
+@pytest.mark.parametrize(
+    "query", [RANGE, f"{RANGE}&by=locale", "since=2026-03-15&until=2026-04-02"]
+)
+def test_every_chart_follows_the_data_convention(ui_site: Site, query: str) -> None:
+    # _render.py's docstring: x, series of equal length, band lower/upper of that length or
+    # null, flags and events on x values, a known format; heat: a row per y, a cell per x.
+    page = get(ui_site.login("admin"), f"/ui/tenants/t0?{query}").text
+    specs = [
+        json.loads(s)
+        for s in re.findall(r'<script type="application/json">(.*?)</script>', page, re.S)
+    ]
+    kinds = re.findall(r'<figure class="chart" data-chart="(\w+)"', page)
+    assert len(kinds) == len(specs)
+    # Six metrics, and the retention heat map when the range holds a cohort.
+    assert set(kinds[:6]) <= {"band", "line"}  # band where the scan scored the series
+    assert kinds[6:] in ([], ["heat"])
+    for kind, spec in zip(kinds, specs, strict=True):
+        assert spec["format"] in {"number", "percent", "ms", "usd"}
+        if kind == "heat":
+            assert len(spec["values"]) == len(spec["y"])
+            assert all(len(row) == len(spec["x"]) for row in spec["values"])
+            continue
+        n = len(spec["x"])
+        assert n > 0
+        assert all(len(s["values"]) == n for s in spec["series"])
+        if spec["band"] is not None:
+            assert len(spec["band"]["lower"]) == len(spec["band"]["upper"]) == n
+            assert all(v is None or v >= 0 for v in spec["band"]["lower"])
+        assert set(spec["flags"]) <= set(spec["x"])
+        assert all(e["x"] in spec["x"] for e in spec["events"])
