@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
@@ -177,17 +178,30 @@ def _rollouts(ws: Workspace, name: str | None = None) -> list[Rollout]:
     return sorted(found, key=lambda r: r.id, reverse=True)
 
 
+def _evidence(ws: Workspace, name: str, version: int) -> Any:
+    """What the registry holds about ``name/version`` (show, evaluation, held-out
+    predictions), as the launch gate reads it; :class:`NotFoundError` without it."""
+    from assay.rollout._launch import gather
+
+    rows, why = registry_rows(ws)
+    if why is not None or not any(r["name"] == name and r["version"] == version for r in rows):
+        raise NotFoundError(f"no model version {name}/{version}")
+    return gather(ws.models.registry, name, version)  # type: ignore[attr-defined]
+
+
+def _holdout_curves(evidence: Any) -> tuple[Curves | None, str | None]:
+    holdout = evidence.holdout
+    if holdout is None or holdout.y_score is None:
+        return None, "no held-out scores are stored with this version"
+    found = curves([t == "1" for t in holdout.y_true], list(holdout.y_score))
+    return found, None if found is not None else "the held-out rows hold one class only"
+
+
 def version_view(ws: Workspace, name: str, version: int) -> VersionView:
     """One version's page; :class:`NotFoundError` when the registry has no such version."""
     from assay.rollout import launch_check
-    from assay.rollout._launch import gather
 
-    ref = f"{name}/{version}"
-    rows, why = registry_rows(ws)
-    if why is not None or not any(r["name"] == name and r["version"] == version for r in rows):
-        raise NotFoundError(f"no model version {ref}")
-    reg = ws.models.registry  # type: ignore[attr-defined]
-    evidence = gather(reg, name, version)
+    evidence = _evidence(ws, name, version)
     evaluation = dict(evidence.evaluation)
     metrics = [
         {"metric": k, **v}
@@ -199,14 +213,7 @@ def version_view(ws: Workspace, name: str, version: int) -> VersionView:
         for r in evaluation.get("slices_flagged") or []
         if isinstance(r, dict)
     ]
-    found, note = None, None
-    holdout = evidence.holdout
-    if holdout is None or holdout.y_score is None:
-        note = "no held-out scores are stored with this version"
-    else:
-        found = curves([t == "1" for t in holdout.y_true], list(holdout.y_score))
-        if found is None:
-            note = "the held-out rows hold one class only"
+    found, note = _holdout_curves(evidence)
     moves = _rollouts(ws, name)
     launch, launch_note = None, None
     try:
@@ -294,6 +301,7 @@ def model_version_page(
         view=view,
         charts=charts,
         tables=tables,
+        csv_base=f"/ui/models/{quote(name, safe='')}/{version}",
     )
 
 
@@ -335,3 +343,38 @@ def rollout_page(
         except NotFoundError:
             raise not_found() from None
     return render(request, "rollout.html", nav="models", view=view, r=view.rollout)
+
+
+#: The columns of each curve's CSV.
+CURVE_COLUMNS = {
+    "roc": ("false_positive_rate", "true_positive_rate"),
+    "pr": ("recall", "precision"),
+    "reliability": ("mean_score", "observed_share", "rows"),
+}
+
+
+@router.get("/ui/models/{name}/{version}/{curve}.csv")
+def curve_csv(
+    request: Request,
+    user: User,
+    name: Annotated[str, Path(min_length=1, max_length=256)],
+    version: Annotated[int, Path(ge=1, le=1_000_000)],
+    curve: Annotated[str, Path(pattern="^(roc|pr|reliability)$")],
+) -> Response:
+    """One curve of a version's held-out predictions, every point at full precision."""
+    _admin(user)
+    with backend(request).reader(user.key) as ws:
+        try:
+            found, _ = _holdout_curves(_evidence(ws, name, version))
+        except NotFoundError:
+            raise not_found() from None
+    points: list[tuple[Any, ...]] = []
+    if found is not None:
+        points = list(getattr(found, curve))
+    lines = [",".join(CURVE_COLUMNS[curve])]
+    lines += [",".join(repr(v) for v in p) for p in points]
+    return Response(
+        "\n".join(lines) + "\n",
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{curve}.csv"'},
+    )

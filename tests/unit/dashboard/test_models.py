@@ -119,6 +119,17 @@ def test_version_page_reproduces_the_registry_numbers(admin: TestClient, trained
     cells = [float(v) for v in re.findall(r"<td>([0-9.e-]+)</td>", table)]
     fpr, tpr = np.array(cells[0::2]), np.array(cells[1::2])
     assert float(np.trapezoid(tpr, fpr)) == pytest.approx(row["test_roc_auc"], abs=2e-3)
+    # The CSV beside the chart has every point at full precision: the same area, exactly.
+    csv = admin.get(f"/ui/models/{row['name']}/{row['version']}/roc.csv")
+    assert csv.status_code == 200
+    assert csv.headers["content-type"].startswith("text/csv")
+    lines = csv.text.strip().splitlines()
+    assert lines[0] == "false_positive_rate,true_positive_rate"
+    points = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    area = float(np.trapezoid(points[:, 1], points[:, 0]))
+    assert area == pytest.approx(row["test_roc_auc"], abs=1e-9)
+    assert 'href="/ui/models/quality/1/reliability.csv"' in page.text
+    assert admin.get(f"/ui/models/{row['name']}/{row['version']}/nope.csv").status_code == 400
     assert "Launch check" in page.text
     assert 'id="launch-criteria"' in page.text
     assert admin.get(f"/ui/models/{row['name']}/999").status_code == 404
@@ -129,7 +140,12 @@ def test_tenant_keys_are_told_models_are_for_admins(trained: Path) -> None:
     client, key = _client_for(trained, "tenant-000")
     with client:
         _sign_in(client, key)
-        for url in ("/ui/models", "/ui/models/quality/1", "/ui/rollouts/1"):
+        for url in (
+            "/ui/models",
+            "/ui/models/quality/1",
+            "/ui/models/quality/1/roc.csv",
+            "/ui/rollouts/1",
+        ):
             r = client.get(url)
             assert r.status_code == 403
             assert "admin key" in r.text
