@@ -27,8 +27,9 @@ from fastapi.responses import Response
 
 from assay._errors import AssayError
 from assay._records import value_text
-from assay.dashboard._auth import UiError, UiUser, User, backend, not_found, require_tenant
+from assay.dashboard._auth import UiError, UiUser, User, backend
 from assay.dashboard._render import render
+from assay.dashboard._sessions import page_tenant
 
 if TYPE_CHECKING:
     from assay.store import Incident, Workspace
@@ -292,14 +293,6 @@ def release_incidents(ws: Workspace, tenant: str | None) -> list[Incident]:
     return sorted(found, key=lambda i: i.id, reverse=True)[:INCIDENTS_SHOWN]
 
 
-def _scope(user: UiUser, tenant: str | None, ws: Workspace) -> str | None:
-    if user.tenant_id is not None:
-        return require_tenant(user, tenant or user.tenant_id)
-    if tenant is not None and tenant not in ws.tenants():
-        raise not_found()
-    return tenant
-
-
 def _chart(d: Distribution) -> dict[str, Any]:
     return {
         "x": d.labels,
@@ -341,7 +334,7 @@ def _page(request: Request, user: UiUser, q: DriftQuery) -> _Page:
         raise UiError(400, "Bad slice", f"by must be one of {', '.join(BY_FIELDS)}.")
     ref = _reference(q.reference)
     with backend(request).reader(user.key) as ws:
-        scope = _scope(user, q.tenant, ws)
+        scope = page_tenant(user, q.tenant, ws)
         if q.target is None:
             last = ws.last_event_day() or dt.datetime.now(dt.UTC).date()
             days = (last - dt.timedelta(days=DEFAULT_TARGET_DAYS - 1), last)

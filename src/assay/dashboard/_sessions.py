@@ -302,9 +302,10 @@ def _day(value: str | None, name: str) -> dt.date | None:
         ) from None
 
 
-def _scope(user: UiUser, tenant: str | None, ws: Workspace) -> str | None:
-    """The tenant to list: the key's own for a tenant key (another one is a 404), the one asked
-    for by an admin key (None when it asked for none)."""
+def page_tenant(user: UiUser, tenant: str | None, ws: Workspace) -> str | None:
+    """The tenant a page is about: the key's own for a tenant key (another one is the 404 of
+    ``not_found``), the one asked for by an admin key (a 404 when it has no events; None when
+    it asked for none)."""
     if user.tenant_id is not None:
         return require_tenant(user, tenant or user.tenant_id)
     if tenant is not None and tenant not in ws.tenants():
@@ -324,7 +325,7 @@ def sessions_page(
     chosen = parse_slice(request.query_params)
     first, last = _day(since, "since"), _day(until, "until")
     with backend(request).reader(user.key) as ws:
-        scope = _scope(user, tenant, ws)
+        scope = page_tenant(user, tenant, ws)
         tenants = ws.tenants() if user.is_admin else []
         found = None
         if scope is not None:
