@@ -1,7 +1,8 @@
 """Test-wide settings.
 
 Every test runs under a non-UTC process time zone so that any day computed from the process's
-(or the JVM's) local zone instead of UTC shows up as a failure.
+(or the JVM's) local zone instead of UTC shows up as a failure. Hypothesis runs without
+per-example deadlines.
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# No per-example deadline: a test's speed is not its result (benchmarks measure speed), and on
+# a loaded two-core machine a 200 ms deadline fails examples at random. Tests that set their
+# own deadline keep it.
+settings.register_profile("assay", deadline=None)
+settings.load_profile("assay")
 
 SynthWorkspace = Callable[..., Path]
 

@@ -173,9 +173,11 @@ def release_slice_counts(
 ) -> list[dict[str, Any]]:
     """Counts per arm, tenant, locale and platform over the days [since, until].
 
-    Per (arm, tenant_id, locale, platform), from the events of the days whose ``field``
-    carries the stable or the candidate release (for ``flight``, the candidate wins an event
-    in both), shadow predictions left out:
+    Per (arm, tenant_id, locale, platform), from the events of the days of the sessions
+    whose events carry the stable or the candidate release in ``field`` (a session with any
+    candidate event is the candidate's; for ``flight``, the candidate wins an event in both);
+    every event of such a session counts in its arm, events without the field (a handoff or a
+    feedback event, say) included; shadow predictions left out:
 
     - ``sessions``: sessions (per tenant and arm), in the slice of their smallest locale and
       platform (one slice per session, should a session change them); ``handoffs``: those
@@ -192,11 +194,23 @@ def release_slice_counts(
         One dict per group with the keys above (counts as int).
     """
     ev = _exprs.events_between(events, tenant=None, start=since, end=until)
-    ev = ev.mutate(arm=_arm(ev, field, stable, candidate))
     # A shadow prediction (the candidate scoring a request the stable version answered) is no
     # user's outcome: the prediction log marks it ``attributes["shadow"] = "true"``.
-    shadow = ev.attributes.get("shadow").fill_null("") == "true"
-    ev = ev.filter(ev.arm.notnull() & ~shadow)
+    ev = ev.filter(~(ev.attributes.get("shadow").fill_null("") == "true"))
+    # A session is in the arm of the release its events carry (the candidate's if any does),
+    # and so is each of its events, those that carry no release too: an assistant tags its
+    # turns with the model_version or prompt_template, seldom its handoff or feedback events.
+    tagged = ev.mutate(arm=_arm(ev, field, stable, candidate))
+    tagged = tagged.filter(tagged.arm.notnull())
+    arms = tagged.group_by(["tenant_id", "session_id"]).agg(
+        candidate_seen=(tagged.arm == "candidate").any()
+    )
+    arms = arms.select(
+        "tenant_id",
+        "session_id",
+        arm=ibis.ifelse(arms.candidate_seen, "candidate", "stable"),
+    )
+    ev = ev.inner_join(arms, ["tenant_id", "session_id"])
     turns = ev.filter(ev.event_type == "turn")
     p_latency = turns.filter(turns.arm == "stable").latency_ms.quantile(LATENCY_QUANTILE)
     per_session = ev.group_by(["arm", "tenant_id", "session_id"]).agg(

@@ -232,6 +232,30 @@ def fake_compare(
     return Fake("fake", diff, diff - 0.1, diff + 0.1, 0.001, decision, f"diff {diff:.2f}")
 
 
+def test_events_without_the_release_count_in_their_sessions_arm() -> None:
+    """Handoff and feedback events that carry no prompt_template (assistants tag turns) are
+    counted with their session's turns; a session that met both releases is the candidate's;
+    a session of neither release is left out."""
+    rows = [
+        _event(1, "a", "m", "en", prompt_template="p1"),
+        _event(2, "a", "m", "en", event_type="handoff"),
+        _event(3, "b", "m", "en", prompt_template="p2"),
+        _event(4, "b", "m", "en", event_type="handoff"),
+        _event(5, "b", "m", "en", event_type="feedback", feedback=-1),
+        _event(6, "c", "m", "en", prompt_template="p1"),
+        _event(7, "c", "m", "en", prompt_template="p2"),
+        _event(8, "d", "m", "en", event_type="handoff"),
+    ]
+    for r in rows:
+        r["model_version"] = None
+    table = ibis.memtable(pa.Table.from_pylist(rows, schema=EVENTS_SCHEMA))
+    counts = release_slice_counts(
+        table, field="prompt_template", stable="p1", candidate="p2", since=DAY, until=DAY
+    )
+    got = {r["arm"]: (r["sessions"], r["handoffs"], r["turns"], r["thumbs_down"]) for r in counts}
+    assert got == {"stable": (1, 1, 1, 0), "candidate": (2, 1, 3, 1)}
+
+
 def test_counts_per_arm_and_slice_match_the_hand_count() -> None:
     counts = release_slice_counts(
         _telemetry(), field="model_version", stable="v1", candidate="v2", since=DAY, until=DAY
