@@ -352,6 +352,29 @@ def _check_profile_reference(ran: Ran, truth: dict[str, Any]) -> None:
     assert f"({_day(60)}..{_day(31)})" in ran.stderr
 
 
+def _check_as_shown(ran: Ran, truth: dict[str, Any]) -> None:
+    # Inputs shipped in the repository (docs/examples/): the doc shows the whole output as it
+    # comes, stdout and stderr (trailing blanks aside).
+    shown = [line.rstrip() for line in ran.command.shown]
+    out = [line.rstrip() for line in ran.stdout.splitlines() if line.strip()]
+    err = [line.rstrip() for line in ran.stderr.splitlines() if line.strip()]
+    assert shown, "the doc shows no output for this command"
+    assert [line for line in shown if line in out] == out, ran.stdout
+    assert sorted(shown) == sorted(out + err), ran.stdout + ran.stderr
+
+
+def _check_rag_compare(ran: Ran, truth: dict[str, Any]) -> None:
+    # Synth's RAG templates cite alike (truth.json injects only rag-v3's latency): every
+    # difference is within a few standard errors of 0 (about 0.004 for a rate, 0.02 for
+    # citations per answer at these counts), whatever the day.
+    rows = {r["signal"]: r for r in _table(ran.stdout) if r["slice"] == "(all)"}
+    bounds = {"cited_rate": 0.03, "citations_per_answer": 0.15, "uncited_retrieved_share": 0.03}
+    assert set(bounds) <= set(rows), ran.stdout
+    for signal, bound in bounds.items():
+        assert abs(float(rows[signal]["diff"])) < bound, rows[signal]
+        assert float(rows[signal]["ci_low"]) < float(rows[signal]["ci_high"]), rows[signal]
+
+
 #: (doc, start of the command) -> the exit code it must give and what its output must show;
 #: a list when the command occurs more than once, one entry per occurrence.
 Expect = tuple[int, Check | None]
@@ -380,6 +403,11 @@ CHECKS: dict[tuple[str, str], Expect | list[Expect]] = {
         0,
         _check_intent_predict,
     ),
+    ("quickstart.md", "assay rag eval"): (0, _check_as_shown),
+    ("quickstart.md", "assay rag compare"): (0, _check_rag_compare),
+    ("quickstart.md", "assay rag judge"): (0, _check_as_shown),
+    ("quickstart.md", "assay rag audit sample"): (0, _check_as_shown),
+    ("quickstart.md", "assay rag audit import"): (0, _check_as_shown),
     ("README.md", "assay synth"): (0, _check_synth),
     ("README.md", "assay ingest"): (0, _check_ingest),
     ("README.md", "assay forget"): (0, _check_forget_some),
@@ -433,6 +461,10 @@ def _verify(results: list[Ran], truth: dict[str, Any]) -> list[str]:
 
 REFERENCE_DOCS = ("cli.md", "incidents.md", "metrics.md", "privacy.md", "scan.md")
 
+#: What the quickstart reads from the clone it runs in (docs/examples/rag/): linked into its
+#: folder, left out of the reference pages' copies and of the .gitignore check.
+FROM_THE_CLONE = ("docs",)
+
 Session = tuple[Path, list[Ran]]
 
 
@@ -448,13 +480,16 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Session]:
 
     def reference(name: str, quickstart: Path) -> Session:
         here = tmp_path_factory.mktemp(name.removesuffix(".md")) / "qs"
-        shutil.copytree(quickstart, here, ignore=shutil.ignore_patterns(".doc-run"))
+        shutil.copytree(
+            quickstart, here, ignore=shutil.ignore_patterns(".doc-run", *FROM_THE_CLONE)
+        )
         return run(ROOT / "docs" / name, here, ASSAY_WORKSPACE="./ws")
 
+    clone = tmp_path_factory.mktemp("quickstart")
+    for name in FROM_THE_CLONE:
+        (clone / name).symlink_to(ROOT / name, target_is_directory=True)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        quickstart = pool.submit(
-            run, ROOT / "docs" / "quickstart.md", tmp_path_factory.mktemp("quickstart")
-        )
+        quickstart = pool.submit(run, ROOT / "docs" / "quickstart.md", clone)
         readme = pool.submit(run, ROOT / "README.md", tmp_path_factory.mktemp("readme"))
         http = pool.submit(run, ROOT / "docs" / "http.md", tmp_path_factory.mktemp("http"))
         done = {"quickstart.md": quickstart.result()}
@@ -475,7 +510,7 @@ def _assert_ignored_by_git(cwd: Path) -> None:
     lines = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
     anchored = {line.strip() for line in lines if line.startswith("/")}
     made = {f"/{p.name}/" if p.is_dir() else f"/{p.name}" for p in cwd.iterdir()}
-    missing = sorted(made - anchored - {"/.doc-run/"})
+    missing = sorted(made - anchored - {"/.doc-run/"} - {f"/{n}/" for n in FROM_THE_CLONE})
     assert not missing, f"add to .gitignore: {missing}"
 
 
@@ -532,3 +567,95 @@ def test_not_run_commands_are_few_and_exist() -> None:
     assert 0 < len(skipped) <= 10, [c.first for c in skipped]
     for key in NOT_RUN:
         assert any(_skip_reason(c) == NOT_RUN[key] for c in skipped), f"{key!r} matches nothing"
+
+
+def _ran(session: Session, start: str) -> Ran:
+    return next(r for r in session[1] if r.command.first.startswith(start))
+
+
+def test_the_quickstart_rag_metrics_equal_trec_evals_definitions(
+    sessions: dict[str, Session],
+) -> None:
+    """RR, R@10 and AP of both runs of docs/examples/rag, written again from trec_eval's
+    definitions (score descending, then doc_id descending), equal the means the step prints."""
+    folder = ROOT / "docs" / "examples" / "rag"
+    grades: dict[str, dict[str, int]] = {}
+    for line in (folder / "qrels.txt").read_text(encoding="utf-8").splitlines():
+        query, _, doc, grade = line.split()
+        grades.setdefault(query, {})[doc] = int(grade)
+
+    def means(name: str) -> dict[str, float]:
+        scored: dict[str, list[tuple[float, str]]] = {}
+        for line in (folder / name).read_text(encoding="utf-8").splitlines():
+            query, _, doc, _, score, _ = line.split()
+            scored.setdefault(query, []).append((float(score), doc))
+        sums = {"RR": 0.0, "R@10": 0.0, "AP": 0.0}
+        for query, judged in grades.items():
+            relevant = {d for d, g in judged.items() if g >= 1}
+            ranking = [d for _, d in sorted(scored.get(query, []), reverse=True)]
+            hits = [i for i, d in enumerate(ranking, 1) if d in relevant]
+            sums["RR"] += 1 / hits[0] if hits else 0.0
+            sums["R@10"] += sum(1 for i in hits if i <= 10) / len(relevant)
+            sums["AP"] += sum(k / i for k, i in enumerate(hits, 1)) / len(relevant)
+        return {m: v / len(grades) for m, v in sums.items()}
+
+    printed = {
+        r["metric"]: r for r in _table(_ran(sessions["quickstart.md"], "assay rag eval").stdout)
+    }
+    for column, run in (("mean_a", "run-a.txt"), ("mean_b", "run-b.txt")):
+        for metric, value in means(run).items():
+            assert float(printed[metric][column]) == pytest.approx(value, rel=1e-3), metric
+
+
+def test_the_quickstart_audit_agreement_equals_sklearns_kappa(
+    sessions: dict[str, Session],
+) -> None:
+    """The kappa, precision and recall the audit import prints, from the labelled audit file
+    and the verdicts the lexical baseline gives by construction (scripts/make_rag_examples.py:
+    it calls grounded exactly the answers made of the context's own words, the faithful ones
+    ans-001..010 and the contradicting ones ans-027..030)."""
+    from sklearn.metrics import cohen_kappa_score
+
+    session = sessions["quickstart.md"]
+    rows = [
+        json.loads(line) for line in (session[0] / "audit.jsonl").read_text("utf-8").splitlines()
+    ]
+    assert len(rows) == 20
+    own_words = {f"ans-{k:03d}" for k in (*range(1, 11), *range(27, 31))}
+    people = [r["human_label"] for r in rows]
+    judge = ["grounded" if r["event_id"] in own_words else "not_grounded" for r in rows]
+    both = sum(p == j == "not_grounded" for p, j in zip(people, judge, strict=True))
+    [printed] = _table(_ran(session, "assay rag audit import").stdout)
+    assert int(printed["n"]) == len(rows)
+    assert float(printed["kappa"]) == pytest.approx(cohen_kappa_score(people, judge), rel=1e-3)
+    assert float(printed["precision_not_grounded"]) == pytest.approx(
+        both / judge.count("not_grounded"), rel=1e-3
+    )
+    assert float(printed["recall_not_grounded"]) == pytest.approx(
+        both / people.count("not_grounded"), rel=1e-3
+    )
+
+
+def test_the_quickstart_release_comparison_counts_the_answers_of_the_data(
+    sessions: dict[str, Session],
+) -> None:
+    """Answers (turn events with a retrieved doc id) and the share citing one, per prompt
+    template, counted in the JSON Lines the quickstart ingested, equal what `assay rag
+    compare` prints."""
+    cwd, _ = sessions["quickstart.md"]
+    counts = {"rag-v2": [0, 0], "rag-v3": [0, 0]}
+    for path in sorted((cwd / "data").glob("events-*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            event = json.loads(line)
+            template = event.get("prompt_template")
+            retrieved = [d for d in event.get("retrieved_doc_ids") or [] if d is not None]
+            if event["event_type"] != "turn" or template not in counts or not retrieved:
+                continue
+            counts[template][0] += 1
+            counts[template][1] += any(d is not None for d in event.get("cited_doc_ids") or [])
+    compare = _ran(sessions["quickstart.md"], "assay rag compare")
+    [cited] = [r for r in _table(compare.stdout) if r["signal"] == "cited_rate"]
+    for side, template in (("a", "rag-v2"), ("b", "rag-v3")):
+        answers, citing = counts[template]
+        assert int(cited[f"answers_{side}"]) == answers
+        assert float(cited[f"rate_{side}"]) == pytest.approx(citing / answers, rel=1e-3)
