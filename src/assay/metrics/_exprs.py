@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import ibis
+import ibis.expr.datatypes as dt_
 import ibis.expr.types as ir
 
 #: Days from 1970-01-01 (a Thursday) back to the Monday that starts its ISO week.
@@ -384,19 +385,14 @@ def event_keys(keys: Sequence[str]) -> list[str]:
 
 
 def answer_docs(ev: ir.Table, keys: Sequence[str]) -> ir.Table:
-    """``keys..., event_id, doc, retrieved, cited``: one row per candidate answer and distinct
-    non-null doc id.
-
-    An answer is a ``turn`` event with at least one non-null ``retrieved_doc_ids`` entry:
-    here every turn with a non-empty list, so an answer is an ``event_id`` whose rows have
-    ``retrieved = 1`` somewhere (:func:`per_answer`). ``retrieved`` and ``cited`` (0 or 1) say
-    whether the doc id is among the event's retrieved and cited ids; a doc id listed twice
+    """``keys..., event_id, doc, retrieved, cited``: one row per answer (a ``turn`` event with
+    a non-empty ``retrieved_doc_ids``) and distinct doc id, for the counts that need each doc
+    (its relevance; :func:`answer_sets` counts the sets). ``retrieved`` and ``cited`` (0 or 1)
+    say whether the doc id is among the event's retrieved and cited ids; a doc id listed twice
     counts once, a cited doc id that was not retrieved is a row with ``retrieved = 0``.
-    Written with unnest and group by rather than list functions, whose lambdas and null
-    handling differ between the engines (and whose lambdas Ibis 12 writes in a syntax DuckDB
-    2 rejects); no join, so a null slice value needs no null-safe match. Rows are grouped by
-    the event (:func:`event_keys`) alone and the other keys, the event's own, carried along:
-    narrower group keys, the same groups.
+    Written with unnest and group by; no join, so a null slice value needs no null-safe
+    match. Rows are grouped by the event (:func:`event_keys`) alone and the other keys, the
+    event's own, carried along: narrower group keys, the same groups.
     """
     turns = ev.filter((ev.event_type == "turn") & (ev.retrieved_doc_ids.length() > 0))
     ident = event_keys(keys)
@@ -413,19 +409,37 @@ def answer_docs(ev: ir.Table, keys: Sequence[str]) -> ir.Table:
     )
 
 
-def per_answer(per_doc: ir.Table, keys: Sequence[str]) -> ir.Table:
-    """``keys..., event_id, retrieved, citations, uncited``: one row per answer of
-    :func:`answer_docs` (distinct retrieved, cited, and retrieved-but-not-cited doc ids)."""
-    ident = event_keys(keys)
-    carried = [k for k in keys if k not in ident]
-    out = per_doc.group_by(ident).agg(
-        **{k: per_doc[k].max() for k in carried},
-        retrieved=per_doc.retrieved.sum(),
-        citations=per_doc.cited.sum(),
-        uncited=(per_doc.retrieved * (1 - per_doc.cited)).sum(),
+# Both engines have these two functions under these names (DuckDB as aliases of
+# list_distinct/list_intersect): each answer's doc id sets are counted per row, with no unnest.
+# Ibis' own unique/intersect compile to list lambdas in a syntax DuckDB 2 rejects. Null entries
+# (which the engines treat differently) never reach storage: ingest rejects them.
+@ibis.udf.scalar.builtin(name="array_distinct")  # type: ignore[untyped-decorator]
+def _array_distinct(values: dt_.Array[dt_.String]) -> dt_.Array[dt_.String]:
+    """The distinct elements of a list."""
+
+
+@ibis.udf.scalar.builtin(name="array_intersect")  # type: ignore[untyped-decorator]
+def _array_intersect(
+    left: dt_.Array[dt_.String], right: dt_.Array[dt_.String]
+) -> dt_.Array[dt_.String]:
+    """The distinct elements of a list that are in another."""
+
+
+def answer_sets(ev: ir.Table) -> ir.Table:
+    """``ev``'s answers (``turn`` events with a non-empty ``retrieved_doc_ids``) with
+    ``n_retrieved``, ``n_cited`` (distinct doc ids) and ``n_uncited`` (retrieved, not cited)."""
+    turns = ev.filter((ev.event_type == "turn") & (ev.retrieved_doc_ids.length() > 0))
+    zero = ibis.literal(0, type="int64")
+    # A null list is tested for first: Spark's size() of null may be -1, not null.
+    no_cites = turns.cited_doc_ids.isnull()
+    retrieved = _array_distinct(turns.retrieved_doc_ids).length().cast("int64")
+    cited = _array_distinct(turns.cited_doc_ids).length().cast("int64")
+    both = _array_intersect(turns.retrieved_doc_ids, turns.cited_doc_ids).length().cast("int64")
+    return turns.mutate(
+        n_retrieved=retrieved,
+        n_cited=ibis.ifelse(no_cites, zero, cited),
+        n_uncited=retrieved - ibis.ifelse(no_cites, zero, both),
     )
-    # An event whose only non-null doc ids are citations retrieved nothing: not an answer.
-    return out.filter(out.retrieved > 0)
 
 
 def rag_counts(ev: ir.Table, scope: Scope) -> ir.Table:
@@ -433,13 +447,13 @@ def rag_counts(ev: ir.Table, scope: Scope) -> ir.Table:
     with an answer; see ``Metrics.health`` for the definitions."""
     in_range = ev if scope.since is None else ev.filter(ev.day >= scope.since)
     day_keys = [*scope.keys, "day"]
-    answers = per_answer(answer_docs(in_range, day_keys), day_keys)
+    answers = answer_sets(in_range)
     return answers.group_by(day_keys).agg(
         answers=answers.count(),
-        cited_answers=answers.count(where=answers.citations > 0),
-        citations=answers.citations.sum(),
-        retrieved=answers.retrieved.sum(),
-        uncited_retrieved=answers.uncited.sum(),
+        cited_answers=answers.count(where=answers.n_cited > 0),
+        citations=answers.n_cited.sum(),
+        retrieved=answers.n_retrieved.sum(),
+        uncited_retrieved=answers.n_uncited.sum(),
     )
 
 
@@ -596,14 +610,14 @@ def leaf_counts(
     if measure == "cost_usd":
         return ev.group_by(keys).agg(value=ev.cost_usd.sum().cast("float64").fill_null(0.0))
     if measure in ("cited_rate", "uncited_retrieved_share"):
-        answers = per_answer(answer_docs(ev, keys), keys)
+        answers = answer_sets(ev)
         if measure == "uncited_retrieved_share":
             return answers.group_by(keys).agg(
-                value=answers.uncited.sum().cast("float64"),
-                total=answers.retrieved.sum().cast("float64"),
+                value=answers.n_uncited.sum().cast("float64"),
+                total=answers.n_retrieved.sum().cast("float64"),
             )
         return answers.group_by(keys).agg(
-            value=answers.count(where=answers.citations > 0).cast("float64"),
+            value=answers.count(where=answers.n_cited > 0).cast("float64"),
             total=answers.count().cast("float64"),
         )
     raise ValueError(f"unknown leaf measure {measure!r}")

@@ -447,10 +447,11 @@ class Metrics:
         - ``feedback`` (events with a ``feedback``) and ``thumbs_down`` (``feedback = -1``);
           ``thumbs_down_rate = thumbs_down / feedback``;
         - ``latency_p95`` (null without a latency) and ``cost_usd``, as in :meth:`sessions`;
-        - the RAG counts, over the *answers* of *d*: ``turn`` events with at least one non-null
-          entry in ``retrieved_doc_ids``. Doc ids are taken as a set per answer (a doc id listed
-          twice counts once; null entries are ignored). ``answers``; ``cited_answers`` (answers
-          citing at least one doc id; ``cited_rate = cited_answers / answers``); ``citations``
+        - the RAG counts, over the *answers* of *d*: ``turn`` events with a non-empty
+          ``retrieved_doc_ids``. Doc ids are taken as a set per answer (a doc id listed
+          twice counts once; ingest never stores a null entry). ``answers``;
+          ``cited_answers`` (answers citing at least one doc id;
+          ``cited_rate = cited_answers / answers``); ``citations``
           (distinct cited doc ids, a cited doc that was not retrieved included;
           ``citations_per_answer = citations / answers``); ``retrieved`` (distinct retrieved
           doc ids) and ``uncited_retrieved`` (those not cited;

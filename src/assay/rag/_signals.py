@@ -1,7 +1,7 @@
 """RAG signals from telemetry: citations, citation precision and recall, groundedness.
 
 The counts are the Ibis expressions of :mod:`assay.metrics` (``answer_docs``,
-``per_answer``: the definitions of ``Metrics.health``'s RAG counts, written once), joined
+``answer_sets``: the definitions of ``Metrics.health``'s RAG counts, written once), joined
 with a labelled set (qrels) and with the stored judgements of :mod:`assay.rag._judge`, and
 run on the workspace's engine. Every rate is a ratio of summed counts (successes / trials),
 never a mean of per-answer ratios, and is null where it has no trials. Definitions:
@@ -21,7 +21,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from assay._errors import UsageError
 from assay.metrics import check_date, check_range, check_tenant, workspace_events
-from assay.metrics._exprs import answer_docs, event_keys
+from assay.metrics._exprs import answer_docs, answer_sets, event_keys
 from assay.rag._judge import judgements
 from assay.rag._qrels import Qrels
 from assay.schema import SLICE_FIELDS
@@ -209,11 +209,20 @@ def answer_table(
     ``supported`` (0 unless judged), ``cited`` (1 with a citation), ``grounded`` (1 when
     judged with every claim supported). See :func:`signal_counts`.
     """
-    # The query id is read (a map lookup per answer) only when a labelled set needs it.
-    group = [*keys, QUERY_KEY] if qrels is not None else list(keys)
-    docs = answer_docs(ev, group)
     zero = ibis.literal(0, type="int64")
+    ident = event_keys(keys)
+    sets = answer_sets(ev)
+    cols: dict[str, Any] = {k: sets[k] for k in dict.fromkeys([*keys, *ident])}
+    # The query id is read (a map lookup per answer) only when a labelled set needs it.
+    cols[QUERY_KEY] = sets[QUERY_KEY] if qrels is not None else ibis.null("string")
+    answers = sets.select(
+        **cols,
+        retrieved=sets.n_retrieved,
+        citations=sets.n_cited,
+        uncited=sets.n_uncited,
+    )
     if qrels is not None:
+        # Citation precision needs each cited doc's relevance: the doc ids, one row each.
         covered = ibis.memtable(pa.table({"c_query": pc.unique(qrels.column("query_id"))}))
         relevant = qrels.filter(pc.greater(qrels.column("relevance"), 0))
         rel_pairs = ibis.memtable(
@@ -225,26 +234,21 @@ def answer_table(
                 }
             )
         )
-        docs = docs.left_join(
+        docs = answer_docs(ev, [*ident, QUERY_KEY])
+        docs = docs.filter(docs.cited == 1)
+        docs = docs.inner_join(
             rel_pairs, [docs[QUERY_KEY] == rel_pairs.r_query, docs.doc == rel_pairs.r_doc]
         )
-        docs = docs.left_join(covered, docs[QUERY_KEY] == covered.c_query)
-        docs = docs.mutate(
-            is_rel=docs.r_one.fill_null(0),
-            is_cov=ibis.ifelse(docs.c_query.notnull(), 1, 0).cast("int64"),
+        hits = docs.group_by(ident).agg(cited_rel=docs.count())
+        hits = hits.rename({f"h_{k}": k for k in ident})
+        answers = answers.left_join(hits, [answers[k] == hits[f"h_{k}"] for k in ident])
+        answers = answers.left_join(covered, answers[QUERY_KEY] == covered.c_query)
+        answers = answers.mutate(
+            cited_rel=answers.cited_rel.fill_null(0).cast("int64"),
+            covered=ibis.ifelse(answers.c_query.notnull(), 1, 0).cast("int64"),
         )
     else:
-        docs = docs.mutate(is_rel=zero, is_cov=zero)
-    ident = event_keys(group)
-    answers = docs.group_by(ident).agg(
-        **{k: docs[k].max() for k in group if k not in ident},
-        retrieved=docs.retrieved.sum(),
-        citations=docs.cited.sum(),
-        uncited=(docs.retrieved * (1 - docs.cited)).sum(),
-        cited_rel=(docs.cited * docs.is_rel).sum(),
-        covered=docs.is_cov.max(),
-    )
-    answers = answers.filter(answers.retrieved > 0)
+        answers = answers.mutate(cited_rel=zero, covered=zero)
     if qrels is not None:
         relevant = qrels.filter(pc.greater(qrels.column("relevance"), 0))
         per_query = relevant.group_by("query_id").aggregate([("doc_id", "count_distinct")])
@@ -275,8 +279,6 @@ def answer_table(
     else:
         answers = answers.mutate(judged=zero, jerr=zero, claims=zero, supported=zero)
     grounded = (answers.judged == 1) & (answers.claims > 0) & (answers.supported == answers.claims)
-    if qrels is None:
-        answers = answers.mutate(**{QUERY_KEY: ibis.null("string")})
     return answers.select(
         *keys,
         QUERY_KEY,
@@ -365,7 +367,7 @@ def rag_signals(
 ) -> pa.Table:
     """The RAG signals per tenant (and slice) and day, from the stored events.
 
-    Answers are ``turn`` events with a non-null retrieved doc id; doc ids count once per
+    Answers are ``turn`` events with a non-empty ``retrieved_doc_ids``; doc ids count once per
     answer (``docs/metrics.md``, RAG signals). Per group and day with at least one answer:
 
     - ``answers``, ``cited_answers`` (>= 1 citation), ``citations`` (distinct cited doc ids),
