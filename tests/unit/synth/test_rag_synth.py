@@ -1,4 +1,4 @@
-"""Synthetic retrieval with known relevance, and the injected RAG release (SynthConfig(rag=True))."""
+"""Synthetic retrieval with known relevance and the injected RAG release (rag=True)."""
 
 from __future__ import annotations
 
