@@ -165,17 +165,30 @@ def test_the_guard_records_outside_requests_console_errors_and_page_errors(guard
     guard.errors.clear()
 
 
-def test_first_contentful_paint_of_the_fleet_is_under_a_second(
-    guard: Guard, world: World, artefacts: Path
+@pytest.mark.parametrize("page_name", ["fleet", "tenant", "incident"])
+def test_first_contentful_paint_is_under_a_second(
+    guard: Guard, world: World, artefacts: Path, page_name: str
 ) -> None:
+    url = {
+        "fleet": "/ui/",
+        "tenant": f"/ui/tenants/{world.tenant}",
+        "incident": f"/ui/incidents/{world.release_incident}",
+    }[page_name]
     page = guard.page
     sign_in(page, world.admin_key)
-    page.goto("/ui/")
-    page.wait_for_function("performance.getEntriesByName('first-contentful-paint').length > 0")
+    page.goto(url)
+    # A function, not an expression: Playwright would eval an expression, which the CSP forbids.
+    page.wait_for_function(
+        "() => performance.getEntriesByName('first-contentful-paint').length > 0"
+    )
     fcp = page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime")
-    record(artefacts, "fleet_first_contentful_paint_ms", fcp)
-    # The issue's goal for the test browser, with its generous bound: not a timing of our code.
-    assert 0 < fcp < 1000, f"first contentful paint of the fleet page took {fcp:.0f} ms"
+    record(artefacts, f"{page_name}_first_contentful_paint_ms", fcp)
+    assert fcp > 0
+    if page_name == "fleet":
+        # The issue's goal for the test browser, with its generous bound: not a timing of our
+        # code. The chart pages' figures are recorded only (their canvases make them slower
+        # on a loaded machine).
+        assert fcp < 1000, f"first contentful paint of {url} took {fcp:.0f} ms"
 
 
 def _visible_text(page: Any) -> str:
