@@ -12,7 +12,9 @@
   context's words), paraphrased (the same facts in other words), with an extra claim the
   contexts do not hold, and contradicting the context with its own words;
 - ``labels.jsonl``: what a person says of each answer (``grounded`` for the faithful and
-  paraphrased ones, ``not_grounded`` for the others), keyed like the answers.
+  paraphrased ones, ``not_grounded`` for the others), keyed like the answers;
+- ``worked-qrels.txt``, ``worked-run.txt``: the worked example of docs/rag.md (two queries,
+  a tie in score), which docs/cli.md's example of ``assay rag eval`` reads.
 
 Run from the repository root (the files are committed; run it again only to change them):
 
@@ -146,6 +148,9 @@ MIX = {"faithful": 10, "paraphrase": 6, "extra": 10, "contradiction": 4}
 GROUNDED = {"faithful": True, "paraphrase": True, "extra": False, "contradiction": False}
 WAY = {"faithful": 1, "paraphrase": 2, "extra": 3, "contradiction": 4}
 TENANTS = tuple(f"tenant-00{k}" for k in range(5))
+#: docs/rag.md's worked example: qrels, then the run (doc, score), all of tag bm25.
+WORKED_QRELS = ("q1 0 d1 2", "q1 0 d2 0", "q1 0 d3 1", "q1 0 d4 1", "q2 0 d7 1")
+WORKED_RUN = (("d5", 3.0), ("d1", 2.5), ("d2", 2.0), ("d3", 2.0), ("d6", 1.0))
 
 
 def labelled_set() -> tuple[list[str], list[str], list[str]]:
@@ -192,6 +197,9 @@ def main() -> None:
     FOLDER.mkdir(parents=True, exist_ok=True)
     qrels, run_a, run_b = labelled_set()
     for name, lines in (("qrels.txt", qrels), ("run-a.txt", run_a), ("run-b.txt", run_b)):
+        (FOLDER / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    worked = [f"q1 Q0 {doc} {i} {score} bm25" for i, (doc, score) in enumerate(WORKED_RUN, 1)]
+    for name, lines in (("worked-qrels.txt", list(WORKED_QRELS)), ("worked-run.txt", worked)):
         (FOLDER / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
     rows, labels = answers()
     for name, objs in (("answers.jsonl", rows), ("labels.jsonl", labels)):

@@ -416,6 +416,7 @@ CHECKS: dict[tuple[str, str], Expect | list[Expect]] = {
     ("README.md", "assay regressions"): (1, _check_regressions),
     ("README.md", "assay evaluate"): (1, _check_evaluate),
     ("cli.md", "assay evaluate"): (1, None),
+    ("cli.md", "assay rag eval"): (0, _check_as_shown),
     ("cli.md", "assay anomalies scan"): (1, _check_scan),
     ("cli.md", "assay anomalies series"): (1, None),
     ("cli.md", "assay regressions"): (1, _check_regressions),
@@ -461,11 +462,16 @@ def _verify(results: list[Ran], truth: dict[str, Any]) -> list[str]:
 
 REFERENCE_DOCS = ("cli.md", "incidents.md", "metrics.md", "privacy.md", "scan.md")
 
-#: What the quickstart reads from the clone it runs in (docs/examples/rag/): linked into its
-#: folder, left out of the reference pages' copies and of the .gitignore check.
+#: What the docs read from the clone they run in (docs/examples/rag/): linked into the
+#: quickstart's folder and the reference pages' copies of it, left out of the .gitignore check.
 FROM_THE_CLONE = ("docs",)
 
 Session = tuple[Path, list[Ran]]
+
+
+def _link_the_clone(cwd: Path) -> None:
+    for name in FROM_THE_CLONE:
+        (cwd / name).symlink_to(ROOT / name, target_is_directory=True)
 
 
 @pytest.fixture(scope="module")
@@ -483,11 +489,11 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Session]:
         shutil.copytree(
             quickstart, here, ignore=shutil.ignore_patterns(".doc-run", *FROM_THE_CLONE)
         )
+        _link_the_clone(here)
         return run(ROOT / "docs" / name, here, ASSAY_WORKSPACE="./ws")
 
     clone = tmp_path_factory.mktemp("quickstart")
-    for name in FROM_THE_CLONE:
-        (clone / name).symlink_to(ROOT / name, target_is_directory=True)
+    _link_the_clone(clone)
     with ThreadPoolExecutor(max_workers=2) as pool:
         quickstart = pool.submit(run, ROOT / "docs" / "quickstart.md", clone)
         readme = pool.submit(run, ROOT / "README.md", tmp_path_factory.mktemp("readme"))
