@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
+from assay._errors import UsageError
 from assay.cli import _output
 from assay.cli._common import handle_errors, parse_day
 
@@ -41,11 +43,27 @@ def synth(
             help="Also write a CSV of model predictions to evaluate (keep it outside --out).",
         ),
     ] = None,
+    rag: Annotated[
+        bool,
+        typer.Option(
+            "--rag",
+            help="Retrieval with known relevance and the injected rag_release incident; write "
+            "the labelled set (qrels) to --qrels.",
+        ),
+    ] = False,
+    qrels: Annotated[
+        Path | None,
+        typer.Option(
+            "--qrels", help="With --rag: where to write the qrels (keep it outside --out)."
+        ),
+    ] = None,
 ) -> None:
     """Write realistic synthetic telemetry with injected incidents and a truth.json."""
-    from assay.synth import SynthConfig, write
+    from assay.synth import SynthConfig, rag_qrels, write
 
     with handle_errors():
+        if qrels is not None and not rag:
+            raise UsageError("--qrels needs --rag (the labelled set of the RAG world)")
         config = SynthConfig(
             tenants=tenants,
             users=users,
@@ -53,6 +71,7 @@ def synth(
             seed=seed,
             start=parse_day(start, "--start"),
             end=parse_day(end, "--end"),
+            rag=rag,
         )
         with _output.progress() as bar:
             result = write(
@@ -67,3 +86,9 @@ def synth(
             f"{len(result.files)} file(s) and truth.json to {out}"
             + (f"; predictions to {predictions}" if predictions is not None else "")
         )
+        if qrels is not None:
+            qrels.parent.mkdir(parents=True, exist_ok=True)
+            with qrels.open("w", encoding="utf-8") as fh:
+                for row in rag_qrels(config).to_pylist():
+                    fh.write(json.dumps(row) + "\n")
+            _output.message(f"wrote the labelled set to {qrels}")

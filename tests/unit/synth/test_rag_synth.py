@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from typer.testing import CliRunner
 
+from assay.cli import app
 from assay.synth import SynthConfig, generate, rag_qrels, truth
 
 END = dt.date(2026, 1, 30)
@@ -123,3 +127,20 @@ def test_every_rag_turn_asks_one_query_of_its_own_tenant(
             index[t["tenant_id"]]
         }
     assert seen > 1000
+
+
+def test_synth_command_writes_the_rag_world_and_its_qrels(tmp_path: Path) -> None:
+    out, qrels = tmp_path / "data", tmp_path / "qrels.jsonl"
+    args = ["synth", "--out", str(out), "--tenants", "2", "--users", "20", "--days", "28"]
+    args += ["--end", "2026-01-28", "--rag", "--qrels", str(qrels)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    facts = json.loads((out / "truth.json").read_text())
+    assert [i["kind"] for i in facts["incidents"]][-1] == "rag_release"
+    rows = [json.loads(line) for line in qrels.read_text().splitlines()]
+    config = SynthConfig(tenants=2, users=20, days=28, end=dt.date(2026, 1, 28), rag=True)
+    assert rows == rag_qrels(config).to_pylist()
+    assert len(rows) == 2 * 300 * 3
+    bad = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "x"), "--qrels", str(qrels)])
+    assert bad.exit_code == 2
+    assert "--qrels needs --rag" in bad.output
