@@ -71,6 +71,7 @@ _COUNTS = {
     "error_rate": ("errors", "turns"),
     "latency_p95": ("slow_turns", "timed_turns"),
     "cost_per_session": ("dear_sessions", "costed_sessions"),
+    "uncited_answer_rate": ("uncited_answers", "answers"),
 }
 
 
@@ -186,7 +187,9 @@ def release_slice_counts(
     - ``timed_turns``, ``slow_turns``: turns with a latency, and those slower than the stable
       arm's :data:`LATENCY_QUANTILE` latency over all its turns (exact, interpolated);
     - ``costed_sessions``, ``dear_sessions``: sessions with a cost, and those costing more
-      than the stable arm's :data:`COST_QUANTILE` session cost.
+      than the stable arm's :data:`COST_QUANTILE` session cost;
+    - ``answers``, ``uncited_answers``: turns with a non-empty ``retrieved_doc_ids``, and
+      those citing no document.
 
     Returns
     -------
@@ -225,7 +228,13 @@ def release_slice_counts(
     keys = ["arm", "tenant_id", "locale", "platform"]
     timed = ev.latency_ms.notnull() & (ev.event_type == "turn")
     slow = timed & (ev.latency_ms > float(lat)) if lat is not None else ibis.literal(False)
+    # An answer (docs/metrics.md): a turn with a non-empty retrieved_doc_ids; uncited when its
+    # cited_doc_ids is null or empty (a null list first: Spark's size of null may be -1).
+    answer = (ev.event_type == "turn") & (ev.retrieved_doc_ids.length() > 0).fill_null(False)
+    uncited = answer & (ev.cited_doc_ids.isnull() | (ev.cited_doc_ids.length() <= 0))
     per_event = ev.group_by(keys).agg(
+        answers=ev.count(where=answer),
+        uncited_answers=ev.count(where=uncited),
         turns=ev.count(where=ev.event_type == "turn"),
         errors=ev.count(where=ev.event_type == "error"),
         feedback=ev.feedback.count(),

@@ -22,7 +22,11 @@ release and on each value of each slice field named, as a rate of counts:
 - ``latency_p95``: the share of ``turn`` events slower than the stable release's p95 latency
   (5% for the stable release by construction; more for a slower candidate);
 - ``cost_per_session``: the share of sessions costing more than the stable release's median
-  session cost (half for the stable release; more for a dearer candidate).
+  session cost (half for the stable release; more for a dearer candidate);
+- ``uncited_answer_rate``: answers (``turn`` events with a non-empty ``retrieved_doc_ids``)
+  citing no document over answers: a RAG release that stops citing. Not in the default gates
+  (a release without retrieval has no answers, and its gate would hold the rollout): name it
+  in a gates file.
 
 Without a file the :data:`DEFAULT_GATES` apply: the five metrics on the whole release and per
 tenant, locale and platform.
@@ -39,7 +43,12 @@ from typing import Any, Literal, get_args
 from assay._errors import UsageError
 
 GateMetric = Literal[
-    "handoff_rate", "thumbs_down_rate", "error_rate", "latency_p95", "cost_per_session"
+    "handoff_rate",
+    "thumbs_down_rate",
+    "error_rate",
+    "latency_p95",
+    "cost_per_session",
+    "uncited_answer_rate",
 ]
 GATE_METRICS: tuple[str, ...] = get_args(GateMetric)
 #: "all" is the whole release; the others are slice fields of the events.
@@ -59,7 +68,7 @@ class Gate:
     ----------
     name : str
         Names the gate in verdicts (unique in a file).
-    metric : {"handoff_rate", "thumbs_down_rate", "error_rate", "latency_p95", "cost_per_session"}
+    metric : one of :data:`GATE_METRICS`
     slices : tuple of str
         ``"all"`` and/or slice fields (``tenant``, ``locale``, ``platform``).
     alpha : float
@@ -91,6 +100,7 @@ DEFAULT_MARGINS: dict[str, float] = {
     "error_rate": 0.005,
     "latency_p95": 0.01,
     "cost_per_session": 0.02,
+    "uncited_answer_rate": 0.02,
 }
 
 DEFAULT_GATES: tuple[Gate, ...] = tuple(

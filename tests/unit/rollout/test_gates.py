@@ -634,3 +634,44 @@ def test_row_alphas_spend_the_gates_alpha_exactly_half_on_the_whole_release(
         assert all(x == pytest.approx(alpha / 2 / slices) for x in shares[1:])
     elif labels:
         assert all(x == pytest.approx(alpha / len(labels)) for x in shares)
+
+
+def test_uncited_answers_are_counted_per_arm_and_gated() -> None:
+    """Answers are turns with retrieved docs; uncited ones cite nothing (a null or empty
+    list). Hand count: stable 4 answers, 1 uncited; candidate 4 answers, 3 uncited; a turn
+    without retrieval is no answer."""
+    rows = []
+    spec = {
+        "v1": [(["d1"], ["d1"]), (["d1", "d2"], ["d2"]), (["d3"], ["d3"]), (["d4"], None)],
+        "v2": [(["d1"], []), (["d1", "d2"], None), (["d3"], ["d3"]), (["d4"], None)],
+    }
+    i = 0
+    for version, answers in spec.items():
+        for k, (retrieved, cited) in enumerate(answers):
+            i += 1
+            rows.append(
+                _event(
+                    i,
+                    f"{version}-s{k}",
+                    version,
+                    "en",
+                    retrieved_doc_ids=retrieved,
+                    cited_doc_ids=cited,
+                )
+            )
+        i += 1
+        rows.append(_event(i, f"{version}-plain", version, "en"))
+    table = ibis.memtable(pa.Table.from_pylist(rows, schema=EVENTS_SCHEMA))
+    counts = release_slice_counts(
+        table, field="model_version", stable="v1", candidate="v2", since=DAY, until=DAY
+    )
+    got = {r["arm"]: (r["answers"], r["uncited_answers"], r["turns"]) for r in counts}
+    assert got == {"stable": (4, 1, 5), "candidate": (4, 3, 5)}
+    gates = parse_gates('[[gate]]\nname = "cites"\nmetric = "uncited_answer_rate"\nmin_sample = 1')
+    (row,) = judge(counts, gates, last_step=False, compare=fake_compare).gates
+    assert (row.stable, row.candidate) == (
+        {"events": 1, "n": 4, "rate": 0.25},
+        {"events": 3, "n": 4, "rate": 0.75},
+    )
+    assert row.decision == "rollback"  # 0.75 - 0.25 = 0.5 > 0.35 + margin 0.02
+    assert "uncited_answer_rate" not in {g.metric for g in DEFAULT_GATES}
