@@ -456,3 +456,11 @@ def compare(
                 "table",
                 title="retrieval on the queries both answered (first answer each; paired)",
             )
+        if result.agreement:
+            import pyarrow as pa
+
+            _output.print_table(
+                pa.Table.from_pylist(result.agreement),
+                "table",
+                title="the judges' agreement with people (audit labels)",
+            )

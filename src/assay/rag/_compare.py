@@ -101,6 +101,10 @@ class ReleaseComparison:
     retrieval : one dict per (slice, metric) from :func:`assay.rag.compare_runs` (empty
         without a labelled set): ``slice``, ``metric``, ``n_queries``, ``mean_a``,
         ``mean_b``, ``diff``, ``ci_low``, ``ci_high``, ``p_value``, ``effect_size``.
+    agreement : with stored judgements, each judge's agreement with people's audit labels
+        (rows of :func:`assay.rag.agreement`: ``judge``, ``model``, ``n``, ``kappa`` and the
+        precision and recall of "not grounded", with intervals), so groundedness is read
+        next to how far its judge is trusted; empty before any audit import.
     notes : what the reader should know (no labelled set, no judgements, ...).
     """
 
@@ -109,6 +113,7 @@ class ReleaseComparison:
     by: str | None
     signals: list[dict[str, Any]] = field(default_factory=list)
     retrieval: list[dict[str, Any]] = field(default_factory=list)
+    agreement: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -119,6 +124,7 @@ class ReleaseComparison:
             "by": self.by,
             "signals": [_clean(r) for r in self.signals],
             "retrieval": [_clean(r) for r in self.retrieval],
+            "agreement": [_clean(r) for r in self.agreement],
             "notes": list(self.notes),
         }
 
@@ -296,6 +302,15 @@ def compare_releases(
         )
     if judged is None:
         result.notes.append("no stored judgements: groundedness needs `assay rag judge` first")
+    else:
+        from assay.rag._audit import agreement
+
+        result.agreement = agreement(ws, seed=seed).to_pylist()
+        if not result.agreement:
+            result.notes.append(
+                "no audit labels: how far the judge agrees with people is unknown "
+                "(`assay rag audit sample`, then `assay rag audit import`)"
+            )
     answers = answer_table(
         both,
         ["arm", *([by] if by else [])],

@@ -16,6 +16,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from assay import UsageError
 from assay.ingest import ingest_paths
+from assay.rag import compare_releases
 from assay.rag._audit import (
     agreement,
     agreement_of,
@@ -159,6 +160,11 @@ def test_round_trip_sample_label_import_agreement(tmp_path: Path) -> None:
         assert labels(ws).num_rows == 7
         table = agreement(ws, n_boot=100)
         stored = judgements(ws)
+        # `rag compare` shows the same agreement next to the releases' groundedness.
+        compared = compare_releases(ws, "prompt_template=rag-v2", "prompt_template=rag-v3")
+    (shown,) = compared.agreement
+    assert (shown["judge"], shown["n"]) == ("lexical", 7)
+    assert shown["kappa"] == pytest.approx(table.to_pylist()[0]["kappa"])
     (row,) = table.to_pylist()
     assert row["judge"] == "lexical"
     assert row["n"] == 7
