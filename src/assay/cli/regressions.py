@@ -81,8 +81,8 @@ def regressions(
     fmt: FormatOpt = "table",
 ) -> None:
     """Compare each new model_version / prompt_template with its predecessor (handoff,
-    thumbs-down and error rates, latency p95); record regressions as incidents; exit 1 if one
-    was opened (with --dry-run: if one was found)."""
+    thumbs-down and error rates, latency p95, uncited answers and retrieved docs); record
+    regressions as incidents; exit 1 if one was opened (with --dry-run: if one was found)."""
     from assay._api import Workspace
     from assay.drift import RegressionConfig, find_regressions
 

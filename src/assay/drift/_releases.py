@@ -1,7 +1,8 @@
 """Release regressions: does a new ``model_version`` or ``prompt_template`` answer worse?
 
 :func:`find_regressions` compares the quality proxies of the answers (handoff rate,
-thumbs-down rate, error rate, latency p95; defined as in ``docs/metrics.md``) of release
+thumbs-down rate, error rate, latency p95, and for answers from retrieved documents the
+uncited answer rate and the uncited retrieved share; defined as in ``docs/metrics.md``) of release
 values against a baseline in the **same tenant**, and records each regression as an incident
 of kind ``regression`` in the workspace's incident store. Two comparisons, per tenant and per
 field F (``model_version`` or ``prompt_template``):
@@ -42,7 +43,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -63,13 +64,15 @@ if TYPE_CHECKING:
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
-RegressionMetric = Literal["handoff_rate", "thumbs_down_rate", "error_rate", "latency_p95"]
-REGRESSION_METRICS: tuple[RegressionMetric, ...] = (
+RegressionMetric = Literal[
     "handoff_rate",
     "thumbs_down_rate",
     "error_rate",
     "latency_p95",
-)
+    "uncited_answer_rate",
+    "uncited_retrieved_share",
+]
+REGRESSION_METRICS: tuple[RegressionMetric, ...] = get_args(RegressionMetric)
 #: Days reported by default: releases first seen in the last four weeks.
 DEFAULT_SINCE_DAYS = 28
 
@@ -81,6 +84,10 @@ _COUNT_COLUMNS: dict[str, str] = {
     "errors": "errors",
     "feedback": "feedback",
     "down": "thumbs_down",
+    "answers": "answers",
+    "uncited_answers": "uncited_answers",
+    "retrieved": "retrieved",
+    "uncited_retrieved": "uncited_retrieved",
 }
 _COUNT_NAMES: tuple[str, ...] = tuple(_COUNT_COLUMNS)
 # Numerator and denominator counts of each rate, in the daily count arrays.
@@ -88,7 +95,12 @@ _RATE_COUNTS: dict[str, tuple[str, str]] = {
     "handoff_rate": ("handoffs", "sessions"),
     "thumbs_down_rate": ("down", "feedback"),
     "error_rate": ("errors", "turns"),
+    # RAG, "higher is worse": the complement of the scan's cited_rate, and the share of
+    # retrieved doc ids never cited. A side without answers has no trials: no row.
+    "uncited_answer_rate": ("uncited_answers", "answers"),
+    "uncited_retrieved_share": ("uncited_retrieved", "retrieved"),
 }
+_RAG_RATES: frozenset[str] = frozenset({"uncited_answer_rate", "uncited_retrieved_share"})
 _Z95 = float(stats.norm.ppf(0.975))
 
 
@@ -113,7 +125,8 @@ class RegressionConfig:
         of a p95 over hundreds of turns).
     min_count : int, default 30
         Fewest units (sessions for the handoff rate, feedback events for the thumbs-down
-        rate, turns for the error rate, turns with a latency for the p95) on each side of a
+        rate, turns for the error rate, turns with a latency for the p95, answers for the
+        uncited answer rate, retrieved doc ids for the uncited retrieved share) on each side of a
         comparison for it to be tested; a tiny rollout is not judged.
     lookback_days : int, default 7
         Days before a release in which its predecessor is chosen (and the baseline when the
@@ -494,15 +507,12 @@ def _release_rows(
             "end": origin + dt.timedelta(days=until_i),
         }
         for metric, (num, den) in _RATE_COUNTS.items():
+            n1, n0 = new.total(den, d, until_i + 1), old.total(den, a, b)
+            if metric in _RAG_RATES and min(n1, n0) == 0:
+                continue  # a side without answers (no RAG) has no trials: nothing to compare
             rows.append(
                 _rate_row(
-                    base,
-                    metric,
-                    new.total(num, d, until_i + 1),
-                    new.total(den, d, until_i + 1),
-                    old.total(num, a, b),
-                    old.total(den, a, b),
-                    cfg,
+                    base, metric, new.total(num, d, until_i + 1), n1, old.total(num, a, b), n0, cfg
                 )
             )
         rows.append(_latency_row(base, new.latencies(d, until_i + 1), old.latencies(a, b), cfg))
@@ -528,7 +538,7 @@ def _in_place(
             continue  # no control: a change of V cannot be told from one of the tenant
         sums: dict[str, I64] = {
             name: np.sum([data.series[(tenant, v)].counts[name] for v in values], axis=0)
-            for name in ("sessions", "handoffs", "turns", "errors", "feedback", "down")
+            for name in _COUNT_NAMES
         }
         all_lat = {v: data.series[(tenant, v)] for v in values}
         for d in range(max(since_i, cfg.lookback_days), until_i + 1):

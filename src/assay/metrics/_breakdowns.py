@@ -398,12 +398,16 @@ def release_counts(events: ir.Table, field: str, *, until: dt.date) -> pa.Table:
       ``handoff = true`` on any event of the session up to ``until``, whatever its value);
     - ``turns``, ``errors``: ``turn`` and ``error`` events carrying V on the day;
     - ``feedback``, ``thumbs_down``: events carrying V with a ``feedback``, with
-      ``feedback = -1``.
+      ``feedback = -1``;
+    - ``answers`` (``turn`` events carrying V with a non-empty ``retrieved_doc_ids``),
+      ``uncited_answers`` (those citing no doc id), ``retrieved`` (their distinct retrieved
+      doc ids, summed) and ``uncited_retrieved`` (those not cited): the RAG counts of
+      ``Metrics.health``.
 
     Returns
     -------
     pyarrow.Table
-        ``tenant_id, value, day`` (date32) and the six int64 counts, sorted by tenant, value,
+        ``tenant_id, value, day`` (date32) and the ten int64 counts, sorted by tenant, value,
         day.
     """
     field = _check_field(field)

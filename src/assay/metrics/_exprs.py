@@ -697,13 +697,15 @@ def first_seen(events: ir.Table, fields: Sequence[str], *, tenant: str, until: d
 
 
 def release_counts(events: ir.Table, field: str, *, until: dt.date) -> ir.Table:
-    """``tenant_id, value, day, sessions, handoffs, turns, errors, feedback, thumbs_down``:
-    per tenant, non-null value of ``field`` and day up to ``until`` with an event carrying it.
+    """``tenant_id, value, day, sessions, handoffs, turns, errors, feedback, thumbs_down,
+    answers, uncited_answers, retrieved, uncited_retrieved``: per tenant, non-null value of
+    ``field`` and day up to ``until`` with an event carrying it.
 
     A session counts in every value it carries, on the day of its first event with that value
     (``sessions`` under a slice); it is handed off if any of its events up to ``until`` is a
     handoff, whatever value that event carries. The other columns count each event on its own
-    day, as ``sessions`` does.
+    day, as ``sessions`` does; the RAG counts are those of ``health`` (:func:`answer_sets`)
+    over the answers carrying the value, ``uncited_answers`` the answers citing no doc id.
     """
     ev = events_between(events, tenant=None, start=None, end=until)
     ev = ev.select(
@@ -731,6 +733,17 @@ def release_counts(events: ir.Table, field: str, *, until: dt.date) -> ir.Table:
     )
     # Every session start is on a day with an event carrying the value: per_day has its row.
     out = _join(per_day, per_start, ["tenant_id", "value", "day"], null_safe=None)
+    # The RAG counts of `health` (answer_sets), per value: an answer is a turn, so its day
+    # has a per_day row too.
+    answers = answer_sets(events_between(events, tenant=None, start=None, end=until))
+    answers = answers.filter(answers[field].notnull()).mutate(value=answers[field])
+    per_answer_day = answers.group_by(["tenant_id", "value", "day"]).agg(
+        answers=answers.count(),
+        uncited_answers=answers.count(where=answers.n_cited == 0),
+        retrieved=answers.n_retrieved.sum(),
+        uncited_retrieved=answers.n_uncited.sum(),
+    )
+    out = _join(out, per_answer_day, ["tenant_id", "value", "day"], null_safe=None)
     return out.select(
         "tenant_id",
         "value",
@@ -741,7 +754,17 @@ def release_counts(events: ir.Table, field: str, *, until: dt.date) -> ir.Table:
         errors=out.errors.cast("int64"),
         feedback=out.feedback.cast("int64"),
         thumbs_down=out.thumbs_down.cast("int64"),
+        **{name: out[name].fill_null(0).cast("int64") for name in RELEASE_RAG_COUNTS},
     )
+
+
+#: The RAG counts of ``release_counts``, in column order.
+RELEASE_RAG_COUNTS: tuple[str, ...] = (
+    "answers",
+    "uncited_answers",
+    "retrieved",
+    "uncited_retrieved",
+)
 
 
 def release_latencies(

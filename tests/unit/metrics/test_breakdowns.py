@@ -154,7 +154,9 @@ def test_release_counts_by_hand() -> None:
         event(D[3], session="b", model_version="m1", type="handoff"),
     ]
     got = release_counts(events_of(rows), "model_version", until=D[2]).to_pylist()
-    base = {"tenant_id": "t1"}
+    # No answer retrieves a doc: the RAG counts are 0 (tests/unit/drift/test_regressions_rag.py).
+    rag = dict(answers=0, uncited_answers=0, retrieved=0, uncited_retrieved=0)
+    base = {"tenant_id": "t1", **rag}
     assert got == [
         base | dict(value="m1", day=D[0], sessions=1, handoffs=1, turns=1, errors=0,
                     feedback=1, thumbs_down=1),
