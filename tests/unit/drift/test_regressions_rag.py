@@ -20,6 +20,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportions
 import assay
 from assay.drift import RegressionConfig, find_regressions
 from assay.ingest import ingest_paths
+from assay.metrics import release_counts
 
 D = dt.date(2026, 3, 10)  # the release day
 LAST = D + dt.timedelta(days=6)
@@ -61,6 +62,9 @@ def _rag_rows() -> list[dict[str, Any]]:
 
     Tenant ``norag``: template ``a`` all along retrieving d1 and citing nothing; ``b`` from D on
     retrieves nothing (empty list): ``b`` has no answers, so no RAG row.
+
+    Tenant ``edited``: templates ``a`` and ``b`` all along, 40 answers a day each retrieving d1;
+    ``b`` leaves 4 uncited a day throughout, ``a`` 4 before D and 20 from D (edited in place).
     """
     ev = _Events()
     for offset in range(-7, 7):
@@ -77,6 +81,15 @@ def _rag_rows() -> list[dict[str, Any]]:
                 cited_doc_ids=cited_old,
             )
             ev.answer("norag", day, f"a-{sid}", prompt_template="a", retrieved_doc_ids=["d1"])
+            for template, uncited in (("a", 20 if offset >= 0 else 4), ("b", 4)):
+                ev.answer(
+                    "edited",
+                    day,
+                    f"e{template}-{sid}",
+                    prompt_template=template,
+                    retrieved_doc_ids=["d1"],
+                    cited_doc_ids=[] if i < uncited else ["d1"],
+                )
             if offset >= 0:
                 cited_new = None if i < 16 else ["d1"] if i < 28 else ["d1", "d2", "d9"]
                 ev.answer(
@@ -115,10 +128,33 @@ def _workspace(root: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def rag_report(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    path = _workspace(tmp_path_factory.mktemp("rag"), _rag_rows())
-    with assay.Workspace.open(path) as ws:
+def rag_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _workspace(tmp_path_factory.mktemp("rag"), _rag_rows())
+
+
+@pytest.fixture(scope="module")
+def rag_report(rag_path: Path) -> Any:
+    with assay.Workspace.open(rag_path) as ws:
         return find_regressions(ws, since=D - dt.timedelta(days=7), record=False)
+
+
+def test_release_counts_has_the_rag_counts_by_hand(rag_path: Path) -> None:
+    with assay.Workspace.open(rag_path) as ws:
+        table = release_counts(ws.events(), "prompt_template", until=LAST)
+    names = ("answers", "uncited_answers", "retrieved", "uncited_retrieved")
+    got = {
+        (r["tenant_id"], r["value"]): tuple(r[n] for n in names)
+        for r in table.to_pylist()
+        if r["day"] == D
+    }
+    assert got == {
+        ("cites", "old"): (40, 4, 120, 48),
+        ("cites", "new"): (40, 16, 120, 84),  # d1 listed twice counts once; d9 not retrieved
+        ("norag", "a"): (40, 40, 40, 40),
+        ("norag", "b"): (0, 0, 0, 0),  # turns, but an empty retrieved list: not answers
+        ("edited", "a"): (40, 20, 40, 20),
+        ("edited", "b"): (40, 4, 40, 4),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +219,24 @@ def test_only_the_rag_rates_of_the_new_template_regress(rag_report: Any) -> None
     assert found == {
         ("cites", "new", "uncited_answer_rate"),
         ("cites", "new", "uncited_retrieved_share"),
+        ("edited", "a", "uncited_answer_rate"),
+        ("edited", "a", "uncited_retrieved_share"),
     }
+
+
+def test_a_template_edited_in_place_to_cite_less_is_found_against_the_other_template(
+    rag_report: Any,
+) -> None:
+    # On D: a's 7 days after, 140 of 280 uncited, against 28 of 280 before; the control b 28 of
+    # 280 on both sides. Ratio of risk ratios (0.5 / 0.1) / (0.1 / 0.1) = 5; counterfactual 0.1.
+    for metric in ("uncited_answer_rate", "uncited_retrieved_share"):
+        row = _one(rag_report, "edited", "a", metric)
+        assert (row["comparison"], row["basis"], row["start"]) == ("in_place", "did", D)
+        assert (row["n_new"], row["n_base"]) == (280, 280)
+        assert row["new_value"] == pytest.approx(0.5, abs=1e-12)
+        assert row["base_value"] == pytest.approx(0.1, abs=1e-12)
+        assert row["ratio"] == pytest.approx(5.0, rel=1e-12)
+        assert row["severity"] == "high"
 
 
 def test_a_release_without_answers_has_no_rag_row(rag_report: Any) -> None:
