@@ -375,11 +375,15 @@ def _check_rag_compare(ran: Ran, truth: dict[str, Any]) -> None:
         assert float(rows[signal]["ci_low"]) < float(rows[signal]["ci_high"]), rows[signal]
 
 
+def _check_rag_synth(ran: Ran, truth: dict[str, Any]) -> None:
+    assert "wrote the labelled set to rag-qrels.jsonl" in ran.stderr
+
+
 #: (doc, start of the command) -> the exit code it must give and what its output must show;
 #: a list when the command occurs more than once, one entry per occurrence.
 Expect = tuple[int, Check | None]
 CHECKS: dict[tuple[str, str], Expect | list[Expect]] = {
-    ("quickstart.md", "assay synth"): (0, _check_synth),
+    ("quickstart.md", "assay synth"): [(0, _check_synth), (0, _check_rag_synth)],
     ("quickstart.md", "assay ingest ./data"): [(0, _check_ingest), (0, _check_replay)],
     ("quickstart.md", "assay metrics dau --tenant tenant-001 --since today-7"): (
         0,
@@ -404,7 +408,7 @@ CHECKS: dict[tuple[str, str], Expect | list[Expect]] = {
         _check_intent_predict,
     ),
     ("quickstart.md", "assay rag eval"): (0, _check_as_shown),
-    ("quickstart.md", "assay rag compare"): (0, _check_rag_compare),
+    ("quickstart.md", "assay rag compare"): [(0, _check_rag_compare), (0, None)],
     ("quickstart.md", "assay rag judge"): (0, _check_as_shown),
     ("quickstart.md", "assay rag audit sample"): (0, _check_as_shown),
     ("quickstart.md", "assay rag audit import"): (0, _check_as_shown),
@@ -665,3 +669,25 @@ def test_the_quickstart_release_comparison_counts_the_answers_of_the_data(
         answers, citing = counts[template]
         assert int(cited[f"answers_{side}"]) == answers
         assert float(cited[f"rate_{side}"]) == pytest.approx(citing / answers, rel=1e-3)
+
+
+def test_the_quickstart_finds_synths_injected_rag_release(sessions: dict[str, Session]) -> None:
+    """`assay rag compare --by locale` on `assay synth --rag`'s world: the locale whose
+    cited_rate falls most from rag-v2 to rag-v4, with an interval below 0, is the one
+    truth.json names."""
+    cwd, results = sessions["quickstart.md"]
+    truth = json.loads((cwd / "rag-data" / "truth.json").read_text(encoding="utf-8"))
+    [release] = [i for i in truth["incidents"] if i["kind"] == "rag_release"]
+    assert (release["baseline_prompt_template"], release["prompt_template"]) == (
+        "rag-v2",
+        "rag-v4",
+    )
+    compare = [r for r in results if r.command.first.startswith("assay rag compare")][1]
+    cited = {
+        r["slice"]: r
+        for r in _table(compare.stdout)
+        if r.get("signal") == "cited_rate" and r["slice"] != "(all)"
+    }
+    worst = min(cited, key=lambda s: float(cited[s]["diff"]))
+    assert worst == release["locale"], compare.stdout
+    assert float(cited[worst]["ci_high"]) < 0
