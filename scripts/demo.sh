@@ -7,5 +7,5 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e ".[models]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -c requirements.lock -e ".[models,rag]"
 exec .venv/bin/assay demo "$@"
