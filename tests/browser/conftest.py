@@ -55,6 +55,41 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# pytest-playwright keeps Playwright (and with it the sync API's asyncio event loop, running in
+# the main thread) for the whole session: every test that a worker runs after these, and calls
+# asyncio.run(), would fail with "cannot be called from a running event loop". Here Playwright,
+# the browser type and the browser live for this folder's module only, and stop with it.
+@pytest.fixture(scope="module")
+def playwright(_pw_api_request_contexts: Any) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    if _pw_api_request_contexts:
+        _pw_api_request_contexts.instrument(pw)
+    yield pw
+    pw.stop()
+
+
+@pytest.fixture(scope="module")
+def browser_type(playwright: Any, browser_name: str) -> Any:
+    return getattr(playwright, browser_name)
+
+
+@pytest.fixture(scope="module")
+def launch_browser(browser_type_launch_args: dict[str, Any], browser_type: Any) -> Any:
+    def launch(**kwargs: Any) -> Any:
+        return browser_type.launch(**{**browser_type_launch_args, **kwargs})
+
+    return launch
+
+
+@pytest.fixture(scope="module")
+def browser(launch_browser: Any) -> Iterator[Any]:
+    b = launch_browser()
+    yield b
+    b.close()
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args() -> dict[str, Any]:
     """pytest-playwright's launch options: Debian's Chromium, headless."""
@@ -62,9 +97,11 @@ def browser_type_launch_args() -> dict[str, Any]:
     return {"executable_path": str(CHROMIUM), "headless": True}
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any], server_url: str) -> dict[str, Any]:
-    return {**browser_context_args, "base_url": server_url, "viewport": VIEWPORT}
+@pytest.fixture(scope="module")
+def browser_context_args(server_url: str) -> dict[str, Any]:
+    """Every context's options (pytest-playwright's own, which would need its session-long
+    Playwright for device presets, are not used: no device is emulated here)."""
+    return {"base_url": server_url, "viewport": VIEWPORT}
 
 
 @pytest.fixture
