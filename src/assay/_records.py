@@ -22,6 +22,14 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def jsonable_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A ranked root-cause row (``slice`` a dict of dimension values) as JSON can hold it."""
+    return {
+        k: ({d: jsonable(x) for d, x in v.items()} if k == "slice" else jsonable(v))
+        for k, v in row.items()
+    }
+
+
 def records(table: pa.Table) -> list[dict[str, Any]]:
     """A table as JSON-ready records (dates as YYYY-MM-DD).
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay._errors import UsageError, unknown_tenant
-from assay._records import jsonable
+from assay._records import jsonable, jsonable_row
 from assay.anomaly._explain import Explanation, explain_table
 from assay.metrics import (
     LeafMeasure,
@@ -119,17 +119,10 @@ class MetricExplanation:
             "kind": self.explanation.metric,
             "before": jsonable(self.explanation.before),
             "after": jsonable(self.explanation.after),
-            "rows": [_jsonable_row(r) for r in self.explanation.to_list()],
+            "rows": [jsonable_row(r) for r in self.explanation.to_list()],
             "releases": [{k: jsonable(v) for k, v in r.items()} for r in self.releases],
             "note": self.note,
         }
-
-
-def _jsonable_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: ({d: jsonable(x) for d, x in v.items()} if k == "slice" else jsonable(v))
-        for k, v in row.items()
-    }
 
 
 def explain_metric(

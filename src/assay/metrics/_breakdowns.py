@@ -26,7 +26,7 @@ import datetime as dt
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,17 +43,7 @@ if TYPE_CHECKING:
 
 _EPOCH = dt.date(1970, 1, 1)
 
-LeafMeasure = Literal[
-    "dau",
-    "sessions",
-    "handoff_rate",
-    "thumbs_down_rate",
-    "error_rate",
-    "slow_turns",
-    "cost_usd",
-    "cited_rate",
-    "uncited_retrieved_share",
-]
+LeafMeasure = _exprs.LeafMeasure
 #: The measures :func:`leaf_counts` takes.
 LEAF_MEASURES: tuple[str, ...] = _exprs.LEAF_MEASURES
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import ibis
 import ibis.expr.datatypes as dt_
@@ -501,7 +502,7 @@ def health(ev: ir.Table, scope: Scope, window: int) -> ir.Table:
 # value and day) read them. Days are integers here too.
 
 #: What a leaf row of ``leaf_counts`` measures: ``value`` (and ``total`` for a rate).
-LEAF_MEASURES: tuple[str, ...] = (
+LeafMeasure = Literal[
     "dau",
     "sessions",
     "handoff_rate",
@@ -511,7 +512,8 @@ LEAF_MEASURES: tuple[str, ...] = (
     "cost_usd",
     "cited_rate",
     "uncited_retrieved_share",
-)
+]
+LEAF_MEASURES: tuple[str, ...] = get_args(LeafMeasure)
 #: Measures with a ``total`` column (a rate: value / total).
 LEAF_RATES: frozenset[str] = frozenset(
     {

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 import ibis
 
 from assay._errors import AssayError
-from assay._records import jsonable, slice_text
+from assay._records import jsonable_row, slice_text
 from assay.metrics import _exprs
 from assay.rollout._gates import DEFAULT_GATES, Gate, parse_gates
 from assay.rollout._plan import Rollout, RolloutStore
@@ -441,13 +441,7 @@ def explain_rollback(evaluation: Evaluation, metric: str) -> dict[str, Any] | No
         "dimensions": list(EXPLAIN_DIMENSIONS),
         "before": _finite(found.before),
         "after": _finite(found.after),
-        "rows": [
-            {
-                k: ({d: jsonable(x) for d, x in v.items()} if k == "slice" else jsonable(v))
-                for k, v in r.items()
-            }
-            for r in found.to_list()
-        ],
+        "rows": [jsonable_row(r) for r in found.to_list()],
     }
 
 
